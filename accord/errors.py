@@ -1,0 +1,100 @@
+"""Accord's error tree: every error Accord raises on purpose is one of these.
+
+    AccordError
+     ├── InputError            the bytes are not a usable STIX document (not JSON, too deep, bad encoding)
+     ├── InvalidObjectError    one object breaks STIX 2.1; carries every Problem found in it
+     ├── StorageError          something the store refused or could not do
+     │    ├── ConflictError    same (id, modified) already stored with different content
+     │    ├── NotInitialisedError  the store has no schema, or an older one than this code
+     │    └── NotFoundError    no such collection / object (callers must not tell "hidden" apart)
+     └── ConfigError           a setting, flag or environment variable is unusable
+
+Domain errors carry structured fields (object id, property, reason) and no HTTP status or exit
+code: the outer layers (CLI, TAXII, REST) translate them once, at their boundary.
+Foreign exceptions (sqlite3, psycopg, orjson) are translated where they are caught, with
+``raise ... from exc``, so nothing above the storage layer sees a driver's exception type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason an object (or a document) was refused.
+
+    ``object_id`` is the STIX id when the object had a usable one, ``property`` a dotted path
+    into the object (``kill_chain_phases[0].phase_name``) or None for the object as a whole,
+    ``index`` the object's position in its input (0-based) when it came from a stream.
+    """
+
+    object_id: str | None
+    property: str | None
+    reason: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        where = self.object_id or (f"object #{self.index}" if self.index is not None else "input")
+        if self.property:
+            where += f" property {self.property!r}"
+        return f"{where}: {self.reason}"
+
+
+class AccordError(Exception):
+    """Base of every error Accord raises deliberately."""
+
+
+class InputError(AccordError):
+    """The input document cannot be read as STIX JSON at all (syntax, encoding, nesting)."""
+
+    def __init__(self, reason: str, *, source: str | None = None, offset: int | None = None):
+        self.reason = reason
+        self.source = source
+        self.offset = offset
+        where = source or "input"
+        if offset is not None:
+            where += f" at byte {offset}"
+        super().__init__(f"{where}: {reason}")
+
+
+class InvalidObjectError(AccordError):
+    """An object breaks STIX 2.1. ``problems`` lists every violation found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        if not problems:
+            raise ValueError("InvalidObjectError needs at least one problem")
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+    @property
+    def object_id(self) -> str | None:
+        return self.problems[0].object_id
+
+
+class StorageError(AccordError):
+    """The store refused or failed an operation."""
+
+
+class ConflictError(StorageError):
+    """The same (id, modified) is already stored with different content; nothing was overwritten."""
+
+    def __init__(self, object_id: str, modified: str):
+        self.object_id = object_id
+        self.modified = modified
+        super().__init__(
+            f"{object_id}: version {modified} is already stored with different content "
+            "(a new version needs a new 'modified')"
+        )
+
+
+class NotInitialisedError(StorageError):
+    """The database has no Accord schema, or one older than this code expects."""
+
+
+class NotFoundError(StorageError):
+    """No such thing, as far as the caller may know."""
+
+
+class ConfigError(AccordError):
+    """A setting, flag or environment value cannot be used."""
