@@ -1,0 +1,36 @@
+"""Per-invocation state shared by commands: settings and the store, opened on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from accord.settings import Settings, load_settings
+from accord.storage import open_store
+from accord.storage.base import Store
+
+
+@dataclass
+class NodeContext:
+    database_url: str | None = None
+    config_file: str | None = None
+    _settings: Settings | None = field(default=None, init=False)
+    _store: Store | None = field(default=None, init=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings({"database_url": self.database_url}, config_file=self.config_file)
+        return self._settings
+
+    def store(self, *, check_schema: bool = True) -> Store:
+        """The node's store; refuses a database that `accord init` has not prepared."""
+        if self._store is None:
+            self._store = open_store(self.settings.database_url)
+            if check_schema:
+                self._store.check_schema()
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,105 @@
+"""Every setting Accord reads, declared as data: name, environment variable, default, help.
+
+Precedence, highest first: a command-line flag, the environment, the TOML file named by
+``ACCORD_CONFIG`` (or ``--config``), the default. ``docs/operations.md`` lists every setting;
+``tests/test_settings.py`` fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accord.errors import ConfigError
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "accord")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    default: Callable[[Mapping[str, Any]], Any]
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "data_dir", "ACCORD_DATA_DIR", lambda _: _default_data_dir(),
+        "Directory holding the embedded SQLite database and other node files "
+        "(default: $XDG_DATA_HOME/accord, i.e. ~/.local/share/accord).",
+    ),
+    Setting(
+        "database_url", "ACCORD_DATABASE_URL",
+        lambda s: f"sqlite:///{Path(s['data_dir']) / 'accord.db'}",
+        "Where the store lives: sqlite:///PATH (default: accord.db in the data directory).",
+    ),
+    Setting(
+        "max_object_bytes", "ACCORD_MAX_OBJECT_BYTES", lambda _: 64 * 1024 * 1024,
+        "Largest single STIX object accepted, in bytes; bounds memory on hostile input.", _positive_int,
+    ),
+    Setting(
+        "max_nesting_depth", "ACCORD_MAX_NESTING_DEPTH", lambda _: 100,
+        "Deepest JSON nesting accepted inside one object; deeper objects are refused.", _positive_int,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    max_object_bytes: int
+    max_nesting_depth: int
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Settings:
+    """Resolve every setting; raises ConfigError naming the setting that is unusable."""
+    env = os.environ if env is None else env
+    config_file = config_file or env.get("ACCORD_CONFIG")
+    from_file: dict[str, Any] = {}
+    if config_file:
+        try:
+            from_file = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        unknown = set(from_file) - {s.name for s in SETTINGS}
+        if unknown:
+            raise ConfigError(f"{config_file}: unknown settings {sorted(unknown)}")
+    resolved: dict[str, Any] = {}
+    for s in SETTINGS:
+        value: Any
+        if overrides and overrides.get(s.name) is not None:
+            value = overrides[s.name]
+        elif s.env in env:
+            value = env[s.env]
+        elif s.name in from_file:
+            value = from_file[s.name]
+        else:
+            resolved[s.name] = s.default(resolved)
+            continue
+        try:
+            resolved[s.name] = s.parse(str(value))
+        except ValueError as exc:
+            raise ConfigError(f"setting {s.name} ({s.env}): {value!r} is not usable: {exc}") from exc
+    resolved["data_dir"] = Path(resolved["data_dir"]).expanduser()
+    return Settings(**resolved)
