@@ -12,7 +12,6 @@ one request one transaction.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +23,9 @@ from accord.stix.ids import split_id
 from accord.stix.markings import UNKNOWN, object_tlp
 from accord.stix.observables import observables_of
 from accord.stix.stream import Item, StixDocument
-from accord.stix.timestamps import timestamp_key
 from accord.stix.upgrade import needs_upgrade, upgrade_object
 from accord.stix.validate import validate_object
+from accord.stix.versions import content_hash, version_key
 from accord.storage.base import Collection, PreparedVersion, Status, Transaction, WriteResult
 
 BATCH = 1000
@@ -55,20 +54,6 @@ class IngestReport:
         self.upgraded += other.upgraded
         self.refused.extend(other.refused)
         self.results.extend(other.results)
-
-
-def version_key(obj: dict[str, Any]) -> str:
-    """The store's version of an object: its ``modified``, else ``created``, else '' (most SCOs)."""
-    for prop in ("modified", "created"):
-        key = timestamp_key(obj.get(prop))
-        if key is not None:
-            return key
-    return ""
-
-
-def content_hash(obj: dict[str, Any]) -> bytes:
-    """Digest of the object's content, independent of key order and whitespace."""
-    return hashlib.blake2b(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 class Ingestor:

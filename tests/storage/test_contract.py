@@ -1,0 +1,194 @@
+"""The storage contract (storage/base.py), run against every backend.
+
+Backends are parametrized through the ``store`` fixture; PostgreSQL joins the list when its
+backend lands, and every test here must pass on it unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from accord.errors import NotFoundError, NotInitialisedError
+from accord.stix.versions import content_hash
+from accord.storage.base import PreparedVersion, Status, Store, VersionQuery
+from accord.storage.sqlite import SQLiteStore
+from tests.conftest import StepClock
+
+BACKENDS = ["sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = SQLiteStore(f"sqlite:///{tmp_path / 'contract.db'}", clock=clock)
+    s.initialise()
+    yield s
+    s.close()
+
+
+def version(stix_id: str, modified: str = "2026-01-01T00:00:00.000000000Z", *, index: int = 0,
+            extra: dict[str, object] | None = None, observables: list[tuple[str, str]] | None = None,
+            revoked: bool = False) -> PreparedVersion:
+    obj = {"type": stix_id.split("--")[0], "id": stix_id, "modified": modified, **(extra or {})}
+    return PreparedVersion(index=index, stix_id=stix_id, version=modified, type=obj["type"],
+                           spec_version="2.1", revoked=revoked, tlp=None, content_hash=content_hash(obj),
+                           body=orjson.dumps(obj), observables=observables or [])
+
+
+IND = "indicator--11111111-1111-4111-8111-111111111111"
+MAL = "malware--22222222-2222-4222-8222-222222222222"
+
+
+def write(store: Store, *versions: PreparedVersion, collection: str = "default") -> list[Status]:
+    coll = store.get_collection(collection)
+    with store.transaction() as tx:
+        return [r.status for r in tx.write(coll, list(versions))]
+
+
+def bodies(store: Store, **query: object) -> list[dict[str, object]]:
+    return [orjson.loads(b) for b in store.iter_bodies(VersionQuery(**query))]  # type: ignore[arg-type]
+
+
+def test_new_then_identical_is_unchanged_with_same_date_added(store: Store) -> None:
+    coll = store.get_collection("default")
+    with store.transaction() as tx:
+        first = tx.write(coll, [version(IND)])
+    with store.transaction() as tx:
+        again = tx.write(coll, [version(IND)])
+    assert first[0].status is Status.STORED
+    assert again[0].status is Status.UNCHANGED
+    assert again[0].date_added == first[0].date_added
+    assert store.stats().total_versions == 1
+
+
+def test_same_version_different_content_is_a_conflict_and_keeps_the_original(store: Store) -> None:
+    assert write(store, version(IND, extra={"name": "original"})) == [Status.STORED]
+    assert write(store, version(IND, extra={"name": "forged"})) == [Status.CONFLICT]
+    assert [b["name"] for b in bodies(store)] == ["original"]
+
+
+def test_conflict_within_one_batch(store: Store) -> None:
+    statuses = write(store, version(IND, extra={"name": "a"}), version(IND, extra={"name": "b"}),
+                     version(IND, extra={"name": "a"}))
+    assert statuses == [Status.STORED, Status.CONFLICT, Status.UNCHANGED]
+
+
+def test_new_version_is_stored_beside_the_old(store: Store) -> None:
+    write(store, version(IND, "2026-01-01T00:00:00.000000000Z", extra={"name": "v1"}))
+    write(store, version(IND, "2026-02-01T00:00:00.000000000Z", extra={"name": "v2"}))
+    assert [b["name"] for b in bodies(store)] == ["v1", "v2"]
+    assert [b["name"] for b in bodies(store, latest_only=True)] == ["v2"]
+
+
+def test_date_added_is_unique_and_increasing_across_transactions(store: Store) -> None:
+    coll = store.get_collection("default")
+    seen: list[int] = []
+    for n in range(5):
+        with store.transaction() as tx:
+            batch = [version(f"indicator--{n:08d}-0000-4000-8000-{i:012d}", index=i) for i in range(50)]
+            seen.extend(r.date_added for r in tx.write(coll, batch) if r.date_added is not None)
+    assert len(seen) == 250
+    assert seen == sorted(seen)
+    assert len(set(seen)) == len(seen)
+
+
+def test_date_added_never_goes_back_when_the_clock_does(tmp_path: Path) -> None:
+    times = iter([5_000, 4_000, 4_000, 1_000] + [1_000] * 50)
+    s = SQLiteStore(f"sqlite:///{tmp_path / 'c.db'}", clock=lambda: next(times))
+    s.initialise()
+    coll = s.get_collection("default")
+    with s.transaction() as tx:
+        added = [r.date_added for r in tx.write(coll, [version(IND, index=0), version(MAL, index=1)])]
+    assert added[0] is not None and added[1] is not None
+    assert added[1] > added[0]
+    s.close()
+
+
+def test_failed_transaction_leaves_nothing(store: Store) -> None:
+    coll = store.get_collection("default")
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.write(coll, [version(IND, observables=[("domain-name", "example.org")])])
+        raise RuntimeError("boom")
+    assert store.stats().total_versions == 0
+    assert store.stats().observables == 0
+
+
+def test_dry_run_stores_nothing(store: Store) -> None:
+    coll = store.get_collection("default")
+    with store.transaction(dry_run=True) as tx:
+        assert [r.status for r in tx.write(coll, [version(IND)])] == [Status.STORED]
+    assert store.stats().total_versions == 0
+
+
+def test_same_version_in_a_second_collection_is_added_not_duplicated(store: Store) -> None:
+    other = store.add_collection("Second", alias="second")
+    write(store, version(IND))
+    assert write(store, version(IND), collection="second") == [Status.ADDED]
+    assert write(store, version(IND), collection="second") == [Status.UNCHANGED]
+    stats = store.stats()
+    assert stats.total_versions == 1
+    assert stats.by_collection == {"default": 1, "second": 1}
+    assert len(bodies(store, collection_pk=other.pk)) == 1
+
+
+def test_type_filter_and_collection_order(store: Store) -> None:
+    write(store, version(MAL, index=0), version(IND, index=1))
+    coll = store.get_collection("default")
+    assert [b["type"] for b in bodies(store, collection_pk=coll.pk)] == ["malware", "indicator"]
+    assert [b["type"] for b in bodies(store, types=("indicator",))] == ["indicator"]
+
+
+def test_revoked_versions_are_kept_and_readable(store: Store) -> None:
+    write(store, version(IND, extra={"revoked": True}, revoked=True))
+    assert bodies(store)[0]["revoked"] is True
+
+
+def test_observables_are_indexed(store: Store) -> None:
+    write(store, version(IND, observables=[("domain-name", "example.org"), ("ipv4-addr", "192.0.2.1")]))
+    assert store.stats().observables == 2
+
+
+def test_unknown_collection(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        store.get_collection("no-such-collection")
+
+
+def test_initialise_is_idempotent(store: Store) -> None:
+    before = store.collections()
+    store.initialise()
+    assert store.collections() == before
+
+
+def test_uninitialised_database_is_refused(tmp_path: Path) -> None:
+    s = SQLiteStore(f"sqlite:///{tmp_path / 'never-initialised.db'}")
+    with pytest.raises(NotInitialisedError, match="accord init"):
+        s.check_schema()
+
+
+def test_concurrent_writers_get_commit_ordered_date_added(store: Store) -> None:
+    """Writers in several threads: sorting by date_added gives the order their writes committed."""
+    coll = store.get_collection("default")
+    commit_order: list[int] = []
+    lock = threading.Lock()
+
+    def writer(n: int) -> None:
+        for k in range(10):
+            sid = f"indicator--{n:08d}-0000-4000-8000-{k:012d}"
+            with store.transaction() as tx:
+                (r,) = tx.write(coll, [version(sid)])
+                with lock:  # still inside the transaction, so list order is commit order
+                    assert r.date_added is not None
+                    commit_order.append(r.date_added)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(commit_order) == 40
+    assert commit_order == sorted(commit_order)
