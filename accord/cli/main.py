@@ -18,7 +18,26 @@ from accord.cli.context import NodeContext
 from accord.errors import AccordError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class DomainError(click.ClickException):
+    """A domain error on its way out: message on stderr, exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"accord: error: {self.message}", err=True)
+
+
+class AccordGroup(click.Group):
+    """The command group; translates Accord's domain errors at this one boundary."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AccordError as exc:
+            raise DomainError(str(exc)) from exc
+
+
+@click.group(cls=AccordGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "database_url", metavar="URL", envvar="ACCORD_DATABASE_URL",
               help="Database URL (sqlite:///PATH). Also read from ACCORD_DATABASE_URL; "
                    "default: accord.db in the data directory.")
@@ -29,7 +48,7 @@ from accord.errors import AccordError
 def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -> None:
     """Accord: exchange STIX 2.1 threat intelligence with partner nodes under enforced agreements.
 
-    Without --as, commands act as the node operator, who has direct access to the database.
+    Commands act as the node operator, who has direct access to the database.
     """
     ctx.obj = NodeContext(database_url=database_url, config_file=config_file)
     ctx.call_on_close(ctx.obj.close)
@@ -40,21 +59,10 @@ for module in (store_cmds, transfer, stats_cmd):
         cli.add_command(command)
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main() -> None:
     try:
-        return cli.main(args=argv, prog_name="accord", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("accord: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except AccordError as exc:
-        click.echo(f"accord: error: {exc}", err=True)
-        sys.exit(1)
+        cli.main(prog_name="accord")
     except BrokenPipeError:
-        # `accord export | head`: the reader left; not an error of ours.
+        # `accord export | head`: the reader left early; that is not an error of ours.
         sys.stderr.close()
         sys.exit(0)

@@ -1,0 +1,42 @@
+"""Render the CLI reference (docs/cli.md) from the commands themselves.
+
+``python -m accord.cli.reference > docs/cli.md`` regenerates it; ``tests/cli/test_reference.py``
+fails when the file and the code disagree, so the reference cannot go stale.
+"""
+
+from __future__ import annotations
+
+import click
+
+INTRO = """# CLI reference
+
+Generated from the code by `python -m accord.cli.reference > docs/cli.md`; a test fails when
+this file and the commands disagree. Every command accepts `-h`/`--help`.
+
+Exit status: 0 on success; 1 when something was refused or failed (the message on stderr says
+what, and for objects which id, which property and why); 2 for a usage error.
+"""
+
+
+def _help(command: click.Command, path: list[str]) -> str:
+    # A fixed width, so the reference does not depend on the terminal that generated it.
+    ctx = click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100)
+    return command.get_help(ctx)
+
+
+def render(root: click.Group) -> str:
+    parts = [INTRO, "## accord\n", "```text", _help(root, ["accord"]), "```\n"]
+    for name in sorted(root.commands):
+        command = root.commands[name]
+        parts += [f"## accord {name}\n", "```text", _help(command, ["accord", name]), "```\n"]
+        if isinstance(command, click.Group):
+            for sub in sorted(command.commands):
+                parts += [f"### accord {name} {sub}\n", "```text",
+                          _help(command.commands[sub], ["accord", name, sub]), "```\n"]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    from accord.cli.main import cli
+
+    print(render(cli), end="")
