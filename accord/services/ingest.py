@@ -86,7 +86,8 @@ class Ingestor:
         stix_id: str = obj["id"]
         stix_type: str = obj["type"]
         tlp = object_tlp(obj, self._levels)
-        version = version_key(obj)
+        digest = content_hash(obj)
+        version = version_key(obj, digest)
         if tlp == UNKNOWN:
             self._unresolved.append((stix_id, version, list(obj["object_marking_refs"])))
         return PreparedVersion(
@@ -97,7 +98,7 @@ class Ingestor:
             spec_version=obj.get("spec_version", "2.1"),
             revoked=obj.get("revoked") is True,
             tlp=tlp,
-            content_hash=content_hash(obj),
+            content_hash=digest,
             body=orjson.dumps(obj),
             observables=observables_of(obj),
         )

@@ -14,14 +14,16 @@ import orjson
 
 from accord.stix.timestamps import timestamp_key
 
+CONTENT_VERSION_PREFIX = "#"
 
-def version_key(obj: dict[str, Any]) -> str:
-    """The store's version of an object: ``modified``, else ``created``, else ''."""
+
+def version_key(obj: dict[str, Any], digest: bytes) -> str:
+    """The store's version of an object: ``modified``, else ``created``, else ``#`` + content digest."""
     for prop in ("modified", "created"):
         key = timestamp_key(obj.get(prop))
         if key is not None:
             return key
-    return ""
+    return CONTENT_VERSION_PREFIX + digest.hex()
 
 
 def content_hash(obj: dict[str, Any]) -> bytes:

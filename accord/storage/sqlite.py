@@ -336,6 +336,12 @@ class _DryRun(Exception):
     """Raised inside a dry-run transaction to roll it back."""
 
 
+# v2 is newer than v: a later timestamp key, or for content-versioned objects (keys starting
+# with '#', see stix.versions) a later arrival.
+_NEWER = ("(v2.version > v.version AND NOT (v2.version LIKE '#%' AND v.version LIKE '#%') "
+          "OR (v2.version LIKE '#%' AND v.version LIKE '#%' AND v2.pk > v.pk))")
+
+
 def _version_select(query: VersionQuery) -> tuple[str, list[object]]:
     params: list[object] = []
     where: list[str] = []
@@ -345,11 +351,11 @@ def _version_select(query: VersionQuery) -> tuple[str, list[object]]:
         params.append(query.collection_pk)
         order = "m.date_added"
         newer = ("SELECT 1 FROM object_versions v2 JOIN collection_objects m2 ON m2.version_pk = v2.pk "
-                 "AND m2.collection_pk = m.collection_pk WHERE v2.stix_id = v.stix_id AND v2.version > v.version")
+                 f"AND m2.collection_pk = m.collection_pk WHERE v2.stix_id = v.stix_id AND {_NEWER}")
     else:
         sql = "SELECT v.body FROM object_versions v"
         order = "v.pk"
-        newer = "SELECT 1 FROM object_versions v2 WHERE v2.stix_id = v.stix_id AND v2.version > v.version"
+        newer = f"SELECT 1 FROM object_versions v2 WHERE v2.stix_id = v.stix_id AND {_NEWER}"
     if query.types:
         where.append(f"v.type IN ({','.join('?' * len(query.types))})")
         params.extend(query.types)
