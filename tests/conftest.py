@@ -34,6 +34,16 @@ class StepClock:
         return self.now
 
 
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised SQLite database file, migrated once per session; copy it for a fresh store."""
+    path = tmp_path_factory.mktemp("template") / "accord.db"
+    store = SQLiteStore(f"sqlite:///{path}")
+    store.initialise()
+    store.close()
+    return path
+
+
 @pytest.fixture
 def clock() -> StepClock:
     return StepClock()
