@@ -20,7 +20,8 @@ what, and for objects which id, which property and why); 2 for a usage error.
 
 def _help(command: click.Command, path: list[str]) -> str:
     # A fixed width, so the reference does not depend on the terminal that generated it.
-    ctx = click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100)
+    ctx = click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100,
+                        help_option_names=["-h", "--help"])
     return command.get_help(ctx)
 
 

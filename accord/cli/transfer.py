@@ -75,7 +75,7 @@ def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt:
                 size = None
                 name = "<stdin>"
             else:
-                stream = stack.enter_context(open(source, "rb"))  # noqa: SIM115 - closed by the stack
+                stream = stack.enter_context(open(source, "rb"))
                 size = Path(source).stat().st_size
                 name = source
             read: Callable[[int], bytes] = stream.read
@@ -123,7 +123,7 @@ def export(node: NodeContext, collection_ref: str | None, types: tuple[str, ...]
     collection_pk = store.get_collection(collection_ref).pk if collection_ref else None
     query = VersionQuery(collection_pk=collection_pk, types=types, latest_only=latest)
     with ExitStack() as stack:
-        out: BinaryIO = (stack.enter_context(open(output, "wb")) if output  # noqa: SIM115
+        out: BinaryIO = (stack.enter_context(open(output, "wb")) if output
                          else sys.stdout.buffer)
         out.write(b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":[')
         first = True

@@ -145,10 +145,10 @@ class Ingestor:
         self.flush()
         if self._unresolved:
             self._levels = self.tx.marking_levels()
-            fixes = []
+            fixes: list[tuple[str, str, str | None]] = []
             for stix_id, version, refs in self._unresolved:
                 tlp = object_tlp({"object_marking_refs": refs}, self._levels)
-                if tlp != UNKNOWN:
+                if tlp != UNKNOWN:  # None: only non-TLP statements, so the object counts as unmarked
                     fixes.append((stix_id, version, tlp))
             if fixes:
                 self.tx.set_tlp(fixes)

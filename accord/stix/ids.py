@@ -13,16 +13,16 @@ import uuid
 SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 
 # Type names: lowercase ASCII letters, digits and hyphens, 3-250 chars (section 3.1).
-TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
+TYPE_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,248}[a-z0-9]")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-ID_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,248}[a-z0-9])--(" + _UUID + r")$")
+ID_RE = re.compile(r"([a-z0-9][a-z0-9-]{1,248}[a-z0-9])--(" + _UUID + r")")
 
 
 def split_id(value: object) -> tuple[str, str] | None:
     """Return (type, uuid) for a well-formed identifier, or None."""
     if not isinstance(value, str):
         return None
-    m = ID_RE.match(value)
+    m = ID_RE.fullmatch(value)  # fullmatch: '$' would let a trailing newline through
     if m is None or "--" in m.group(1):
         return None
     return m.group(1), m.group(2)
@@ -34,7 +34,7 @@ def id_type(value: str) -> str:
 
 
 def is_valid_type_name(value: object) -> bool:
-    return isinstance(value, str) and TYPE_RE.match(value) is not None and "--" not in value
+    return isinstance(value, str) and TYPE_RE.fullmatch(value) is not None and "--" not in value
 
 
 def new_id(stix_type: str) -> str:

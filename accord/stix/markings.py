@@ -62,10 +62,11 @@ def standard_definition_problem(obj: Mapping[str, Any]) -> str | None:
     Only the fields that carry meaning are compared (type, level, name); a different
     ``created`` timestamp is tolerated because real producers re-serialise these objects.
     """
-    entry = STANDARD_TLP.get(obj.get("id", ""))
+    oid = obj.get("id")
+    entry = STANDARD_TLP.get(oid) if isinstance(oid, str) else None
     if entry is None:
         return None
-    level, version, word = entry
+    _, version, word = entry
     if obj.get("type") != "marking-definition":
         return "a standard TLP marking id used for another object type"
     if version == 1:
@@ -108,7 +109,8 @@ def definition_level(obj: Mapping[str, Any]) -> str | None:
     (a statement, a copyright notice) and None when it cannot be read, which callers treat
     as UNKNOWN.
     """
-    std = STANDARD_TLP.get(obj.get("id", ""))
+    oid = obj.get("id")
+    std = STANDARD_TLP.get(oid) if isinstance(oid, str) else None
     if std is not None:
         return std[0]
     dtype = obj.get("definition_type")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_TS_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$")
+_TS_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z")
 # Digits kept in a comparison key; finer precision than this is rare and would compare equal.
 KEY_FRACTION_DIGITS = 9
 
@@ -22,7 +22,7 @@ def timestamp_key(value: object) -> str | None:
     """
     if not isinstance(value, str):
         return None
-    m = _TS_RE.match(value)
+    m = _TS_RE.fullmatch(value)  # fullmatch: '$' would let a trailing newline through
     if m is None:
         return None
     whole = m.group(1)

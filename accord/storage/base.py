@@ -87,7 +87,7 @@ class Stats:
 class Transaction(Protocol):
     def write(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]: ...
 
-    def set_tlp(self, fixes: Sequence[tuple[str, str, str]]) -> None:
+    def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]]) -> None:
         """Set the effective TLP of (stix_id, version, tlp) written earlier in this transaction."""
         ...
 

@@ -100,7 +100,7 @@ class SQLiteTransaction:
                     self._levels[obj["id"]] = level
         return self._levels
 
-    def set_tlp(self, fixes: Sequence[tuple[str, str, str]]) -> None:
+    def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]]) -> None:
         """Record the effective TLP of versions written earlier in this transaction."""
         self._conn.executemany(
             "UPDATE object_versions SET tlp = ? WHERE stix_id = ? AND version = ?",
@@ -109,8 +109,9 @@ class SQLiteTransaction:
 
     def _date_added(self) -> int:
         now = self._clock()
-        self._last_added = now if now > self._last_added else self._last_added + 1
-        return self._last_added
+        last: int = now if now > self._last_added else self._last_added + 1
+        self._last_added = last
+        return last
 
     def _existing(self, batch: Sequence[PreparedVersion]) -> dict[tuple[str, str], tuple[int, bytes]]:
         ids = list({p.stix_id for p in batch})

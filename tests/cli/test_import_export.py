@@ -101,7 +101,8 @@ def test_unresolved_marking_fails_closed_then_resolves_within_the_document(accor
                  "created": "2026-01-01T00:00:00.000Z", "definition_type": "statement",
                  "definition": {"statement": "Copyright Example"}}
     marked = {**sample_objects()[1], "object_marking_refs": [statement["id"]]}
-    unknown = {**sample_objects()[2], "object_marking_refs": ["marking-definition--00000000-0000-4000-8000-000000000000"]}
+    never_defined = "marking-definition--00000000-0000-4000-8000-000000000000"
+    unknown = {**sample_objects()[2], "object_marking_refs": [never_defined]}
     # the definition comes after the object that uses it, as in ATT&CK bundles
     (tmp_path / "m.json").write_bytes(orjson.dumps([marked, unknown, statement]))
     assert accord("import", str(tmp_path / "m.json")).exit_code == 0

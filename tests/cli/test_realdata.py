@@ -44,7 +44,8 @@ def objects_of(path: Path) -> list[dict[str, Any]]:
     doc = orjson.loads(path.read_bytes())
     if isinstance(doc, list):
         return doc
-    return doc["objects"] if "objects" in doc else [doc]
+    objects: list[dict[str, Any]] = doc.get("objects", [doc])
+    return objects
 
 
 def version_of(obj: dict[str, Any]) -> tuple[str, str]:

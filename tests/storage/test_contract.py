@@ -111,7 +111,7 @@ def test_date_added_never_goes_back_when_the_clock_does(tmp_path: Path) -> None:
 
 def test_failed_transaction_leaves_nothing(store: Store) -> None:
     coll = store.get_collection("default")
-    with pytest.raises(RuntimeError), store.transaction() as tx:
+    with pytest.raises(RuntimeError), store.transaction() as tx:  # noqa: PT012 - the write must precede the failure
         tx.write(coll, [version(IND, observables=[("domain-name", "example.org")])])
         raise RuntimeError("boom")
     assert store.stats().total_versions == 0
