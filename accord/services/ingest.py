@@ -25,7 +25,7 @@ from accord.stix.observables import observables_of
 from accord.stix.stream import Item, StixDocument
 from accord.stix.upgrade import needs_upgrade, upgrade_object
 from accord.stix.validate import validate_object
-from accord.stix.versions import content_hash, version_key
+from accord.stix.versions import body_hash, version_key
 from accord.storage.base import Collection, PreparedVersion, Status, Transaction, WriteResult
 
 BATCH = 1000
@@ -86,8 +86,8 @@ class Ingestor:
         stix_id: str = obj["id"]
         stix_type: str = obj["type"]
         tlp = object_tlp(obj, self._levels)
-        digest = content_hash(obj)
-        version = version_key(obj, digest)
+        version = version_key(obj)
+        body = orjson.dumps(obj)
         if tlp == UNKNOWN:
             self._unresolved.append((stix_id, version, list(obj["object_marking_refs"])))
         return PreparedVersion(
@@ -98,8 +98,8 @@ class Ingestor:
             spec_version=obj.get("spec_version", "2.1"),
             revoked=obj.get("revoked") is True,
             tlp=tlp,
-            content_hash=digest,
-            body=orjson.dumps(obj),
+            content_hash=body_hash(body),
+            body=body,
             observables=observables_of(obj),
         )
 

@@ -115,8 +115,24 @@ Comparison = tuple[str, str, str, str]
 Path = tuple[str | int | None, ...]
 
 
+# Ingest asks twice about each indicator's pattern, once to validate it and once to index its
+# observables; remembering the last answer halves the cost. A tuple swap is atomic, so threads
+# at worst recompute. Callers must not mutate the returned list.
+_last_fast: tuple[str | None, list[Comparison] | None] = (None, None)
+
+
 def fast_comparisons(pattern: str) -> list[Comparison] | None:
     """The comparisons of a pattern the fast path is certain is valid, or None to defer."""
+    global _last_fast
+    last_pattern, last_result = _last_fast
+    if last_pattern is pattern:
+        return last_result
+    result = _fast_comparisons(pattern)
+    _last_fast = (pattern, result)
+    return result
+
+
+def _fast_comparisons(pattern: str) -> list[Comparison] | None:
     m = _START.match(pattern)
     if m is None:
         return None

@@ -38,6 +38,12 @@ _WS = re.compile(rb"[ \t\r\n]*")
 _OBJECT_END = re.compile(rb"\}[ \t\r\n]*[,\]]")
 _VALUE_END = re.compile(rb"[,\]}]")
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# Where a run of objects may end: a closing brace before a comma (or the list's end).
+_RUN_END = re.compile(rb"\}[ \t\r\n]*,")
+_RUN_TAIL = 1 << 16  # look for run ends in the last 64 KiB of the buffer
+_RUN_ATTEMPTS = 8
+# Every byte except the four brackets and the double quote, for structure_depth.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"')
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]|"', re.DOTALL)
 
 
@@ -72,6 +78,31 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+def structure_depth(piece: bytes, limit: int) -> int | None:
+    """Deepest bracket nesting of a slice of JSON holding whole values, or None if unbalanced.
+
+    Works on bytes at C speed: escaped backslashes and quotes are dropped, everything but
+    brackets and quotes is deleted, the insides of strings are cut out, and matched pairs are
+    removed one nesting level per round. Stops counting a little past ``limit``.
+    """
+    if b"\\" in piece:  # a find is cheaper than two replaces over the whole slice
+        piece = piece.replace(b"\\\\", b"").replace(b'\\"', b"")
+    s = piece.translate(None, _NOT_STRUCTURE)
+    if s.count(b'"') % 2:
+        return None
+    s = b"".join(s.split(b'"')[::2])
+    depth = 0
+    while s:
+        reduced = s.replace(b"{}", b"").replace(b"[]", b"")
+        if len(reduced) == len(s):
+            return None
+        s = reduced
+        depth += 1
+        if depth > limit:
+            return depth
+    return depth
+
+
 class StixDocument:
     """Iterate the STIX objects of one JSON document read through ``read(n) -> bytes``.
 
@@ -88,6 +119,7 @@ class StixDocument:
         self._pos = 0
         self._base = 0  # absolute offset of _buf[0], for error messages
         self._eof = False
+        self._no_run_before = 0
         self.shape: str | None = None
         self.envelope: dict[str, Any] = {}
 
@@ -215,6 +247,44 @@ class StixDocument:
             if misses > _MAX_SHORTCUT_MISSES:
                 return self._read_scanned(start)
 
+    # -- runs: many objects in one orjson call --------------------------------------------------
+    def _bulk_ok(self) -> bool:
+        # Small object limits (tests) need the per-object size check; after a failed run,
+        # the region it covered is read object by object so a bad object is reported alone.
+        return (self.limits.max_object_bytes >= 2 * CHUNK
+                and self._base + self._pos >= self._no_run_before)
+
+    def _read_run(self) -> list[Any] | None:
+        """Parse every whole object from here to near the end of the buffer in one orjson call.
+
+        The run ends at a ``}`` followed by ``,``; a candidate end is accepted when the run's
+        bracket structure (with strings removed) closes within the nesting limit and orjson
+        parses it. Objects nested deeper than the limit, invalid JSON or a run too short to pay
+        off send the reader back to one object at a time.
+        """
+        if len(self._buf) - self._pos < CHUNK // 2 and not self._eof:
+            self._fill()
+        start = self._pos
+        if self._buf[start] != 0x7B:
+            return None
+        tail = max(start, len(self._buf) - _RUN_TAIL)
+        ends = [m.start() + 1 for m in _RUN_END.finditer(self._buf, tail)]
+        for end in reversed(ends[-_RUN_ATTEMPTS:]):
+            piece = self._buf[start:end]
+            depth = structure_depth(piece, self.limits.max_depth)
+            if depth is None:
+                continue  # brackets do not balance: this '}' is not between two objects
+            if depth > self.limits.max_depth:
+                break
+            try:
+                values: list[Any] = orjson.loads(b"[" + piece + b"]")
+            except orjson.JSONDecodeError:
+                break
+            self._pos = end
+            return values
+        self._no_run_before = self._base + len(self._buf)
+        return None
+
     def _read_scanned(self, start: int) -> tuple[Any, str | None]:
         self._pos = start
         end, deepest = self._scan_end(start)
@@ -276,9 +346,15 @@ class StixDocument:
         while True:
             if self._peek() is None:
                 raise self._error("unexpected end of input inside the object list")
-            value, problem = self._read_element()
-            yield Item(index, value, problem)
-            index += 1
+            run = self._read_run() if self._bulk_ok() else None
+            if run:
+                for value in run:
+                    yield Item(index, value)
+                    index += 1
+            else:
+                value, problem = self._read_element()
+                yield Item(index, value, problem)
+                index += 1
             c = self._peek()
             if c == 0x2C:
                 self._pos += 1

@@ -31,7 +31,12 @@ class Status(enum.StrEnum):
 
 @dataclass(slots=True)
 class PreparedVersion:
-    """An object version ready to store: validated, normalised, serialised."""
+    """An object version ready to store: validated, normalised, serialised.
+
+    ``content_hash`` is the digest of ``body`` (see stix.versions.body_hash): a backend that
+    finds the same (id, version) with another digest compares the two bodies' content before
+    calling it a conflict, so a producer that re-serialises an object is not refused.
+    """
 
     index: int
     stix_id: str

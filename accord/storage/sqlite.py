@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from accord.errors import ConfigError, NotFoundError, NotInitialisedError, StorageError
 from accord.stix.markings import definition_level
+from accord.stix.versions import same_content
 from accord.storage import migrate
 from accord.storage.base import (
     DEFAULT_API_ROOT,
@@ -137,6 +138,13 @@ class SQLiteTransaction:
                 members[vpk] = added
         return members
 
+    def _same_as_stored(self, pk: int, body: bytes, pending: dict[int, bytes]) -> bool:
+        stored = pending.get(pk)  # written earlier in this batch, not yet inserted
+        if stored is None:
+            row = self._conn.execute("SELECT body FROM object_versions WHERE pk = ?", (pk,)).fetchone()
+            stored = row[0] if row is not None else None
+        return stored is not None and same_content(stored, body)
+
     def write(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]:
         existing = self._existing(batch)
         members = self._members(collection.pk, [pk for pk, _ in existing.values()]) if existing else {}
@@ -144,6 +152,7 @@ class SQLiteTransaction:
         observables: list[tuple[str, str, int]] = []
         memberships: list[tuple[int, int, int]] = []
         results: list[WriteResult] = []
+        pending: dict[int, bytes] = {}
         for p in batch:
             key = (p.stix_id, p.version)
             hit = existing.get(key)
@@ -151,6 +160,7 @@ class SQLiteTransaction:
                 pk = self._next_pk
                 self._next_pk += 1
                 existing[key] = (pk, p.content_hash)
+                pending[pk] = p.body
                 versions.append((pk, p.stix_id, p.version, p.type, p.spec_version, p.revoked, p.tlp,
                                  p.content_hash, p.body))
                 observables.extend((t, v, pk) for t, v in p.observables)
@@ -163,7 +173,7 @@ class SQLiteTransaction:
                         self._levels[p.stix_id] = level
                 continue
             pk, digest = hit
-            if digest != p.content_hash:
+            if digest != p.content_hash and not self._same_as_stored(pk, p.body, pending):
                 results.append(WriteResult(p.index, p.stix_id, p.version, Status.CONFLICT, None))
             elif pk in members:
                 results.append(WriteResult(p.index, p.stix_id, p.version, Status.UNCHANGED, members[pk]))

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from accord.errors import NotFoundError, NotInitialisedError
-from accord.stix.versions import content_hash
+from accord.stix.versions import body_hash
 from accord.storage.base import PreparedVersion, Status, Store, VersionQuery
 from accord.storage.sqlite import SQLiteStore
 from tests.conftest import StepClock
@@ -35,9 +35,10 @@ def version(stix_id: str, modified: str = "2026-01-01T00:00:00.000000000Z", *, i
             extra: dict[str, object] | None = None, observables: list[tuple[str, str]] | None = None,
             revoked: bool = False) -> PreparedVersion:
     obj = {"type": stix_id.split("--")[0], "id": stix_id, "modified": modified, **(extra or {})}
+    body = orjson.dumps(obj)
     return PreparedVersion(index=index, stix_id=stix_id, version=modified, type=obj["type"],
-                           spec_version="2.1", revoked=revoked, tlp=None, content_hash=content_hash(obj),
-                           body=orjson.dumps(obj), observables=observables or [])
+                           spec_version="2.1", revoked=revoked, tlp=None, content_hash=body_hash(body),
+                           body=body, observables=observables or [])
 
 
 IND = "indicator--11111111-1111-4111-8111-111111111111"
@@ -70,6 +71,25 @@ def test_same_version_different_content_is_a_conflict_and_keeps_the_original(sto
     assert write(store, version(IND, extra={"name": "original"})) == [Status.STORED]
     assert write(store, version(IND, extra={"name": "forged"})) == [Status.CONFLICT]
     assert [b["name"] for b in bodies(store)] == ["original"]
+
+
+def reordered_copy(stix_id: str) -> PreparedVersion:
+    v = version(stix_id, extra={"name": "n", "description": "d"})
+    v.body = orjson.dumps(dict(reversed(list(orjson.loads(v.body).items()))))
+    v.content_hash = body_hash(v.body)
+    return v
+
+
+def test_same_content_in_another_key_order_is_unchanged_not_a_conflict(store: Store) -> None:
+    write(store, version(IND, extra={"name": "n", "description": "d"}))
+    reordered = version(IND)
+    obj = orjson.loads(reordered.body)
+    reordered.body = orjson.dumps({"description": "d", **obj, "name": "n"})
+    reordered.content_hash = body_hash(reordered.body)
+    assert write(store, reordered) == [Status.UNCHANGED]
+    assert write(store, version(MAL, extra={"name": "n", "description": "d"}), reordered_copy(MAL)) == [
+        Status.STORED, Status.UNCHANGED]  # within one batch too
+    assert write(store, version(IND, extra={"name": "n", "description": "other"})) == [Status.CONFLICT]
 
 
 def test_conflict_within_one_batch(store: Store) -> None:

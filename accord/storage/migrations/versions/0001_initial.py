@@ -49,7 +49,6 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary, nullable=False),
         sa.UniqueConstraint("stix_id", "version", name="uq_object_versions_id_version"),
     )
-    op.create_index("ix_object_versions_type", "object_versions", ["type"])
     # date_added is unique across the node and strictly increasing in commit order: it is the
     # paging key of every TAXII listing, so it doubles as the primary key.
     op.create_table(
