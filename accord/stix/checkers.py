@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from accord.stix.ids import is_valid_type_name, split_id
-from accord.stix.schema import Prop, Shape, is_timestamp
+from accord.stix.ids import is_valid_type_name
+from accord.stix.schema import VALID_TIMESTAMPS, Prop, Shape, is_timestamp
 from accord.stix.vocab import (
     BUNDLE_TYPE,
     EXTENSION_TYPES,
@@ -57,7 +57,14 @@ MISSING_REQUIRED = fail(MISSING)
 _BAD_DICTIONARY_KEY = fail("dictionary keys are 1-250 characters of a-z, A-Z, 0-9, - and _")
 _BAD_HASH_NAME = fail("hash names are 3-250 characters of a-z, A-Z, 0-9, - and _")
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# ids.split_id's rule in a form one match decides without backtracking: the type is runs of
+# a-z0-9 joined by single hyphens (so no "--" and no hyphen at either end), then "--" and the
+# UUID. The UUID has a fixed length, so the type is always value[:-38]; its 3-250 characters
+# are checked on the length. fullmatch, so no trailing newline gets through.
+_WELL_FORMED_ID = re.compile(rf"[a-z0-9]++(?:-[a-z0-9]++)*+--{_UUID_TEXT}")
+_UUID_SUFFIX = 38  # "--" and the UUID
+_SHORTEST_ID, _LONGEST_ID = 3 + _UUID_SUFFIX, 250 + _UUID_SUFFIX
 _DICTIONARY_KEY = re.compile(r"[a-zA-Z0-9_-]{1,250}")  # section 2.7
 _HASH_NAME = re.compile(r"[a-zA-Z0-9_-]{3,250}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
@@ -71,29 +78,27 @@ _NOT_CUSTOM: Final = STIX_TYPES | {BUNDLE_TYPE}
 def parse_id_type(value: str) -> str | None:
     """The type part of a well-formed identifier, or None; same verdict as ids.split_id.
 
-    split_id's regex backtracks over the whole id (about 1 us); ids of a known type are
-    decided here with one partition and an anchored UUID match.
+    split_id's regex backtracks over the whole id (about 1 us); one possessive match does here.
     """
-    stype, _, rest = value.partition("--")
-    if stype in STIX_TYPES and _UUID.fullmatch(rest):
-        return stype
-    parts = split_id(value)
-    # split_id anchors with ``$``, which lets a trailing newline through.
-    if parts is None or value.endswith("\n"):
-        return None
-    return parts[0]
+    if _SHORTEST_ID <= len(value) <= _LONGEST_ID and _WELL_FORMED_ID.fullmatch(value):
+        return value[:-_UUID_SUFFIX]
+    return None
 
 
-# References repeat (marking definitions, identities, relationship endpoints), so the verdict
-# for a well-formed id is remembered; the cache is emptied when full to bound its memory.
+# References repeat (marking definitions, identities, relationship endpoints, report contents),
+# so the verdict for a well-formed id is remembered; the validator adds each object's own id,
+# as what a bundle references it mostly also defines. The cache is emptied when full to bound
+# its memory (the dict object stays the same, so bound ``get`` methods remain valid).
 _ID_TYPE_CACHE: dict[str, str] = {}
 _ID_CACHE_LIMIT: Final = 50_000
+_cached_id_type = _ID_TYPE_CACHE.get
 
 
 def ref_type(value: object) -> str | None:
+    """The type of a well-formed identifier, or None (also for non-strings)."""
     if not isinstance(value, str):
         return None
-    stype = _ID_TYPE_CACHE.get(value)
+    stype = _cached_id_type(value)
     if stype is None:
         stype = parse_id_type(value)
         if stype is not None:
@@ -135,10 +140,33 @@ def _identifier_checker(targets: frozenset[str], custom: bool) -> Checker:
     return check
 
 
+def _identifier_list_checker(targets: frozenset[str], custom: bool) -> Checker:
+    """A list of identifiers: one loop over the items on the happy path, the general list
+    checker (and its wording) for anything else. Reports list dozens of references."""
+    slow = _list_checker(_identifier_checker(targets, custom))
+
+    def check(value: Any) -> Findings | None:
+        if not isinstance(value, list) or not value:
+            return slow(value)
+        for item in value:
+            # The cache first: most references were seen before (as ids or references).
+            stype = _cached_id_type(item) if isinstance(item, str) else None
+            if stype is None:
+                stype = ref_type(item)
+                if stype is None:
+                    return slow(value)
+            if targets and stype not in targets and not (custom and stype not in _NOT_CUSTOM):
+                return slow(value)
+        return None
+
+    return check
+
+
 # --- scalar checkers ---------------------------------------------------------------------
 
 
-def _check_string(value: Any) -> Findings | None:
+def check_string(value: Any) -> Findings | None:
+    """The checker of string properties; callers may test ``check is check_string`` to inline it."""
     return None if isinstance(value, str) else _NOT_STRING
 
 
@@ -146,12 +174,18 @@ def _check_boolean(value: Any) -> Findings | None:
     return None if value is True or value is False else _NOT_BOOLEAN
 
 
+# Valid timestamps already seen (schema.is_timestamp fills it): a set lookup spares a call.
+_seen_timestamp = VALID_TIMESTAMPS.__contains__
+
+
 def _check_timestamp(value: Any) -> Findings | None:
+    if isinstance(value, str) and _seen_timestamp(value):
+        return None
     return None if is_timestamp(value) else _NOT_TIMESTAMP
 
 
 def _check_timestamp_ms(value: Any) -> Findings | None:
-    if not is_timestamp(value):
+    if not (isinstance(value, str) and _seen_timestamp(value)) and not is_timestamp(value):
         return _NOT_TIMESTAMP
     # A valid timestamp is 20 characters plus '.' and its fraction digits.
     return None if len(value) >= 24 else _NOT_MILLISECONDS
@@ -244,10 +278,11 @@ def _shape_checker(shape: Shape) -> Checker:
         found: list[tuple[str, str]] | None = None
         for name, item in value.items():
             item_check = checkers.get(name)
-            if item_check is not None:
-                bad = item_check(item)
-                if bad is not None:
-                    found = prefixed(found, "." + name, bad)
+            if item_check is None or (item_check is check_string and isinstance(item, str)):
+                continue  # not ours to check, or a string decided without a call
+            bad = item_check(item)
+            if bad is not None:
+                found = prefixed(found, "." + name, bad)
         for name in required:
             if name not in value:
                 found = prefixed(found, "." + name, MISSING_REQUIRED)
@@ -342,7 +377,7 @@ def compile_prop(prop: Prop, extensions: Mapping[str, Shape] | None = None) -> C
     """The checker for one property; ``extensions``: the predefined extensions of its type, by name."""
     match prop.kind:
         case "string":
-            return _check_string
+            return check_string
         case "boolean":
             return _check_boolean
         case "integer" | "number":
@@ -356,8 +391,13 @@ def compile_prop(prop: Prop, extensions: Mapping[str, Shape] | None = None) -> C
         case "enum":
             return _enum_checker(prop.values)
         case "list":
-            assert prop.item is not None
-            return _check_strings if prop.item.kind == "string" else _list_checker(compile_prop(prop.item))
+            item = prop.item
+            assert item is not None
+            if item.kind == "string":
+                return _check_strings
+            if item.kind == "identifier":
+                return _identifier_list_checker(item.targets, item.custom_targets)
+            return _list_checker(compile_prop(item))
         case "object":
             assert prop.shape is not None
             return _shape_checker(prop.shape)
@@ -371,10 +411,10 @@ def compile_prop(prop: Prop, extensions: Mapping[str, Shape] | None = None) -> C
             # Section 2.1 says base64, but the OASIS SCO examples abbreviate payloads
             # ("VBORw0KGgo... ..."); Accord stores the text and never decodes it, so only
             # the JSON type is enforced.
-            return _check_string
+            return check_string
         case "extensions":
             return _extensions_checker({n: _shape_checker(s) for n, s in (extensions or {}).items()})
 
 
 # A custom ``*_refs`` property (section 3.1): identifiers of any type.
-ANY_REFS: Final = _list_checker(_identifier_checker(frozenset(), False))
+ANY_REFS: Final = _identifier_list_checker(frozenset(), False)

@@ -292,10 +292,17 @@ def _indicator(obj: Mapping[str, Any]) -> list[Pair]:
     # STIX 2.0 indicators have no pattern_type; their patterns are STIX patterns.
     if not isinstance(pattern, str) or obj.get("pattern_type", "stix") != "stix":
         return []
-    # patterns.py imports this module for normalise; importing it here breaks the cycle.
-    from accord.stix.patterns import pattern_observables
+    global _pattern_observables
+    if _pattern_observables is None:
+        # patterns.py imports this module for normalise; importing it here breaks the cycle. An
+        # import statement costs about a microsecond even when cached, so it runs once.
+        from accord.stix.patterns import pattern_observables
 
-    return pattern_observables(pattern)
+        _pattern_observables = pattern_observables
+    return _pattern_observables(pattern)
+
+
+_pattern_observables: Callable[[str], list[Pair]] | None = None
 
 
 _EXTRACTORS: dict[str, Callable[[Mapping[str, Any]], list[Pair]]] = {

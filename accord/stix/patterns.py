@@ -51,10 +51,12 @@ _PROP = rf"(?!(?:{_KEYWORDS})(?![A-Za-z0-9_]))[A-Za-z_][A-Za-z0-9_]*+"
 # The grammar allows [-1] but the reference's inspector crashes on it: never confirmed, so deferred.
 _INDEX = r"\[(?:\+?(?:0|[1-9][0-9]*+)|\*)\]"
 
+_TYPE = rf"(?!(?:{_KEYWORDS})(?![A-Za-z0-9_-]))[A-Za-z_][A-Za-z0-9_-]*+"
+
 # One comparison, with any "(" before it and ")" after it inside the brackets.
 _COMPARISON = re.compile(
     rf"(?P<open>(?:\({_W}*+)*+)"
-    rf"(?P<type>(?!(?:{_KEYWORDS})(?![A-Za-z0-9_-]))[A-Za-z_][A-Za-z0-9_-]*+):"
+    rf"(?P<type>{_TYPE}):"
     rf"(?P<path>(?:{_PROP}|{_STR})(?:\.(?:{_PROP}|{_STR})|{_INDEX})*+)"
     rf"(?P<not>{_W}++NOT)?"
     # (?(eq)...): equality takes any literal, order comparisons (< > <= >=) not true/false.
@@ -81,6 +83,15 @@ _AFTER = re.compile(
     rf"|{_W}*+\]{_QUALIFIERS}(?P<oclose>(?:{_W}*+\){_QUALIFIERS})*+)"
     rf"(?:{_W}++(?P<oop>AND|OR|FOLLOWEDBY){_W}++{_OPEN_OBSERVATION}|{_W}*+\Z)"
 )
+# Nine real patterns in ten are one equality on a plain path: ``[ipv4-addr:value = '1.2.3.4']``.
+# _fast_comparisons takes that shape apart with string methods (a regex costs ~10 ns a character
+# here, and literals are long) and matches only the part before " = " against _HEAD, remembering
+# the verdict: real feeds use a handful of distinct heads. _HEAD is built from the same type,
+# property and string fragments as _COMPARISON, narrowed (no parentheses, indexes or escapes),
+# and the literal must be free of quotes and backslashes, so what this accepts the general loop
+# accepts too, with the same single comparison; tests/stix/test_patterns.py checks that.
+_PLAIN_COMPONENT = rf"(?:{_PROP}|'[^'\\]*+')"
+_HEAD = re.compile(rf"(?P<type>{_TYPE}):(?P<path>{_PLAIN_COMPONENT}(?:\.{_PLAIN_COMPONENT})*+)")
 _COMPONENT = re.compile(r"\.?(?:([A-Za-z_][A-Za-z0-9_]*)|'((?:[^'\\]|\\['\\])*)')|\[([^\]]*)\]")
 _LITERAL = re.compile(rf"{_STR}|[^,()\s]+")
 _UNESCAPE = re.compile(r"\\(['\\])")
@@ -133,6 +144,39 @@ def fast_comparisons(pattern: str) -> list[Comparison] | None:
 
 
 def _fast_comparisons(pattern: str) -> list[Comparison] | None:
+    # "[" head " = '" literal "']": a valid head holds no " = '" (identifiers have no spaces and
+    # quoted names no quotes), so the first one found is the separator.
+    if pattern.startswith("[") and pattern.endswith("']"):
+        at = pattern.find(" = '")
+        if at > 0 and len(pattern) >= at + 6:
+            literal = pattern[at + 3 : -1]
+            if "'" not in literal[1:-1] and "\\" not in literal:
+                head = _single_head(pattern[1:at])
+                if head is not None:
+                    stype, path = head
+                    # The same hash check as the loop below; failing it, the loop would defer too.
+                    if "hashes" in path and not _hash_checks_pass(path, literal):
+                        return None
+                    return [(stype, path, "=", literal)]
+    return _general_comparisons(pattern)
+
+
+_heads: dict[str, tuple[str, str] | None] = {}
+
+
+def _single_head(head: str) -> tuple[str, str] | None:
+    """(type, path) when ``head`` is a plain ``type:path``, else None; remembered."""
+    if head in _heads:
+        return _heads[head]
+    m = _HEAD.fullmatch(head)
+    found = None if m is None else (m["type"], m["path"])
+    if len(_heads) >= _PATH_CACHE_LIMIT:
+        _heads.clear()
+    _heads[head] = found
+    return found
+
+
+def _general_comparisons(pattern: str) -> list[Comparison] | None:
     m = _START.match(pattern)
     if m is None:
         return None
@@ -180,8 +224,24 @@ def _fast_comparisons(pattern: str) -> list[Comparison] | None:
             return None
 
 
+# Real patterns use a handful of distinct paths, so their split forms (and what hinges on them:
+# the hash rule, the index type) are remembered; each cache is emptied when full, which bounds
+# what hostile input can pin.
+_PATH_CACHE_LIMIT = 4096
+_split_paths: dict[str, Path] = {}
+
+
 def split_path(path: str) -> Path:
     """Components of an object path's text after the colon, e.g. ``hashes.'SHA-256'``."""
+    parts = _split_paths.get(path)
+    if parts is None:
+        if len(_split_paths) >= _PATH_CACHE_LIMIT:
+            _split_paths.clear()
+        parts = _split_paths[path] = _split_path(path)
+    return parts
+
+
+def _split_path(path: str) -> Path:
     parts: list[str | int | None] = []
     for key, quoted, index in _COMPONENT.findall(path):
         if key:
@@ -195,6 +255,29 @@ def split_path(path: str) -> Path:
 
 def _hash_checks_pass(path: str, value: str) -> bool:
     """Whether the reference's hash-value check surely passes for this comparison."""
+    rule = _hash_rules.get(path)
+    if rule is None:
+        if len(_hash_rules) >= _PATH_CACHE_LIMIT:
+            _hash_rules.clear()
+        rule = _hash_rules[path] = _hash_rule(path)
+    if rule is True or rule is False:
+        return rule
+    if isinstance(rule, int):
+        # A fixed number of hex digits, checked with string methods: strip leaves nothing
+        # exactly when every character is a hex digit (the rule's [a-fA-F0-9]).
+        return value[0] == "'" and len(value) == rule + 2 and not value[1:-1].strip(_HEX_DIGITS)
+    return value[0] == "'" and rule.fullmatch(value, 1, len(value) - 1) is not None
+
+
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+_HEX_RULE = re.compile(r"\[a-fA-F0-9\]\{(\d+)\}")  # the form of the fixed-length HASH_RULES
+
+# Per path text: True (no value check applies), False (defer), the number of hex digits the
+# value must be, or the regex it must match.
+_hash_rules: dict[str, re.Pattern[str] | int | bool] = {}
+
+
+def _hash_rule(path: str) -> re.Pattern[str] | int | bool:
     if "\\" in path:  # escaped selector names: rare, leave the exact reading to the reference
         return False
     parts = split_path(path)
@@ -209,7 +292,8 @@ def _hash_checks_pass(path: str, value: str) -> bool:
     rule = HASH_RULES.get(algorithm)
     if rule is None:
         return algorithm not in HASH_DEFERRED
-    return value[0] == "'" and rule.fullmatch(value, 1, len(value) - 1) is not None
+    hex_rule = _HEX_RULE.fullmatch(rule.pattern)
+    return rule if hex_rule is None else int(hex_rule[1])
 
 
 def _reference_problem(pattern: str) -> str | None:
@@ -320,7 +404,7 @@ def _values(op: str, literal: str, numbers: bool) -> list[str]:
     values = []
     for text in texts:
         if text[0] == "'":
-            values.append(_UNESCAPE.sub(r"\1", text[1:-1]))
+            values.append(_UNESCAPE.sub(r"\1", text[1:-1]) if "\\" in text else text[1:-1])
         elif numbers and text.isascii() and text.isdigit():  # autonomous-system:number = 15169
             values.append(text)
     return values
@@ -336,10 +420,26 @@ def pattern_observables(pattern: str) -> list[Pair]:
         return []
     fast = fast_comparisons(pattern)
     if fast is not None:
-        return observables_from((t, split_path(p), op, v) for t, p, op, v in fast)
+        out: list[Pair] = []
+        for stype, path_text, op, literal in fast:
+            # The index type hangs on (type, path text) alone: remember it rather than re-derive.
+            key = (stype, path_text)
+            index_type = _index_types.get(key, _UNKNOWN)
+            if index_type is _UNKNOWN:
+                if len(_index_types) >= _PATH_CACHE_LIMIT:
+                    _index_types.clear()
+                path = split_path(path_text)
+                index_type = _index_types[key] = _index_type(stype, path) if path else None
+            if index_type is not None:
+                _add_pairs(out, index_type, op, literal)
+        return out
     if not pattern.strip():
         return []
     return observables_from(reference_comparisons(pattern))
+
+
+_UNKNOWN = "?"  # not an index type (those are SCO type names, "" or type:property)
+_index_types: dict[tuple[str, str], str | None] = {}
 
 
 def observables_from(comparisons: Iterable[tuple[str, Path, str, str]]) -> list[Pair]:
@@ -348,13 +448,17 @@ def observables_from(comparisons: Iterable[tuple[str, Path, str, str]]) -> list[
     for stype, path, op, literal in comparisons:
         if not path or (index_type := _index_type(stype, path)) is None:
             continue
-        for value in _values(op, literal, index_type == "autonomous-system"):
-            pair: Pair | None
-            if index_type:
-                norm = normalise(index_type, value)
-                pair = None if norm is None else (index_type, norm)
-            else:
-                pair = address_pair(value)
-            if pair is not None and pair not in out:
-                out.append(pair)
+        _add_pairs(out, index_type, op, literal)
     return out
+
+
+def _add_pairs(out: list[Pair], index_type: str, op: str, literal: str) -> None:
+    for value in _values(op, literal, index_type == "autonomous-system"):
+        pair: Pair | None
+        if index_type:
+            norm = normalise(index_type, value)
+            pair = None if norm is None else (index_type, norm)
+        else:
+            pair = address_pair(value)
+        if pair is not None and pair not in out:
+            out.append(pair)

@@ -135,7 +135,7 @@ _SIMPLE_TIMESTAMP = re.compile(
 
 # Timestamps repeat (created == modified, objects of one bundle share theirs, hooks look again
 # at what the property checks saw), so valid ones are remembered; emptied when full.
-_VALID_TIMESTAMPS: set[str] = set()
+VALID_TIMESTAMPS: set[str] = set()
 _TIMESTAMP_CACHE_LIMIT = 20_000
 
 
@@ -143,13 +143,13 @@ def is_timestamp(value: object) -> bool:
     """A valid STIX timestamp (as accord.stix.timestamps reads them), cheaply in the usual case."""
     if not isinstance(value, str):
         return False
-    if value in _VALID_TIMESTAMPS:
+    if value in VALID_TIMESTAMPS:
         return True
     if not _SIMPLE_TIMESTAMP.fullmatch(value) and (value.endswith("\n") or timestamp_key(value) is None):
         return False
-    if len(_VALID_TIMESTAMPS) >= _TIMESTAMP_CACHE_LIMIT:
-        _VALID_TIMESTAMPS.clear()
-    _VALID_TIMESTAMPS.add(value)
+    if len(VALID_TIMESTAMPS) >= _TIMESTAMP_CACHE_LIMIT:
+        VALID_TIMESTAMPS.clear()
+    VALID_TIMESTAMPS.add(value)
     return True
 
 

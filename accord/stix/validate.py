@@ -29,9 +29,9 @@ from accord.stix.checkers import (
     NOT_IDENTIFIER,
     Checker,
     Findings,
+    check_string,
     compile_prop,
     fail,
-    parse_id_type,
     prefixed,
     ref_type,
 )
@@ -201,7 +201,8 @@ def validate_object(obj: Any, *, index: int | None = None) -> list[Problem]:
     if raw_id is _ABSENT:
         found = prefixed(found, "id", MISSING_REQUIRED)
     else:
-        id_type = parse_id_type(raw_id) if isinstance(raw_id, str) else None
+        # ref_type also remembers the id: what a bundle references, it mostly also defines.
+        id_type = ref_type(raw_id)
         if id_type is None:
             found = prefixed(found, "id", NOT_IDENTIFIER)
         elif type_ok and id_type != stype:
@@ -218,7 +219,11 @@ def validate_object(obj: Any, *, index: int | None = None) -> list[Problem]:
     checkers = compiled.checkers
     for name, value in obj.items():
         check = checkers.get(name)
-        if check is not None:
+        if check is check_string:  # the commonest kind, decided without a call
+            if isinstance(value, str):
+                continue
+            bad = check(value)
+        elif check is not None:
             bad = check(value)
         elif name in _ENVELOPE:
             continue

@@ -28,6 +28,9 @@ from stix2patterns.validator import run_validator
 from accord.stix.patterns import (
     HASH_DEFERRED,
     HASH_RULES,
+    _fast_comparisons,
+    _general_comparisons,
+    _hash_checks_pass,
     fast_comparisons,
     observables_from,
     pattern_observables,
@@ -108,6 +111,14 @@ def test_real_patterns_agree_with_reference(capsys: pytest.CaptureFixture[str]) 
             f"each vs {reference_time / len(patterns) * 1e6:.0f} us for the reference"
         )
     assert fast / len(patterns) > 0.95  # the fast path exists for the common case: keep it covering it
+
+
+@pytest.mark.realdata
+def test_single_comparison_shortcut_agrees_with_the_general_loop_on_real_patterns() -> None:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not available: {SHARED_DATA} is missing (set ACCORD_SHARED_DATA)")
+    for p in set(real_patterns()):
+        assert _fast_comparisons(p) == _general_comparisons(p), p
 
 
 @pytest.mark.realdata
@@ -408,6 +419,50 @@ EDGE_CASES = [
 @pytest.mark.parametrize("pattern", EDGE_CASES)
 def test_edge_cases_agree_with_reference(pattern: str) -> None:
     _check(pattern, Counter())
+
+
+# The "[type:path = 'literal']" shortcut in _fast_comparisons must give exactly what the general
+# loop gives (and so stay within what the reference accepts): single comparisons with every kind
+# of head, literal and spacing the shortcut has to tell apart.
+_SINGLE_TYPES = ["ipv4-addr", "file", "x-custom", "true", "false", "AND", "File", "_x", "x_y", "a--b", "7zip", ""]
+_SINGLE_PATHS = [
+    "value", "name", "hashes.MD5", "hashes.'SHA-256'", "hashes.sha256", "hashes.MD6", "hashes.SSDEEP",
+    "hashes.TLSH", "hashes.OR", "hashes.true", "dst_ref.value", "'value'", "'a b'", "'a = 'b'", "a.b.c",
+    "hashes[0]", "hashes[*]", "AND", "true", "truex", "a-b", "9a", "x.'it\\'s'", "hashes.'SHA\\'256'", "",
+]
+_SINGLE_LITERALS = [
+    "''", "'1.2.3.4'", "'d41d8cd98f00b204e9800998ecf8427e'", "'D41D8CD98F00B204E9800998ECF8427E'",
+    "'d41d8cd98f00b204e9800998ecf8427'", "'d41d8cd98f00b204e9800998ecf8427g'", "'" + "a" * 64 + "'",
+    "'" + "a" * 63 + " '", "' " + "a" * 63 + "'", "'3:abc+/:def.'", "'a]b'", "'a = 'b'", "'a\\'b'",
+    "'a\\\\b'", "'", "'''", "1", "true", "'x' AND a:b = 'y'", "'x'] OR [a:b = 'y'", "'\u00e4'",
+]
+
+
+def test_single_comparison_shortcut_agrees_with_the_general_loop() -> None:
+    r = random.Random(7)
+    patterns = [f"[{t}:{p} = {lit}]" for t in _SINGLE_TYPES for p in _SINGLE_PATHS for lit in _SINGLE_LITERALS]
+    patterns += [
+        p.replace(" = ", r.choice([" == ", "= ", " =", "  = ", " != ", " = \n"]), 1) for p in patterns[::7]
+    ]
+    patterns += ["[a:b = 'c'] ", " [a:b = 'c']", "[a:b = 'c']]", "[[a:b = 'c']", "[a:b = 'c'", "[a:b = ']"]
+    shortcut = 0
+    for p in patterns:
+        fast = _fast_comparisons(p)
+        assert fast == _general_comparisons(p), p
+        shortcut += fast is not None
+    assert shortcut > 500  # the cases exercise the shortcut, not only its refusals
+    for p in r.sample(patterns, 400):  # and the reference agrees with both
+        _check(p, Counter())
+
+
+def test_hex_length_rules_match_the_hash_regexes() -> None:
+    r = random.Random(3)
+    for name, rule in HASH_RULES.items():
+        path = f"hashes.'{name}'"
+        for _ in range(300):
+            n = r.choice([0, 1, 31, 32, 33, 40, 56, 64, 96, 128, 129])
+            value = "".join(r.choice("0123456789abcdefABCDEFg \n+/:.\u0663") for _ in range(n))
+            assert _hash_checks_pass(path, f"'{value}'") == (rule.fullmatch(value) is not None), (name, value)
 
 
 def test_problem_is_a_short_reason() -> None:
