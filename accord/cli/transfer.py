@@ -14,7 +14,7 @@ import click
 from accord.cli.context import NodeContext
 from accord.cli.progress import byte_progress
 from accord.errors import InputError, Problem
-from accord.services.ingest import IngestReport, ingest_document
+from accord.services.ingest import IngestReport, bulk_gc, ingest_document
 from accord.stix.stream import Limits, StixDocument
 from accord.storage.base import DEFAULT_COLLECTION_ALIAS, VersionQuery
 
@@ -82,7 +82,7 @@ def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt:
             read = stack.enter_context(byte_progress(read, size, name))
             doc = StixDocument(read, source=name, limits=limits)
             try:
-                with store.transaction(dry_run=dry_run) as tx:
+                with bulk_gc(), store.transaction(dry_run=dry_run) as tx:
                     report = ingest_document(tx, collection, doc)
             except InputError as exc:
                 failed_files += 1

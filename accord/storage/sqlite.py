@@ -41,6 +41,12 @@ from accord.storage.base import (
 Clock = Callable[[], int]
 # SQLite's default limit on bound parameters is 32766; stay far below it per statement.
 _IN_CHUNK = 500
+_VERSION_COLUMNS = "(pk, stix_id, version, type, spec_version, revoked, tlp, content_hash, body)"
+_INSERT_VERSION = f"INSERT INTO object_versions {_VERSION_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_VERSION_OR_IGNORE = _INSERT_VERSION.replace("INSERT", "INSERT OR IGNORE", 1)
+# A version's observables are deduplicated by stix.observables; IGNORE guards the primary key anyway.
+_INSERT_OBSERVABLE = "INSERT OR IGNORE INTO observables (type, value, version_pk) VALUES (?, ?, ?)"
+_INSERT_MEMBERSHIP = "INSERT INTO collection_objects (date_added, collection_pk, version_pk) VALUES (?, ?, ?)"
 _COLLECTION_COLUMNS = "pk, id, api_root, alias, title, description, default_tlp, created"
 
 
@@ -146,6 +152,61 @@ class SQLiteTransaction:
         return stored is not None and same_content(stored, body)
 
     def write(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]:
+        try:
+            results = self._write_all_new(collection, batch)
+            return results if results is not None else self._write_checked(collection, batch)
+        except sqlite3.Error as exc:
+            raise StorageError(f"writing {len(batch)} objects failed: {exc}") from exc
+
+    def _note_marking(self, p: PreparedVersion) -> None:
+        if p.type == "marking-definition" and self._levels is not None:
+            level = definition_level(orjson.loads(p.body))
+            if level is not None:
+                self._levels[p.stix_id] = level
+
+    def _write_all_new(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult] | None:
+        """The common case, a batch of versions never seen before, without looking anything up.
+
+        All rows go in with INSERT OR IGNORE inside a savepoint; if the change count shows that
+        one was ignored (stored before, or repeated within the batch), the savepoint is rolled
+        back and None sends the batch down the careful path. The unique index does the
+        existence check the careful path would otherwise do with a SELECT.
+        """
+        first_pk, last_added = self._next_pk, self._last_added
+        versions = []
+        observables: list[tuple[str, str, int]] = []
+        memberships = []
+        results = []
+        pk = first_pk
+        for p in batch:
+            versions.append((pk, p.stix_id, p.version, p.type, p.spec_version, p.revoked, p.tlp,
+                             p.content_hash, p.body))
+            if p.observables:
+                observables.extend((t, v, pk) for t, v in p.observables)
+            added = self._date_added()
+            memberships.append((added, collection.pk, pk))
+            results.append(WriteResult(p.index, p.stix_id, p.version, Status.STORED, added))
+            pk += 1
+        conn = self._conn
+        conn.execute("SAVEPOINT batch")
+        before = conn.total_changes
+        conn.executemany(_INSERT_VERSION_OR_IGNORE, versions)
+        if conn.total_changes - before != len(versions):
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            self._last_added = last_added
+            return None
+        if observables:
+            conn.executemany(_INSERT_OBSERVABLE, observables)
+        conn.executemany(_INSERT_MEMBERSHIP, memberships)
+        conn.execute("RELEASE batch")
+        self._next_pk = pk
+        for p in batch:
+            self._note_marking(p)
+        return results
+
+    def _write_checked(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]:
+        """Look up every (id, version) first; handles repeats, conflicts and other collections."""
         existing = self._existing(batch)
         members = self._members(collection.pk, [pk for pk, _ in existing.values()]) if existing else {}
         versions: list[tuple[object, ...]] = []
@@ -167,10 +228,7 @@ class SQLiteTransaction:
                 added = members[pk] = self._date_added()
                 memberships.append((added, collection.pk, pk))
                 results.append(WriteResult(p.index, p.stix_id, p.version, Status.STORED, added))
-                if p.type == "marking-definition" and self._levels is not None:
-                    level = definition_level(orjson.loads(p.body))
-                    if level is not None:
-                        self._levels[p.stix_id] = level
+                self._note_marking(p)
                 continue
             pk, digest = hit
             if digest != p.content_hash and not self._same_as_stored(pk, p.body, pending):
@@ -181,24 +239,12 @@ class SQLiteTransaction:
                 added = members[pk] = self._date_added()
                 memberships.append((added, collection.pk, pk))
                 results.append(WriteResult(p.index, p.stix_id, p.version, Status.ADDED, added))
-        try:
-            if versions:
-                self._conn.executemany(
-                    "INSERT INTO object_versions (pk, stix_id, version, type, spec_version, revoked, tlp, "
-                    "content_hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    versions,
-                )
-            if observables:
-                self._conn.executemany(
-                    "INSERT OR IGNORE INTO observables (type, value, version_pk) VALUES (?, ?, ?)", observables
-                )
-            if memberships:
-                self._conn.executemany(
-                    "INSERT INTO collection_objects (date_added, collection_pk, version_pk) VALUES (?, ?, ?)",
-                    memberships,
-                )
-        except sqlite3.Error as exc:
-            raise StorageError(f"writing {len(batch)} objects failed: {exc}") from exc
+        if versions:
+            self._conn.executemany(_INSERT_VERSION, versions)
+        if observables:
+            self._conn.executemany(_INSERT_OBSERVABLE, observables)
+        if memberships:
+            self._conn.executemany(_INSERT_MEMBERSHIP, memberships)
         return results
 
 
