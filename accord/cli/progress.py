@@ -6,15 +6,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
 
 @contextmanager
 def byte_progress(read: Callable[[int], bytes], total: int | None, label: str
@@ -23,6 +14,16 @@ def byte_progress(read: Callable[[int], bytes], total: int | None, label: str
     if not sys.stderr.isatty():
         yield read
         return
+    # Imported here: rich costs 30 ms at start-up and scripts (no terminal) never need it.
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:

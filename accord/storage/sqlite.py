@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-import sqlalchemy as sa
 
 from accord.errors import ConfigError, NotFoundError, NotInitialisedError, StorageError
 from accord.stix.markings import definition_level
@@ -265,6 +264,8 @@ class SQLiteStore:
         conn = _connect(self.path)
         conn.execute("PRAGMA journal_mode = WAL")  # persistent: recorded in the database file
         conn.close()
+        import sqlalchemy as sa  # only `init` needs SQLAlchemy and Alembic; keep other commands quick
+
         engine = sa.create_engine(f"sqlite:///{self.path}")
         try:
             migrate.upgrade(engine)
@@ -287,11 +288,11 @@ class SQLiteStore:
     def check_schema(self) -> None:
         if not self.path.exists():
             raise NotInitialisedError(f"no Accord database at {self.path}: run `accord init` first")
-        engine = sa.create_engine(f"sqlite:///{self.path}")
         try:
-            migrate.check_current(engine)
-        finally:
-            engine.dispose()
+            row = self._reader().execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            row = None  # no alembic_version table: never initialised
+        migrate.check_revision(row[0] if row else None)
 
     def close(self) -> None:
         if self._writer is not None:
