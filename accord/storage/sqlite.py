@@ -295,13 +295,15 @@ class SQLiteStore:
         migrate.check_revision(row[0] if row else None)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        # Readers first: the last connection to close checkpoints and removes the WAL file,
+        # which a read-only connection cannot do, so the writer must be last.
         reader = getattr(self._local, "reader", None)
         if reader is not None:
             reader.close()
             self._local.reader = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     # -- connections -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
