@@ -1,0 +1,357 @@
+"""What the SQL backends share: the write transaction and every query, in one dialect-neutral form.
+
+SQLite (sqlite.py) and PostgreSQL (postgres.py) differ in how they connect, lock and stream,
+not in what they store, so the statements live here once. They are written with ``?``
+placeholders and only portable SQL (``ON CONFLICT DO NOTHING``, savepoints, ``substr``);
+a backend whose driver wants ``%s`` converts them once through :meth:`SQLStore._sql`.
+
+Every write runs under the backend's write lock (SQLite's ``BEGIN IMMEDIATE``, a PostgreSQL
+advisory lock), so while it runs nothing else writes: the transaction can hand out primary
+keys and ``date_added`` values from the maxima it read at the start, and ``date_added`` order
+is commit order.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import orjson
+
+from accord.errors import NotFoundError, StorageError
+from accord.stix.markings import definition_level
+from accord.stix.versions import same_content
+from accord.storage.base import (
+    DEFAULT_API_ROOT,
+    DEFAULT_COLLECTION_ALIAS,
+    Collection,
+    PreparedVersion,
+    Stats,
+    Status,
+    VersionQuery,
+    WriteResult,
+)
+
+Clock = Callable[[], int]
+# Identifiers per IN (...) list; far below SQLite's and PostgreSQL's parameter limits.
+_IN_CHUNK = 500
+_VERSION_COLUMNS = "(pk, stix_id, version, type, spec_version, revoked, tlp, content_hash, body)"
+INSERT_VERSION = f"INSERT INTO object_versions {_VERSION_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_VERSION_IF_NEW = INSERT_VERSION + " ON CONFLICT DO NOTHING"
+# A version's observables are deduplicated by stix.observables; the clause guards the key anyway.
+INSERT_OBSERVABLE = "INSERT INTO observables (type, value, version_pk) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+INSERT_MEMBERSHIP = "INSERT INTO collection_objects (date_added, collection_pk, version_pk) VALUES (?, ?, ?)"
+COLLECTION_COLUMNS = "pk, id, api_root, alias, title, description, default_tlp, created"
+
+
+def micros_now() -> int:
+    return time.time_ns() // 1000
+
+
+def _chunks(seq: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SQLTransaction:
+    """One write transaction under the backend's write lock; see the module docstring."""
+
+    def __init__(self, conn: Any, clock: Clock, sql: Callable[[str], str]):
+        self._conn = conn
+        self._clock = clock
+        self._sql = sql
+        self._next_pk = self._one("SELECT coalesce(max(pk), 0) + 1 FROM object_versions")
+        self._last_added = self._one("SELECT coalesce(max(date_added), 0) FROM collection_objects")
+        self._levels: dict[str, str] | None = None
+
+    def _one(self, query: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(self._sql(query), params).fetchone()[0]
+
+    def _many(self, query: str, rows: Sequence[Sequence[Any]]) -> int:
+        cur = self._conn.cursor()
+        cur.executemany(self._sql(query), rows)
+        count: int = cur.rowcount
+        cur.close()
+        return count
+
+    def marking_levels(self) -> dict[str, str]:
+        if self._levels is None:
+            self._levels = {}
+            rows = self._conn.execute("SELECT body FROM object_versions WHERE type = 'marking-definition'")
+            for (body,) in rows:
+                obj = orjson.loads(body)
+                level = definition_level(obj)
+                if level is not None:
+                    self._levels[obj["id"]] = level
+        return self._levels
+
+    def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]]) -> None:
+        """Record the effective TLP of versions written earlier in this transaction."""
+        self._many("UPDATE object_versions SET tlp = ? WHERE stix_id = ? AND version = ?",
+                   [(tlp, sid, ver) for sid, ver, tlp in fixes])
+
+    def _date_added(self) -> int:
+        now = self._clock()
+        last: int = now if now > self._last_added else self._last_added + 1
+        self._last_added = last
+        return last
+
+    def _note_marking(self, p: PreparedVersion) -> None:
+        if p.type == "marking-definition" and self._levels is not None:
+            level = definition_level(orjson.loads(p.body))
+            if level is not None:
+                self._levels[p.stix_id] = level
+
+    def write(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]:
+        results = self._write_all_new(collection, batch)
+        return results if results is not None else self._write_checked(collection, batch)
+
+    def _write_all_new(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult] | None:
+        """The common case, a batch of versions never seen before, without looking anything up.
+
+        All rows go in with ON CONFLICT DO NOTHING inside a savepoint; if the row count shows
+        that one was skipped (stored before, or repeated within the batch), the savepoint is
+        rolled back and None sends the batch down the careful path. The unique index does the
+        existence check the careful path would otherwise do with a SELECT.
+        """
+        last_added = self._last_added
+        versions = []
+        observables: list[tuple[str, str, int]] = []
+        memberships = []
+        results = []
+        pk = self._next_pk
+        for p in batch:
+            versions.append((pk, p.stix_id, p.version, p.type, p.spec_version, p.revoked, p.tlp,
+                             p.content_hash, p.body))
+            if p.observables:
+                observables.extend((t, v, pk) for t, v in p.observables)
+            added = self._date_added()
+            memberships.append((added, collection.pk, pk))
+            results.append(WriteResult(p.index, p.stix_id, p.version, Status.STORED, added))
+            pk += 1
+        self._conn.execute("SAVEPOINT batch")
+        if self._many(INSERT_VERSION_IF_NEW, versions) != len(versions):
+            self._conn.execute("ROLLBACK TO SAVEPOINT batch")
+            self._conn.execute("RELEASE SAVEPOINT batch")
+            self._last_added = last_added
+            return None
+        if observables:
+            self._many(INSERT_OBSERVABLE, observables)
+        self._many(INSERT_MEMBERSHIP, memberships)
+        self._conn.execute("RELEASE SAVEPOINT batch")
+        self._next_pk = pk
+        for p in batch:
+            self._note_marking(p)
+        return results
+
+    def _existing(self, batch: Sequence[PreparedVersion]) -> dict[tuple[str, str], tuple[int, bytes]]:
+        found: dict[tuple[str, str], tuple[int, bytes]] = {}
+        for part in _chunks(list({p.stix_id for p in batch})):
+            query = ("SELECT pk, stix_id, version, content_hash FROM object_versions "
+                     f"WHERE stix_id IN ({_marks(len(part))})")
+            for pk, sid, ver, digest in self._conn.execute(self._sql(query), part):
+                found[(sid, ver)] = (pk, bytes(digest))
+        return found
+
+    def _members(self, collection_pk: int, pks: list[int]) -> dict[int, int]:
+        members: dict[int, int] = {}
+        for part in _chunks(pks):
+            query = (f"SELECT version_pk, date_added FROM collection_objects "
+                     f"WHERE collection_pk = ? AND version_pk IN ({_marks(len(part))})")
+            for vpk, added in self._conn.execute(self._sql(query), (collection_pk, *part)):
+                members[vpk] = added
+        return members
+
+    def _same_as_stored(self, pk: int, body: bytes, pending: dict[int, bytes]) -> bool:
+        stored = pending.get(pk)  # written earlier in this batch, not yet inserted
+        if stored is None:
+            row = self._conn.execute(self._sql("SELECT body FROM object_versions WHERE pk = ?"), (pk,)).fetchone()
+            stored = bytes(row[0]) if row is not None else None
+        return stored is not None and same_content(stored, body)
+
+    def _write_checked(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]:
+        """Look up every (id, version) first; handles repeats, conflicts and other collections."""
+        existing = self._existing(batch)
+        members = self._members(collection.pk, [pk for pk, _ in existing.values()]) if existing else {}
+        versions: list[tuple[object, ...]] = []
+        observables: list[tuple[str, str, int]] = []
+        memberships: list[tuple[int, int, int]] = []
+        results: list[WriteResult] = []
+        pending: dict[int, bytes] = {}
+        for p in batch:
+            key = (p.stix_id, p.version)
+            hit = existing.get(key)
+            if hit is None:
+                pk = self._next_pk
+                self._next_pk += 1
+                existing[key] = (pk, p.content_hash)
+                pending[pk] = p.body
+                versions.append((pk, p.stix_id, p.version, p.type, p.spec_version, p.revoked, p.tlp,
+                                 p.content_hash, p.body))
+                observables.extend((t, v, pk) for t, v in p.observables)
+                added = members[pk] = self._date_added()
+                memberships.append((added, collection.pk, pk))
+                results.append(WriteResult(p.index, p.stix_id, p.version, Status.STORED, added))
+                self._note_marking(p)
+                continue
+            pk, digest = hit
+            if digest != p.content_hash and not self._same_as_stored(pk, p.body, pending):
+                results.append(WriteResult(p.index, p.stix_id, p.version, Status.CONFLICT, None))
+            elif pk in members:
+                results.append(WriteResult(p.index, p.stix_id, p.version, Status.UNCHANGED, members[pk]))
+            else:
+                added = members[pk] = self._date_added()
+                memberships.append((added, collection.pk, pk))
+                results.append(WriteResult(p.index, p.stix_id, p.version, Status.ADDED, added))
+        if versions:
+            self._many(INSERT_VERSION, versions)
+        if observables:
+            self._many(INSERT_OBSERVABLE, observables)
+        if memberships:
+            self._many(INSERT_MEMBERSHIP, memberships)
+        return results
+
+
+class _DryRun(Exception):
+    """Raised inside a dry-run transaction to roll it back."""
+
+
+class SQLStore:
+    """Everything a SQL backend does the same way. Subclasses provide connections and locking:
+
+    ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding
+    the write lock (committed on normal exit), ``_stream()`` iterates a large result without
+    loading it, ``_sql`` adapts placeholders, ``_db_errors`` names the driver's error base.
+    """
+
+    url: str
+    _clock: Clock
+    _db_errors: tuple[type[Exception], ...] = ()
+
+    def _sql(self, query: str) -> str:
+        return query
+
+    def _read(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _stream(self, query: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self, *, dry_run: bool = False) -> Iterator[SQLTransaction]:
+        try:
+            with self._write() as conn:
+                try:
+                    yield SQLTransaction(conn, self._clock, self._sql)
+                except self._db_errors as exc:
+                    raise StorageError(f"write failed: {exc}") from exc
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+
+    def _ensure_defaults(self) -> None:
+        with self._write() as conn:
+            now = self._clock()
+            conn.execute(self._sql(
+                "INSERT INTO api_roots (name, title, description, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING"), (DEFAULT_API_ROOT, "Accord", "The node's default TAXII API root", now))
+            found = conn.execute(self._sql("SELECT 1 FROM collections WHERE alias = ?"),
+                                 (DEFAULT_COLLECTION_ALIAS,)).fetchone()
+            if found is None:
+                self._insert_collection(conn, str(uuid.uuid4()), DEFAULT_API_ROOT, DEFAULT_COLLECTION_ALIAS,
+                                        "Default collection", "Where imports go when no collection is named",
+                                        "amber")
+
+    def _insert_collection(self, conn: Any, cid: str, api_root: str, alias: str | None, title: str,
+                           description: str | None, default_tlp: str) -> None:
+        conn.execute(self._sql(
+            "INSERT INTO collections (id, api_root, alias, title, description, default_tlp, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)"), (cid, api_root, alias, title, description, default_tlp, self._clock()))
+
+    # -- collections -------------------------------------------------------------------------
+    def collections(self) -> list[Collection]:
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {COLLECTION_COLUMNS} FROM collections ORDER BY pk").fetchall()
+        return [Collection(*row) for row in rows]
+
+    def get_collection(self, ref: str) -> Collection:
+        with self._read() as conn:
+            row = conn.execute(self._sql(f"SELECT {COLLECTION_COLUMNS} FROM collections WHERE id = ? OR alias = ?"),
+                               (ref, ref)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no collection {ref!r}")
+        return Collection(*row)
+
+    def add_collection(
+        self, title: str, *, description: str | None = None, default_tlp: str = "amber",
+        alias: str | None = None, api_root: str = DEFAULT_API_ROOT,
+    ) -> Collection:
+        cid = str(uuid.uuid4())
+        try:
+            with self._write() as conn:
+                self._insert_collection(conn, cid, api_root, alias, title, description, default_tlp)
+        except self._db_errors as exc:
+            raise StorageError(f"cannot add collection {title!r}: {exc}") from exc
+        return self.get_collection(cid)
+
+    # -- reads -------------------------------------------------------------------------------
+    def iter_bodies(self, query: VersionQuery) -> Iterator[bytes]:
+        sql, params = _version_select(query)
+        for (body,) in self._stream(self._sql(sql), params):
+            yield bytes(body)
+
+    def stats(self) -> Stats:
+        with self._read() as r:
+            by_type = dict(r.execute(
+                "SELECT type, count(*) FROM object_versions GROUP BY type ORDER BY 2 DESC, 1").fetchall())
+            by_tlp = dict(r.execute(
+                "SELECT coalesce(tlp, 'unmarked'), count(*) FROM object_versions GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall())
+            by_collection = dict(r.execute(
+                "SELECT coalesce(c.alias, c.id), count(m.version_pk) FROM collections c "
+                "LEFT JOIN collection_objects m ON m.collection_pk = c.pk GROUP BY c.pk ORDER BY c.pk").fetchall())
+            total = r.execute("SELECT count(*) FROM object_versions").fetchone()[0]
+            observables = r.execute("SELECT count(*) FROM observables").fetchone()[0]
+        return Stats(total, by_type, by_collection, by_tlp, observables)
+
+
+# v2 is newer than v: a later timestamp key, or for content-versioned objects (keys starting
+# with '#', see stix.versions) a later arrival. substr, not LIKE: '%' upsets %s drivers.
+_CONTENT_VERSIONED = "substr({0}.version, 1, 1) = '#'"
+_BOTH = f"{_CONTENT_VERSIONED.format('v2')} AND {_CONTENT_VERSIONED.format('v')}"
+_NEWER = f"((v2.version > v.version AND NOT ({_BOTH})) OR ({_BOTH} AND v2.pk > v.pk))"
+
+
+def _version_select(query: VersionQuery) -> tuple[str, list[object]]:
+    params: list[object] = []
+    where: list[str] = []
+    if query.collection_pk is not None:
+        sql = "SELECT v.body FROM collection_objects m JOIN object_versions v ON v.pk = m.version_pk"
+        where.append("m.collection_pk = ?")
+        params.append(query.collection_pk)
+        order = "m.date_added"
+        newer = ("SELECT 1 FROM object_versions v2 JOIN collection_objects m2 ON m2.version_pk = v2.pk "
+                 f"AND m2.collection_pk = m.collection_pk WHERE v2.stix_id = v.stix_id AND {_NEWER}")
+    else:
+        sql = "SELECT v.body FROM object_versions v"
+        order = "v.pk"
+        newer = f"SELECT 1 FROM object_versions v2 WHERE v2.stix_id = v.stix_id AND {_NEWER}"
+    if query.types:
+        where.append(f"v.type IN ({_marks(len(query.types))})")
+        params.extend(query.types)
+    if query.latest_only:
+        where.append(f"NOT EXISTS ({newer})")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return f"{sql} ORDER BY {order}", params
