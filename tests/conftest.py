@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from accord.storage.sqlite import SQLiteStore
+
+# Where the PostgreSQL tests create and drop their databases (trust auth on the dev/CI machines).
+PG_ADMIN_URL = os.environ.get("ACCORD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ["sqlite", "postgres"]
 
 SHARED_DATA = Path(os.environ.get("ACCORD_SHARED_DATA",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -55,3 +60,58 @@ def sqlite_store(tmp_path: Path, clock: StepClock) -> Iterator[SQLiteStore]:
     store.initialise()
     yield store
     store.close()
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql)
+
+
+def _pg_url(dbname: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database to copy per test (CREATE DATABASE ... TEMPLATE is fast).
+
+    Without a reachable server the PostgreSQL tests are skipped, saying why, except in CI
+    (CI=true), where that is a failure: CI must prove both backends.
+    """
+    import psycopg
+
+    from accord.storage.postgres import PostgresStore
+
+    name = f"accord_tpl_{os.getpid()}"
+    try:
+        _pg_admin(f"DROP DATABASE IF EXISTS {name}")
+        _pg_admin(f"CREATE DATABASE {name}")
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL} (set ACCORD_TEST_POSTGRES): {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    store = PostgresStore(_pg_url(name))
+    store.initialise()
+    store.close()
+    yield name
+    _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """URL of a fresh, initialised PostgreSQL database, dropped after the test."""
+    name = f"accord_t_{uuid.uuid4().hex[:16]}"
+    _pg_admin(f"CREATE DATABASE {name} TEMPLATE {pg_template}")
+    yield _pg_url(name)
+    _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Parametrises a test over every storage backend."""
+    param: str = request.param
+    return param

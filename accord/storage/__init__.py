@@ -11,5 +11,9 @@ def open_store(url: str) -> Store:
         from accord.storage.sqlite import SQLiteStore
 
         return SQLiteStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from accord.storage.postgres import PostgresStore
+
+        return PostgresStore(url)
     scheme = url.split(":", 1)[0]
-    raise ConfigError(f"unsupported database URL scheme {scheme!r}: use sqlite:///PATH")
+    raise ConfigError(f"unsupported database URL scheme {scheme!r}: use sqlite:///PATH or postgresql://...")

@@ -15,7 +15,11 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL per backend: a fresh SQLite file, or a fresh PostgreSQL database."""
+    if backend == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return url
     return f"sqlite:///{tmp_path / 'node' / 'accord.db'}"
 
 

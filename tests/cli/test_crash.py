@@ -39,7 +39,6 @@ def test_kill_during_import_keeps_acknowledged_and_leaves_no_half_file(accord: R
     before = orjson.loads(accord("export").stdout)["objects"]
     big = tmp_path / "big.json"
     big_bundle(big, 200_000)
-    db_path = db_url.removeprefix("sqlite:///")
     kills = 0
     for delay in (0.3, 0.8, 1.5):
         proc = subprocess.Popen([sys.executable, "-m", "accord.cli", "--db", db_url, "import", str(big)],
@@ -51,12 +50,14 @@ def test_kill_during_import_keeps_acknowledged_and_leaves_no_half_file(accord: R
         proc.wait()
         if proc.returncode == 0:
             continue  # finished before the kill: then everything must be there (checked below)
-        conn = sqlite3.connect(db_path)
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        if db_url.startswith("sqlite:///"):
+            conn = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            conn.close()
         # the file is one transaction: a killed import stored none of it
-        assert conn.execute("SELECT count(*) FROM object_versions").fetchone()[0] == len(before)
-        assert conn.execute("SELECT count(*) FROM collection_objects").fetchone()[0] == len(before)
-        conn.close()
+        stats = orjson.loads(accord("stats", "--json").stdout)
+        assert stats["versions"] == len(before)
+        assert stats["by_collection"] == {"default": len(before)}
     assert kills > 0, "the import always finished before the kill; make the file bigger"
     assert orjson.loads(accord("export").stdout)["objects"][: len(before)] == before
     assert stored_total(accord) in (len(before), len(before) + 200_000)

@@ -1,12 +1,13 @@
 """The storage contract (storage/base.py), run against every backend.
 
-Backends are parametrized through the ``store`` fixture; PostgreSQL joins the list when its
-backend lands, and every test here must pass on it unchanged.
+Backends are parametrized through the ``store`` fixture (``backend`` in tests/conftest.py):
+every test here runs on SQLite and on PostgreSQL unchanged.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,16 +17,18 @@ import pytest
 from accord.errors import NotFoundError, NotInitialisedError
 from accord.stix.versions import body_hash
 from accord.storage.base import PreparedVersion, Status, Store, VersionQuery
+from accord.storage.postgres import PostgresStore
 from accord.storage.sqlite import SQLiteStore
 from tests.conftest import StepClock
 
-BACKENDS = ["sqlite"]
 
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Iterator[Store]:
-    if request.param == "sqlite":
+@pytest.fixture
+def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Iterator[Store]:
+    s: Store
+    if backend == "sqlite":
         s = SQLiteStore(f"sqlite:///{tmp_path / 'contract.db'}", clock=clock)
+    else:
+        s = PostgresStore(request.getfixturevalue("pg_url"), clock=clock)
     s.initialise()
     yield s
     s.close()
@@ -188,6 +191,20 @@ def test_uninitialised_database_is_refused(tmp_path: Path) -> None:
     s = SQLiteStore(f"sqlite:///{tmp_path / 'never-initialised.db'}")
     with pytest.raises(NotInitialisedError, match="accord init"):
         s.check_schema()
+
+
+def test_uninitialised_postgres_database_is_refused(pg_template: str) -> None:
+    from tests.conftest import _pg_admin, _pg_url
+
+    name = f"accord_empty_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f"CREATE DATABASE {name}")
+    try:
+        s = PostgresStore(_pg_url(name))
+        with pytest.raises(NotInitialisedError, match="accord init"):
+            s.check_schema()
+        s.close()
+    finally:
+        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_concurrent_writers_get_commit_ordered_date_added(store: Store) -> None:

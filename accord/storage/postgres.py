@@ -1,0 +1,139 @@
+"""PostgreSQL backend: the same store for a national node with many partners and API workers.
+
+Connections come from a psycopg 3 pool. Writers serialise on one transaction-scoped advisory
+lock, taken as the first statement of every write transaction and released by its commit.
+That is what keeps ``date_added`` unique and strictly increasing in commit order with several
+processes writing: a sequence alone would not, because a transaction that draws a value first
+can commit last, and a reader paging with ``added_after`` would skip it. Under the lock, the
+next writer starts only after the previous one committed, and reads the maxima it continues
+from in a statement that sees that commit (READ COMMITTED). Readers never take the lock.
+
+The cost is one writer at a time per node, as with SQLite; docs/operations.md says when that
+stops being enough and what comes next.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from accord.errors import ConfigError, NotInitialisedError, StorageError
+from accord.storage import migrate
+from accord.storage.sql import Clock, SQLStore, micros_now
+
+# The advisory lock every writer takes: an arbitrary constant ("accord" in ASCII).
+WRITE_LOCK_KEY = 0x6163636F7264
+POOL_MAX = 8
+# Rows fetched per round trip when streaming a large result through a server-side cursor.
+STREAM_ROWS = 2000
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+class PostgresStore(SQLStore):
+    """``url`` is ``postgresql://user@host:port/dbname`` (libpq URL syntax)."""
+
+    _db_errors = (psycopg.Error,)
+
+    def __init__(self, url: str, *, clock: Clock = micros_now, pool_max: int = POOL_MAX):
+        if not is_postgres_url(url):
+            raise ConfigError(f"not a PostgreSQL URL: {url!r}")
+        self.url = url
+        self._clock = clock
+        self._pool_max = pool_max
+        self._pool: ConnectionPool | None = None
+        self._converted: dict[str, str] = {}
+
+    def _sql(self, query: str) -> str:
+        converted = self._converted.get(query)
+        if converted is None:
+            converted = self._converted[query] = query.replace("?", "%s")
+        return converted
+
+    # -- connections -------------------------------------------------------------------------
+    def _pool_(self) -> ConnectionPool:
+        if self._pool is None:
+            pool: ConnectionPool = ConnectionPool(
+                self.url, min_size=1, max_size=self._pool_max, kwargs={"autocommit": True}, open=False)
+            try:
+                pool.open(wait=True, timeout=10)
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot connect to PostgreSQL at {self._redacted()}: {exc}") from exc
+            except Exception as exc:  # the pool reports a failed first connection as PoolTimeout
+                pool.close()
+                raise StorageError(f"cannot connect to PostgreSQL at {self._redacted()}: {exc}") from exc
+            self._pool = pool
+        return self._pool
+
+    def _redacted(self) -> str:
+        """The URL without a password, for messages and logs."""
+        head, sep, tail = self.url.partition("@")
+        if not sep:
+            return self.url
+        scheme, _, userinfo = head.partition("://")
+        return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
+
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._pool_().connection() as conn:
+            yield conn
+
+    def _stream(self, query: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        with self._pool_().connection() as conn, conn.transaction(), \
+                conn.cursor(name=f"accord_{uuid.uuid4().hex}") as cur:
+            cur.itersize = STREAM_ROWS
+            cur.execute(query, params)
+            yield from cur
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._pool_().connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                    yield conn
+            except psycopg.Error as exc:
+                raise StorageError(f"PostgreSQL write failed: {exc}") from exc
+
+    # -- schema ------------------------------------------------------------------------------
+    def initialise(self) -> None:
+        import sqlalchemy as sa  # only `init` needs SQLAlchemy and Alembic
+
+        engine = sa.create_engine(self.url.replace("postgres://", "postgresql://", 1)
+                                  .replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            with engine.connect() as conn:
+                # Two `accord init` at once must not both run the migrations.
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({WRITE_LOCK_KEY})")
+                try:
+                    migrate.upgrade(engine)
+                finally:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({WRITE_LOCK_KEY})")
+        except sa.exc.OperationalError as exc:
+            raise StorageError(f"cannot connect to PostgreSQL at {self._redacted()}: {exc.orig}") from exc
+        finally:
+            engine.dispose()
+        self._ensure_defaults()
+
+    def check_schema(self) -> None:
+        with self._read() as conn:
+            try:
+                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            except psycopg.errors.UndefinedTable:
+                row = None
+        migrate.check_revision(row[0] if row else None)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+__all__ = ["NotInitialisedError", "PostgresStore", "is_postgres_url"]
