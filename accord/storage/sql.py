@@ -311,6 +311,20 @@ class SQLStore:
         for (body,) in self._stream(self._sql(sql), params):
             yield bytes(body)
 
+    def added_after(self, collection_pk: int, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(date_added, body) of a collection's versions added after ``after``, oldest first.
+
+        The paging primitive behind TAXII's ``added_after``/``next``: because ``date_added``
+        grows in commit order, a reader that continues from the last value it saw never
+        skips or repeats a version, whatever is written meanwhile.
+        """
+        with self._read() as conn:
+            rows = conn.execute(self._sql(
+                "SELECT m.date_added, v.body FROM collection_objects m JOIN object_versions v ON v.pk = m.version_pk "
+                "WHERE m.collection_pk = ? AND m.date_added > ? ORDER BY m.date_added LIMIT ?"),
+                (collection_pk, after, limit)).fetchall()
+        return [(added, bytes(body)) for added, body in rows]
+
     def stats(self) -> Stats:
         with self._read() as r:
             by_type = dict(r.execute(

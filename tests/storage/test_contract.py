@@ -229,3 +229,46 @@ def test_concurrent_writers_get_commit_ordered_date_added(store: Store) -> None:
         t.join()
     assert len(commit_order) == 40
     assert commit_order == sorted(commit_order)
+
+
+def test_paging_reader_never_skips_or_repeats_under_concurrent_writers(backend: str, store: Store) -> None:
+    """Several writers, each with its own store (as separate API workers would be), commit small
+    batches while a reader pages with added_after; the reader ends with every version exactly once."""
+    url = store.url
+    writers = 3 if backend == "postgres" else 2
+    per_writer, batch = 60, 3
+    coll = store.get_collection("default")
+    done = threading.Event()
+
+    def writer(n: int) -> None:
+        own = PostgresStore(url) if backend == "postgres" else SQLiteStore(url)
+        try:
+            for k in range(0, per_writer, batch):
+                with own.transaction() as tx:
+                    tx.write(coll, [version(f"indicator--{n:08d}-0000-4000-8000-{k + i:012d}", index=i)
+                                    for i in range(batch)])
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    seen: list[str] = []
+    cursor = 0
+    pages = 0
+    while True:
+        finished = done.is_set()
+        page = store.added_after(coll.pk, cursor, 7)
+        pages += 1
+        for added, body in page:
+            assert added > cursor
+            cursor = added
+            seen.append(orjson.loads(body)["id"])
+        if not page and finished:
+            break
+        if all(not t.is_alive() for t in threads):
+            done.set()
+    for t in threads:
+        t.join()
+    assert len(seen) == writers * per_writer, f"{len(seen)} seen in {pages} pages"
+    assert len(set(seen)) == len(seen)
