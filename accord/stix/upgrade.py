@@ -40,35 +40,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from accord.stix.markings import STANDARD_TLP
+from accord.stix.vocab import SCO_TYPES
 
 SPEC_VERSION: Final = "2.1"
 
-# STIX 2.1 section 6: the cyber-observable object types. In 2.1 an SCO may omit spec_version
-# (section 3.2: the implied value is 2.1 for SCOs), so a missing spec_version on one of these
-# does not make it 2.0. In 2.0 these never stood at top level; they lived inside
-# observed-data, which is why only an enclosing "2.0" bundle makes one of them 2.0.
-SCO_TYPES: Final = frozenset(
-    {
-        "artifact",
-        "autonomous-system",
-        "directory",
-        "domain-name",
-        "email-addr",
-        "email-message",
-        "file",
-        "ipv4-addr",
-        "ipv6-addr",
-        "mac-addr",
-        "mutex",
-        "network-traffic",
-        "process",
-        "software",
-        "url",
-        "user-account",
-        "windows-registry-key",
-        "x509-certificate",
-    }
-)
+# SCO_TYPES (STIX 2.1 section 6): in 2.1 an SCO may omit spec_version (section 3.2: the
+# implied value is 2.1 for SCOs), so a missing spec_version on one of these does not make it
+# 2.0. In 2.0 these never stood at top level; they lived inside observed-data, which is why
+# only an enclosing "2.0" bundle makes one of them 2.0.
 
 # In 2.0 ``labels`` was required on these five types and drew on a per-type vocabulary
 # (indicator-label-ov, malware-label-ov, ...). 2.1 moved that meaning to a typed property with
