@@ -7,6 +7,7 @@
      │    ├── ConflictError    same (id, modified) already stored with different content
      │    ├── NotInitialisedError  the store has no schema, or an older one than this code
      │    └── NotFoundError    no such collection / object (callers must not tell "hidden" apart)
+     ├── AuthenticationError   missing, unknown, expired or revoked credentials (one message for all)
      └── ConfigError           a setting, flag or environment variable is unusable
 
 Domain errors carry structured fields (object id, property, reason) and no HTTP status or exit
@@ -94,6 +95,13 @@ class NotInitialisedError(StorageError):
 
 class NotFoundError(StorageError):
     """No such thing, as far as the caller may know."""
+
+
+class AuthenticationError(AccordError):
+    """The credentials do not identify an active user. Deliberately says nothing more."""
+
+    def __init__(self) -> None:
+        super().__init__("authentication failed")
 
 
 class ConfigError(AccordError):

@@ -72,6 +72,45 @@ class Collection:
 
 
 @dataclass(frozen=True, slots=True)
+class Organisation:
+    pk: int
+    name: str
+    kind: str  # 'local' (a member of this node) or 'partner'
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    pk: int
+    username: str
+    org_pk: int
+    org_name: str
+    role: str
+    disabled: bool
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    pk: int
+    user_pk: int
+    username: str
+    label: str | None
+    created: int
+    expires: int | None
+    revoked: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    collection_pk: int
+    org_pk: int
+    org_name: str
+    can_read: bool
+    can_write: bool
+
+
+@dataclass(frozen=True, slots=True)
 class VersionQuery:
     """Which versions to read. Empty tuples mean "no restriction"."""
 
@@ -138,3 +177,31 @@ class Store(Protocol):
         ...
 
     def stats(self) -> Stats: ...
+
+    # organisations, users, tokens, grants (storage/identity.py)
+    def add_org(self, name: str, *, kind: str = "local") -> Organisation: ...
+
+    def get_org(self, name: str) -> Organisation: ...
+
+    def orgs(self) -> list[Organisation]: ...
+
+    def add_user(self, username: str, *, org: str, role: str) -> User: ...
+
+    def get_user(self, username: str) -> User: ...
+
+    def users(self) -> list[User]: ...
+
+    def add_token(self, username: str, digest: bytes, *, label: str | None = None,
+                  expires: int | None = None) -> Token: ...
+
+    def token_owner(self, digest: bytes) -> tuple[Token, User] | None: ...
+
+    def tokens(self, username: str | None = None) -> list[Token]: ...
+
+    def revoke_token(self, token_pk: int) -> Token: ...
+
+    def set_grant(self, collection: Collection, org: str, *, can_read: bool, can_write: bool) -> Grant: ...
+
+    def remove_grant(self, collection: Collection, org: str) -> None: ...
+
+    def grants(self, collection: Collection | None = None) -> list[Grant]: ...

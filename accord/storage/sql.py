@@ -34,6 +34,7 @@ from accord.storage.base import (
     VersionQuery,
     WriteResult,
 )
+from accord.storage.identity import IdentityQueries
 
 Clock = Callable[[], int]
 # Identifiers per IN (...) list; far below SQLite's and PostgreSQL's parameter limits.
@@ -223,7 +224,7 @@ class _DryRun(Exception):
     """Raised inside a dry-run transaction to roll it back."""
 
 
-class SQLStore:
+class SQLStore(IdentityQueries):
     """Everything a SQL backend does the same way. Subclasses provide connections and locking:
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding
