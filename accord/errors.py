@@ -5,6 +5,7 @@
      ├── InvalidObjectError    one object breaks STIX 2.1; carries every Problem found in it
      ├── StorageError          something the store refused or could not do
      │    ├── ConflictError    same (id, modified) already stored with different content
+     │    ├── AlreadyExistsError   a name or key that must be unique is taken
      │    ├── NotInitialisedError  the store has no schema, or an older one than this code
      │    └── NotFoundError    no such collection / object (callers must not tell "hidden" apart)
      ├── AuthenticationError   missing, unknown, expired or revoked credentials (one message for all)
@@ -87,6 +88,10 @@ class ConflictError(StorageError):
             f"{object_id}: version {modified} is already stored with different content "
             "(a new version needs a new 'modified')"
         )
+
+
+class AlreadyExistsError(StorageError):
+    """A name or key that must be unique (organisation, user, collection alias) is taken."""
 
 
 class NotInitialisedError(StorageError):

@@ -59,8 +59,10 @@ def collections_predicate(viewer: Viewer) -> Predicate:
         return ALLOW_ALL
     if viewer.org_pk is None:
         return DENY_ALL
+    # The same rule as collection_access: a write grant counts only for analysts and above.
+    usable = "(g.can_read OR g.can_write)" if viewer.role.at_least(Role.ANALYST) else "g.can_read"
     return Predicate("c.pk IN (SELECT g.collection_pk FROM collection_grants g "
-                     "WHERE g.org_pk = ? AND (g.can_read OR g.can_write))", (viewer.org_pk,))
+                     f"WHERE g.org_pk = ? AND {usable})", (viewer.org_pk,))
 
 
 def objects_predicate(store: Store, viewer: Viewer, collection: Collection) -> Predicate:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from accord.errors import NotFoundError, StorageError
+from accord.errors import AlreadyExistsError, NotFoundError
 from accord.storage.base import Collection, Grant, Organisation, Token, User
 
 _SELECT_USERS = ("SELECT u.pk, u.username, u.org_pk, o.name, u.role, u.disabled, u.created "
@@ -38,8 +38,8 @@ class IdentityQueries:
             with self._write() as conn:
                 conn.execute(self._sql("INSERT INTO organisations (name, kind, created) VALUES (?, ?, ?)"),
                              (name, kind, self._clock()))
-        except self._db_errors as exc:
-            raise StorageError(f"cannot add organisation {name!r}: it exists already") from exc
+        except AlreadyExistsError as exc:
+            raise AlreadyExistsError(f"cannot add organisation {name!r}: it exists already") from exc
         return self.get_org(name)
 
     def get_org(self, name: str) -> Organisation:
@@ -63,8 +63,8 @@ class IdentityQueries:
                 conn.execute(self._sql(
                     "INSERT INTO users (username, org_pk, role, disabled, created) VALUES (?, ?, ?, ?, ?)"),
                     (username, organisation.pk, role, False, self._clock()))
-        except self._db_errors as exc:
-            raise StorageError(f"cannot add user {username!r}: the username is taken") from exc
+        except AlreadyExistsError as exc:
+            raise AlreadyExistsError(f"cannot add user {username!r}: the username is taken") from exc
         return self.get_user(username)
 
     def get_user(self, username: str) -> User:

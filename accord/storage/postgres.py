@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from accord.errors import ConfigError, NotInitialisedError, StorageError
+from accord.errors import AlreadyExistsError, ConfigError, NotInitialisedError, StorageError
 from accord.storage import migrate
 from accord.storage.sql import Clock, SQLStore, micros_now
 
@@ -99,6 +99,8 @@ class PostgresStore(SQLStore):
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
                     yield conn
+            except psycopg.errors.IntegrityError as exc:
+                raise AlreadyExistsError(str(exc)) from exc
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL write failed: {exc}") from exc
 

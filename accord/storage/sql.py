@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from accord.errors import NotFoundError, StorageError
+from accord.errors import AlreadyExistsError, NotFoundError, StorageError
 from accord.stix.markings import definition_level
 from accord.stix.versions import same_content
 from accord.storage.base import (
@@ -302,8 +302,8 @@ class SQLStore(IdentityQueries):
         try:
             with self._write() as conn:
                 self._insert_collection(conn, cid, api_root, alias, title, description, default_tlp)
-        except self._db_errors as exc:
-            raise StorageError(f"cannot add collection {title!r}: {exc}") from exc
+        except AlreadyExistsError as exc:
+            raise AlreadyExistsError(f"cannot add collection {title!r}: alias {alias!r} is taken") from exc
         return self.get_collection(cid)
 
     # -- reads -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from accord.errors import ConfigError, NotInitialisedError, StorageError
+from accord.errors import AlreadyExistsError, ConfigError, NotInitialisedError, StorageError
 from accord.storage import migrate
 from accord.storage.sql import Clock, SQLStore, micros_now
 
@@ -125,6 +125,12 @@ class SQLiteStore(SQLStore):
                 raise StorageError(f"cannot start a write transaction: {exc}") from exc
             try:
                 yield conn
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                raise AlreadyExistsError(str(exc)) from exc
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise StorageError(f"SQLite write failed: {exc}") from exc
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
