@@ -42,12 +42,14 @@ class PostgresStore(SQLStore):
 
     _db_errors = (psycopg.Error,)
 
-    def __init__(self, url: str, *, clock: Clock = micros_now, pool_max: int = POOL_MAX):
+    def __init__(self, url: str, *, clock: Clock = micros_now, pool_max: int = POOL_MAX,
+                 connect_timeout: float = 10.0):
         if not is_postgres_url(url):
             raise ConfigError(f"not a PostgreSQL URL: {url!r}")
         self.url = url
         self._clock = clock
         self._pool_max = pool_max
+        self._connect_timeout = connect_timeout
         self._pool: ConnectionPool | None = None
         self._converted: dict[str, str] = {}
 
@@ -63,7 +65,7 @@ class PostgresStore(SQLStore):
             pool: ConnectionPool = ConnectionPool(
                 self.url, min_size=1, max_size=self._pool_max, kwargs={"autocommit": True}, open=False)
             try:
-                pool.open(wait=True, timeout=10)
+                pool.open(wait=True, timeout=self._connect_timeout)
             except psycopg.Error as exc:
                 raise StorageError(f"cannot connect to PostgreSQL at {self._redacted()}: {exc}") from exc
             except Exception as exc:  # the pool reports a failed first connection as PoolTimeout
@@ -82,15 +84,21 @@ class PostgresStore(SQLStore):
 
     @contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._pool_().connection() as conn:
-            yield conn
+        try:
+            with self._pool_().connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL read failed: {exc}") from exc
 
     def _stream(self, query: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
-        with self._pool_().connection() as conn, conn.transaction(), \
-                conn.cursor(name=f"accord_{uuid.uuid4().hex}") as cur:
-            cur.itersize = STREAM_ROWS
-            cur.execute(query, params)
-            yield from cur
+        try:
+            with self._pool_().connection() as conn, conn.transaction(), \
+                    conn.cursor(name=f"accord_{uuid.uuid4().hex}") as cur:
+                cur.itersize = STREAM_ROWS
+                cur.execute(query, params)
+                yield from cur
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL read failed: {exc}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
@@ -125,11 +133,13 @@ class PostgresStore(SQLStore):
         self._ensure_defaults()
 
     def check_schema(self) -> None:
-        with self._read() as conn:
-            try:
+        try:
+            with self._pool_().connection() as conn:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-            except psycopg.errors.UndefinedTable:
-                row = None
+        except psycopg.errors.UndefinedTable:
+            row = None
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot read the Accord schema at {self._redacted()}: {exc}") from exc
         migrate.check_revision(row[0] if row else None)
 
     def close(self) -> None:

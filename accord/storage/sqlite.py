@@ -84,6 +84,8 @@ class SQLiteStore(SQLStore):
             row = self._reader().execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.OperationalError:
             row = None  # no alembic_version table: never initialised
+        except sqlite3.Error as exc:  # e.g. "file is not a database"
+            raise StorageError(f"cannot read {self.path}: {exc}") from exc
         migrate.check_revision(row[0] if row else None)
 
     def close(self) -> None:
@@ -106,12 +108,18 @@ class SQLiteStore(SQLStore):
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        yield self._reader()
+        try:
+            yield self._reader()
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite read failed: {exc}") from exc
 
     def _stream(self, query: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
-        cur = self._reader().execute(query, params)
-        while rows := cur.fetchmany(2000):
-            yield from rows
+        try:
+            cur = self._reader().execute(query, params)
+            while rows := cur.fetchmany(2000):
+                yield from rows
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite read failed: {exc}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
