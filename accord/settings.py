@@ -57,6 +57,16 @@ SETTINGS: tuple[Setting, ...] = (
         "max_nesting_depth", "ACCORD_MAX_NESTING_DEPTH", lambda _: 100,
         "Deepest JSON nesting accepted inside one object; deeper objects are refused.", _positive_int,
     ),
+    Setting(
+        "max_content_length", "ACCORD_MAX_CONTENT_LENGTH", lambda _: 100 * 1024 * 1024,
+        "Largest TAXII request body accepted, in bytes (the API root's max_content_length); "
+        "larger requests get 413.", _positive_int,
+    ),
+    Setting(
+        "auth_failures_per_minute", "ACCORD_AUTH_FAILURES_PER_MINUTE", lambda _: 10,
+        "Failed authentications allowed from one client address per minute; beyond it the "
+        "address gets 429 until the minute has passed.", _positive_int,
+    ),
 )
 
 
@@ -66,6 +76,8 @@ class Settings:
     database_url: str
     max_object_bytes: int
     max_nesting_depth: int
+    max_content_length: int
+    auth_failures_per_minute: int
 
 
 def load_settings(

@@ -205,3 +205,88 @@ class Store(Protocol):
     def remove_grant(self, collection: Collection, org: str) -> None: ...
 
     def grants(self, collection: Collection | None = None) -> list[Grant]: ...
+
+    # TAXII reads and status resources (storage/taxii_queries.py). Every listing takes the
+    # caller's visibility filter from policy.gate and applies it inside its WHERE clause.
+    def api_roots(self) -> list[ApiRoot]: ...
+
+    def visible_collections(self, api_root: str, where: RowFilter) -> list[Collection]:
+        """Collections of an API root that pass ``where`` (alias ``c``), oldest first."""
+        ...
+
+    def visible_collection(self, api_root: str, collection_id: str, where: RowFilter) -> Collection | None:
+        """One collection by its id, or None if there is none or ``where`` hides it."""
+        ...
+
+    def list_versions(self, query: ListQuery, where: RowFilter) -> list[ListedVersion]:
+        """Versions in a collection passing ``where`` (aliases ``m``, ``v``) and the query, oldest
+        ``date_added`` first; at most ``query.limit`` rows."""
+        ...
+
+    def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:
+        """Keep a TAXII status resource; statuses older than STATUS_RETENTION are pruned here."""
+        ...
+
+    def get_status(self, status_id: str, api_root: str, owner: str) -> bytes | None: ...
+
+    def node_secret(self, name: str) -> bytes:
+        """A 32-byte secret of the node, created on first use and the same for every process."""
+        ...
+
+
+# A status resource stays readable at least this long (TAXII clients poll it; 24 h promised).
+STATUS_RETENTION_MICROS = 7 * 24 * 3600 * 1_000_000
+
+
+class RowFilter(Protocol):
+    """A SQL boolean expression with ``?`` placeholders, and its parameters (policy.gate.Predicate)."""
+
+    @property
+    def sql(self) -> str: ...
+
+    @property
+    def params(self) -> tuple[object, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRoot:
+    name: str
+    title: str
+    description: str | None
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionMatch:
+    """TAXII ``match[version]``: any of the first, the last, every version, or given versions.
+
+    ``keys`` are version keys (stix.versions.version_key) of timestamped objects; ``added``
+    are ``date_added`` values, which stand for the version of objects without timestamps.
+    """
+
+    all: bool = False
+    first: bool = False
+    last: bool = False
+    keys: tuple[str, ...] = ()
+    added: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    collection_pk: int
+    ids: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    spec_versions: tuple[str, ...] = ()
+    versions: VersionMatch = VersionMatch(last=True)
+    after: int = 0  # only versions with date_added > after
+    limit: int = 100
+    with_body: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ListedVersion:
+    date_added: int
+    stix_id: str
+    version: str  # the version key
+    spec_version: str
+    body: bytes | None

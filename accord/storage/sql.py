@@ -35,6 +35,7 @@ from accord.storage.base import (
     WriteResult,
 )
 from accord.storage.identity import IdentityQueries
+from accord.storage.taxii_queries import TaxiiQueries
 
 Clock = Callable[[], int]
 # Identifiers per IN (...) list; far below SQLite's and PostgreSQL's parameter limits.
@@ -224,7 +225,7 @@ class _DryRun(Exception):
     """Raised inside a dry-run transaction to roll it back."""
 
 
-class SQLStore(IdentityQueries):
+class SQLStore(IdentityQueries, TaxiiQueries):
     """Everything a SQL backend does the same way. Subclasses provide connections and locking:
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from accord.errors import AccordError
-from accord.storage.base import PreparedVersion, Store, VersionQuery
+from accord.policy.gate import ALLOW_ALL
+from accord.storage.base import ListQuery, PreparedVersion, Store, VersionQuery
 from accord.storage.postgres import PostgresStore
 from accord.storage.sqlite import SQLiteStore
 
@@ -43,6 +44,13 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "tokens": lambda s: s.tokens(),
     "revoke_token": lambda s: s.revoke_token(1),
     "grants": lambda s: s.grants(),
+    "api_roots": lambda s: s.api_roots(),
+    "visible_collections": lambda s: s.visible_collections("default", ALLOW_ALL),
+    "visible_collection": lambda s: s.visible_collection("default", "x", ALLOW_ALL),
+    "list_versions": lambda s: s.list_versions(ListQuery(1), ALLOW_ALL),
+    "save_status": lambda s: s.save_status("s", "default", "u", b"{}"),
+    "get_status": lambda s: s.get_status("s", "default", "u"),
+    "node_secret": lambda s: s.node_secret("k"),
 }
 
 

@@ -1,0 +1,66 @@
+"""Wiring only: the ASGI application built from settings and a store.
+
+Nothing here decides anything: the routes live in accord/taxii/, the rules in accord/policy/,
+the use cases in accord/services/. This module and accord/cli/ are the only places that open a
+concrete backend (through storage.open_store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from accord.settings import Settings
+from accord.storage import open_store
+from accord.storage.base import Store
+from accord.storage.sql import micros_now
+from accord.taxii.auth import Throttle
+from accord.taxii.context import CURSOR_SECRET, TaxiiContext
+from accord.taxii.errors import TaxiiError, handle_error
+from accord.taxii.paging import Cursors
+from accord.taxii.routes import ROUTES
+
+
+def healthz(request: Request) -> Response:
+    """Liveness and readiness: the store answers and its schema is the one this code expects."""
+    store: Store = request.app.state.taxii.store
+    store.check_schema()
+    return JSONResponse({"status": "ok"})
+
+
+def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = micros_now) -> Starlette:
+    """The HTTP application over an open, initialised store; the store is closed at shutdown."""
+    context = TaxiiContext(
+        store=store,
+        max_content_length=settings.max_content_length,
+        max_object_bytes=settings.max_object_bytes,
+        max_nesting_depth=settings.max_nesting_depth,
+        cursors=Cursors(store.node_secret(CURSOR_SECRET)),
+        throttle=Throttle(settings.auth_failures_per_minute, clock),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET"]), *ROUTES],
+        exception_handlers={TaxiiError: handle_error, HTTPException: handle_error, Exception: handle_error},
+        lifespan=lifespan,
+    )
+    app.state.taxii = context
+    return app
+
+
+def app_from_settings(settings: Settings) -> Starlette:
+    store = open_store(settings.database_url)
+    store.check_schema()
+    return build_app(settings, store)

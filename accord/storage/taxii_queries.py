@@ -1,0 +1,136 @@
+"""The reads and records behind the TAXII routes: API roots, visible collections, paged version
+listings, status resources, node secrets.
+
+A mixin of :class:`accord.storage.sql.SQLStore`. Every listing takes a ``RowFilter`` (the
+caller's visibility predicate from policy.gate) and ANDs it into its WHERE clause: storage
+never decides visibility, and no route filters rows after the fact.
+
+Version selection (``match[version]`` first/last) is decided among the versions the caller may
+see: the subquery that looks for a newer (or older) version applies the same filter, so a
+hidden newer version never hides the visible one before it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from accord.storage.base import (
+    STATUS_RETENTION_MICROS,
+    ApiRoot,
+    Collection,
+    ListedVersion,
+    ListQuery,
+    RowFilter,
+)
+
+_COLLECTION_COLUMNS = "c.pk, c.id, c.api_root, c.alias, c.title, c.description, c.default_tlp, c.created"
+# ``v`` is newer than ``o``: a later timestamp key, or for two content-versioned objects (keys
+# starting with '#', see stix.versions) a later arrival. substr, not LIKE: '%' upsets %s drivers.
+_BOTH_CONTENT = "(substr(v.version, 1, 1) = '#' AND substr(o.version, 1, 1) = '#')"
+_NEWER = f"((v.version > o.version AND NOT {_BOTH_CONTENT}) OR ({_BOTH_CONTENT} AND v.pk > o.vpk))"
+_OLDER = f"((v.version < o.version AND NOT {_BOTH_CONTENT}) OR ({_BOTH_CONTENT} AND v.pk < o.vpk))"
+_SAME_OBJECT = ("SELECT 1 FROM collection_objects m JOIN object_versions v ON v.pk = m.version_pk "
+                "WHERE m.collection_pk = ? AND v.stix_id = o.stix_id AND ({pred}) AND {order}")
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def list_versions_sql(query: ListQuery, where: RowFilter) -> tuple[str, list[object]]:
+    """The SELECT behind :meth:`TaxiiQueries.list_versions` (a function so tests can read it)."""
+    body = ", v.body AS body" if query.with_body else ""
+    inner = ["m.collection_pk = ?", "m.date_added > ?", f"({where.sql})"]
+    params: list[object] = [query.collection_pk, query.after, *where.params]
+    for column, values in (("v.stix_id", query.ids), ("v.type", query.types),
+                           ("v.spec_version", query.spec_versions)):
+        if values:
+            inner.append(f"{column} IN ({_marks(len(values))})")
+            params.extend(values)
+    sql = ("SELECT o.date_added, o.stix_id, o.version, o.spec_version" + (", o.body" if body else "")
+           + " FROM (SELECT m.date_added AS date_added, v.pk AS vpk, v.stix_id AS stix_id, v.version AS version, "
+           f"v.spec_version AS spec_version{body} FROM collection_objects m JOIN object_versions v "
+           f"ON v.pk = m.version_pk WHERE {' AND '.join(inner)}) o")
+    match = query.versions
+    if not match.all:
+        alternatives: list[str] = []
+        for wanted, order in ((match.last, _NEWER), (match.first, _OLDER)):
+            if wanted:
+                alternatives.append(f"NOT EXISTS ({_SAME_OBJECT.format(pred=where.sql, order=order)})")
+                params.extend((query.collection_pk, *where.params))
+        if match.keys:
+            alternatives.append(f"(substr(o.version, 1, 1) <> '#' AND o.version IN ({_marks(len(match.keys))}))")
+            params.extend(match.keys)
+        if match.added:
+            alternatives.append(f"(substr(o.version, 1, 1) = '#' AND o.date_added IN ({_marks(len(match.added))}))")
+            params.extend(match.added)
+        sql += " WHERE " + (" OR ".join(alternatives) if alternatives else "1 = 0")
+    sql += " ORDER BY o.date_added LIMIT ?"
+    params.append(query.limit)
+    return sql, params
+
+
+class TaxiiQueries:
+    _sql: Callable[[str], str]
+    _read: Callable[[], AbstractContextManager[Any]]
+    _write: Callable[[], AbstractContextManager[Any]]
+    _clock: Callable[[], int]
+
+    def api_roots(self) -> list[ApiRoot]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT name, title, description, created FROM api_roots ORDER BY name").fetchall()
+        return [ApiRoot(*row) for row in rows]
+
+    def visible_collections(self, api_root: str, where: RowFilter) -> list[Collection]:
+        with self._read() as conn:
+            rows = conn.execute(self._sql(
+                f"SELECT {_COLLECTION_COLUMNS} FROM collections c WHERE c.api_root = ? AND ({where.sql}) "
+                "ORDER BY c.pk"), (api_root, *where.params)).fetchall()
+        return [Collection(*row) for row in rows]
+
+    def visible_collection(self, api_root: str, collection_id: str, where: RowFilter) -> Collection | None:
+        with self._read() as conn:
+            row = conn.execute(self._sql(
+                f"SELECT {_COLLECTION_COLUMNS} FROM collections c WHERE c.api_root = ? AND c.id = ? "
+                f"AND ({where.sql})"), (api_root, collection_id, *where.params)).fetchone()
+        return None if row is None else Collection(*row)
+
+    def list_versions(self, query: ListQuery, where: RowFilter) -> list[ListedVersion]:
+        sql, params = list_versions_sql(query, where)
+        with self._read() as conn:
+            rows = conn.execute(self._sql(sql), params).fetchall()
+        if query.with_body:
+            return [ListedVersion(a, i, ver, sv, bytes(b)) for a, i, ver, sv, b in rows]
+        return [ListedVersion(a, i, ver, sv, None) for a, i, ver, sv in rows]
+
+    # -- status resources --------------------------------------------------------------------
+    def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute(self._sql("DELETE FROM taxii_status WHERE created < ?"), (now - STATUS_RETENTION_MICROS,))
+            conn.execute(self._sql(
+                "INSERT INTO taxii_status (id, api_root, owner, created, body) VALUES (?, ?, ?, ?, ?)"),
+                (status_id, api_root, owner, now, body))
+
+    def get_status(self, status_id: str, api_root: str, owner: str) -> bytes | None:
+        with self._read() as conn:
+            row = conn.execute(self._sql(
+                "SELECT body FROM taxii_status WHERE id = ? AND api_root = ? AND owner = ?"),
+                (status_id, api_root, owner)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # -- node secrets ------------------------------------------------------------------------
+    def node_secret(self, name: str) -> bytes:
+        query = self._sql("SELECT value FROM node_secrets WHERE name = ?")
+        with self._read() as conn:
+            row = conn.execute(query, (name,)).fetchone()
+        if row is None:
+            # Two processes starting at once both try; the first insert wins, both read it back.
+            with self._write() as conn:
+                conn.execute(self._sql("INSERT INTO node_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                             (name, secrets.token_bytes(32)))
+                row = conn.execute(query, (name,)).fetchone()
+        return bytes(row[0])

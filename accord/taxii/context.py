@@ -1,0 +1,45 @@
+"""What every TAXII handler needs, passed in once by app.py, and the preamble every request runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from accord.policy.viewer import Viewer
+from accord.storage.base import Store
+from accord.taxii.auth import Throttle, authenticate_request
+from accord.taxii.errors import TaxiiError
+from accord.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii
+from accord.taxii.paging import Cursors
+
+# The name (not the value) of the node secret that signs `next` cursors.
+CURSOR_SECRET = "taxii-cursor-key"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class TaxiiContext:
+    store: Store
+    max_content_length: int
+    max_object_bytes: int
+    max_nesting_depth: int
+    cursors: Cursors
+    throttle: Throttle
+    clock: Callable[[], int]
+
+
+def context_of(request: Request) -> TaxiiContext:
+    ctx: TaxiiContext = request.app.state.taxii
+    return ctx
+
+
+def begin(request: Request) -> tuple[TaxiiContext, Viewer]:
+    """Authenticate the caller (401/429) and check that it accepts TAXII 2.1 (406)."""
+    ctx = context_of(request)
+    address = request.client.host if request.client else "unknown"
+    viewer = authenticate_request(ctx.store, ctx.throttle, address, request.headers.get("authorization"),
+                                  now=ctx.clock())
+    if not accepts_taxii(request.headers.get("accept")):
+        raise TaxiiError(406, "Not acceptable", f"This server answers only with {TAXII_MEDIA_TYPE}.")
+    return ctx, viewer
