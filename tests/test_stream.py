@@ -174,3 +174,41 @@ def test_memory_is_flat_in_document_size() -> None:
     total = len(one) * count
     assert src.max_buffer <= stream.CHUNK + 2 * len(one)
     assert total > 4 * stream.CHUNK  # the document really was larger than what was held
+
+
+# Regressions from the review of 2026-11-25 (each once let something through).
+
+
+def _nest(levels: int) -> bytes:
+    """An x-test object whose property alternates objects and arrays, `levels` deep."""
+    inner = b"1"
+    for i in range(levels):
+        inner = (b'{"a":' + inner + b"}") if i % 2 else (b"[" + inner + b"]")
+    return b'{"type":"x-test","p":' + inner + b"}"
+
+
+def test_depth_limit_holds_inside_a_run_of_many_objects() -> None:
+    small = b',{"type":"x-test","id":"x-test--%d"}'
+    doc = b"[" + _nest(180) + b"".join(small % i for i in range(20_000)) + b"]"
+    _, items = read_all(doc)
+    assert items[0].problem == "nested deeper than 100 levels"
+    assert all(i.problem is None for i in items[1:])
+
+
+def test_duplicate_objects_property_is_refused() -> None:
+    with pytest.raises(InputError, match="duplicate 'objects'"):
+        read_all(b'{"type":"bundle","id":"bundle--1","objects":[{"type":"x-a"}],"objects":[{"type":"x-b"}]}')
+
+
+def test_single_object_with_an_objects_property_stays_one_object() -> None:
+    doc, items = read_all(b'{"type":"x-custom","id":"x-custom--1","objects":[1,2]}')
+    assert doc.shape == "object"
+    assert [i.value for i in items] == [{"type": "x-custom", "id": "x-custom--1", "objects": [1, 2]}]
+
+
+def test_long_whitespace_across_a_chunk_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
+    small = b'{"type":"x-a","id":"x-a--1"}'
+    big = b'{"type":"x-b","p":"' + b"A" * 5000 + b'"}'
+    _, items = read_all(b"[" + small + b" " * 200 + b"," + big + b"]", chunk=64, monkeypatch=monkeypatch,
+                        limits=Limits(100, 5200))
+    assert [i.value["type"] for i in items] == ["x-a", "x-b"]

@@ -22,7 +22,7 @@ import orjson
 
 from accord.errors import InputError, Problem
 from accord.stix.ids import split_id
-from accord.stix.markings import UNKNOWN, object_tlp
+from accord.stix.markings import UNKNOWN, marking_refs, object_tlp, tlp_of_refs
 from accord.stix.observables import observables_of
 from accord.stix.stream import Item, StixDocument
 from accord.stix.upgrade import needs_upgrade, upgrade_object
@@ -87,7 +87,10 @@ class Ingestor:
         self._on_progress = on_progress
         # Objects whose marking refs were unknown when read; a definition later in the same
         # document may resolve them (ATT&CK puts its marking definition last).
-        self._unresolved: list[tuple[str, str, list[str]]] = []
+        # Keyed by the object's index; only those this transaction actually stored are fixed
+        # later, never a version that was already there (a refused conflict must not touch it).
+        self._unresolved: dict[int, tuple[str, str, list[str]]] = {}
+        self._resolvable: list[tuple[str, str, list[str]]] = []
 
     def prepare(self, item: Item, bundle_spec_version: str | None = None) -> PreparedVersion | list[Problem]:
         obj = item.value
@@ -107,7 +110,7 @@ class Ingestor:
         version = version_key(obj)
         body = orjson.dumps(obj)
         if tlp == UNKNOWN:
-            self._unresolved.append((stix_id, version, list(obj["object_marking_refs"])))
+            self._unresolved[item.index] = (stix_id, version, marking_refs(obj))
         return PreparedVersion(
             index=item.index,
             stix_id=stix_id,
@@ -144,6 +147,9 @@ class Ingestor:
         for r in results:
             if r.status is Status.STORED:
                 report.stored += 1
+                pending = self._unresolved.pop(r.index, None)
+                if pending is not None:
+                    self._resolvable.append(pending)
             elif r.status is Status.ADDED:
                 report.added += 1
             elif r.status is Status.UNCHANGED:
@@ -161,16 +167,17 @@ class Ingestor:
 
     def finish(self) -> IngestReport:
         self.flush()
-        if self._unresolved:
+        self._unresolved = {}
+        if self._resolvable:
             self._levels = self.tx.marking_levels()
             fixes: list[tuple[str, str, str | None]] = []
-            for stix_id, version, refs in self._unresolved:
-                tlp = object_tlp({"object_marking_refs": refs}, self._levels)
+            for stix_id, version, refs in self._resolvable:
+                tlp = tlp_of_refs(refs, self._levels)
                 if tlp != UNKNOWN:  # None: only non-TLP statements, so the object counts as unmarked
                     fixes.append((stix_id, version, tlp))
             if fixes:
                 self.tx.set_tlp(fixes)
-            self._unresolved = []
+            self._resolvable = []
         return self.report
 
 

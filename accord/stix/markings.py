@@ -147,9 +147,23 @@ def tlp_of_refs(refs: Iterable[str], known: Mapping[str, str] | None = None) -> 
     return strictest(levels)
 
 
+def marking_refs(obj: Mapping[str, Any]) -> list[str]:
+    """Every marking an object carries: object-level refs and the refs of its granular markings."""
+    refs = [r for r in obj.get("object_marking_refs") or () if isinstance(r, str)]
+    granular = obj.get("granular_markings")
+    if isinstance(granular, list):
+        refs.extend(g["marking_ref"] for g in granular
+                    if isinstance(g, Mapping) and isinstance(g.get("marking_ref"), str))
+    return refs
+
+
 def object_tlp(obj: Mapping[str, Any], known: Mapping[str, str] | None = None) -> str | None:
-    """The effective TLP of an object from its ``object_marking_refs``; None if it has none."""
-    refs = obj.get("object_marking_refs")
-    if not refs or not isinstance(refs, list):
+    """The effective TLP of an object; None if no marking says anything about TLP.
+
+    Granular markings count too: until Accord can share an object with a property removed,
+    a property marked RED makes the whole object RED (the strictest marking wins).
+    """
+    refs = marking_refs(obj)
+    if not refs:
         return None
-    return tlp_of_refs((r for r in refs if isinstance(r, str)), known)
+    return tlp_of_refs(refs, known)

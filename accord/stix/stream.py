@@ -43,6 +43,7 @@ _RUN_END = re.compile(rb"\}[ \t\r\n]*,")
 _RUN_TAIL = 1 << 16  # look for run ends in the last 64 KiB of the buffer
 _RUN_ATTEMPTS = 8
 # Every byte except the four brackets and the double quote, for structure_depth.
+_EMPTY_PAIR = re.compile(rb"\{\}|\[\]")
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"')
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]|"', re.DOTALL)
 
@@ -93,7 +94,9 @@ def structure_depth(piece: bytes, limit: int) -> int | None:
     s = b"".join(s.split(b'"')[::2])
     depth = 0
     while s:
-        reduced = s.replace(b"{}", b"").replace(b"[]", b"")
+        # One pass for both kinds: two chained replace() calls could peel two levels per round
+        # ("[{}]" -> "[]" -> "") and undercount the depth.
+        reduced = _EMPTY_PAIR.sub(b"", s)
         if len(reduced) == len(s):
             return None
         s = reduced
@@ -220,12 +223,14 @@ class StixDocument:
             if m is None:
                 if len(self._buf) - start > self.limits.max_object_bytes:
                     raise self._error("object larger than the size limit", at=start)
-                keep = len(self._buf) - start
+                # Resume at the last '}' seen: it may be the end, with its ',' still unread.
+                last_brace = self._buf.rfind(b"}", search)
+                resume = (last_brace if last_brace >= 0 else search) - start
                 if not self._fill():
                     # Bracket characters inside strings may have hidden the real end.
                     return self._read_scanned(start)
                 start = 0
-                search = max(0, keep - 64)
+                search = max(0, resume)
                 continue
             end = m.start() + 1
             piece = self._buf[start:end]
@@ -380,7 +385,11 @@ class StixDocument:
                     raise self._error("expected a property name")
                 key = self._read_string()
                 self._expect(b":")
-                if key == "objects" and self._peek() == 0x5B and not streamed:
+                if key == "objects" and streamed:
+                    raise self._error("duplicate 'objects' property: parsers disagree on which one counts")
+                # An object list is streamed unless the object already said it is some other
+                # STIX type (a custom object may have a property named 'objects').
+                if key == "objects" and self._peek() == 0x5B and props.get("type", "bundle") == "bundle":
                     streamed = True
                     yield from self._iter_array()
                 else:

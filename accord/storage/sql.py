@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from accord.errors import AlreadyExistsError, NotFoundError, StorageError
-from accord.stix.markings import definition_level
+from accord.stix.markings import UNKNOWN, definition_level
 from accord.stix.versions import same_content
 from accord.storage.base import (
     DEFAULT_API_ROOT,
@@ -89,10 +89,17 @@ class SQLTransaction:
             rows = self._conn.execute("SELECT body FROM object_versions WHERE type = 'marking-definition'")
             for (body,) in rows:
                 obj = orjson.loads(body)
-                level = definition_level(obj)
-                if level is not None:
-                    self._levels[obj["id"]] = level
+                self._learn_marking(obj["id"], definition_level(obj))
         return self._levels
+
+    def _learn_marking(self, marking_id: str, level: str | None) -> None:
+        """Record what a marking definition says. A definition Accord cannot read, or two
+        versions of one id that disagree, make the marking UNKNOWN: it fails closed, so
+        re-issuing a marking id can never loosen what it restricts."""
+        assert self._levels is not None
+        value = level if level is not None else UNKNOWN
+        seen = self._levels.get(marking_id)
+        self._levels[marking_id] = value if seen is None or seen == value else UNKNOWN
 
     def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]]) -> None:
         """Record the effective TLP of versions written earlier in this transaction."""
@@ -107,9 +114,7 @@ class SQLTransaction:
 
     def _note_marking(self, p: PreparedVersion) -> None:
         if p.type == "marking-definition" and self._levels is not None:
-            level = definition_level(orjson.loads(p.body))
-            if level is not None:
-                self._levels[p.stix_id] = level
+            self._learn_marking(p.stix_id, definition_level(orjson.loads(p.body)))
 
     def write(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]:
         results = self._write_all_new(collection, batch)

@@ -49,6 +49,13 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite may already have rolled back by itself (disk full, I/O error); a second ROLLBACK
+    # would raise and hide the original error.
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 class SQLiteStore(SQLStore):
     """The embedded store. ``url`` is ``sqlite:///PATH``."""
 
@@ -134,16 +141,16 @@ class SQLiteStore(SQLStore):
             try:
                 yield conn
             except sqlite3.IntegrityError as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise AlreadyExistsError(str(exc)) from exc
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise StorageError(f"SQLite write failed: {exc}") from exc
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise StorageError(f"commit failed: {exc}") from exc

@@ -1,0 +1,81 @@
+"""How ingest settles an object's TLP, including the cases a review found failing open."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from accord.services.ingest import IngestReport, ingest_document
+from accord.stix.markings import TLP2_CLEAR, TLP2_RED
+from accord.stix.stream import StixDocument
+from accord.storage.sqlite import SQLiteStore
+
+STATEMENT = "marking-definition--aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+
+
+def indicator(n: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{n:08d}-0000-4000-8000-000000000000",
+            "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+            "pattern": "[domain-name:value = 'a.example']", "pattern_type": "stix",
+            "valid_from": "2026-01-01T00:00:00Z", **extra}
+
+
+def statement(created: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "marking-definition", "spec_version": "2.1", "id": STATEMENT, "created": created,
+            "definition_type": "statement", "definition": {"statement": "x"}, **extra}
+
+
+def store_from(template: Path, tmp_path: Path) -> SQLiteStore:
+    path = tmp_path / f"{uuid.uuid4()}.db"
+    shutil.copyfile(template, path)
+    return SQLiteStore(f"sqlite:///{path}")
+
+
+def ingest(store: SQLiteStore, objects: list[dict[str, Any]]) -> IngestReport:
+    doc = StixDocument(io.BytesIO(orjson.dumps(objects)).read)
+    with store.transaction() as tx:
+        return ingest_document(tx, store.get_collection("default"), doc)
+
+
+def tlps(store: SQLiteStore) -> dict[str, str | None]:
+    with store._read() as conn:
+        return dict(conn.execute("SELECT stix_id, tlp FROM object_versions WHERE type = 'indicator'").fetchall())
+
+
+def test_refused_conflict_never_changes_the_stored_versions_tlp(template_db: Path, tmp_path: Path) -> None:
+    store = store_from(template_db, tmp_path)
+    ingest(store, [indicator(1, object_marking_refs=[TLP2_RED])])
+    report = ingest(store, [indicator(1, name="forged", object_marking_refs=[STATEMENT]),
+                            statement("2026-01-01T00:00:00.000Z")])
+    assert len(report.refused) == 1
+    assert tlps(store) == {indicator(1)["id"]: "red"}
+    store.close()
+
+
+def test_a_marking_id_defined_twice_differently_is_unknown(template_db: Path, tmp_path: Path) -> None:
+    store = store_from(template_db, tmp_path)
+    unreadable = {"type": "marking-definition", "spec_version": "2.1", "id": STATEMENT,
+                  "created": "2026-01-01T00:00:00.000Z", "name": "PARTNER-RESTRICTED",
+                  "extensions": {"extension-definition--11111111-1111-4111-8111-111111111111":
+                                 {"extension_type": "property-extension", "level": "restricted"}}}
+    ingest(store, [unreadable, indicator(1, object_marking_refs=[STATEMENT])])
+    ingest(store, [statement("2025-01-01T00:00:00.000Z")])  # a second 'version' that says: public
+    ingest(store, [indicator(2, object_marking_refs=[STATEMENT])])
+    assert set(tlps(store).values()) == {"unknown"}
+    store.close()
+
+
+def test_granular_markings_count_towards_the_objects_tlp(template_db: Path, tmp_path: Path) -> None:
+    store = store_from(template_db, tmp_path)
+    ingest(store, [
+        indicator(1, description="secret", object_marking_refs=[TLP2_CLEAR],
+                  granular_markings=[{"marking_ref": TLP2_RED, "selectors": ["description"]}]),
+        indicator(2, description="secret", granular_markings=[{"marking_ref": TLP2_RED, "selectors": ["description"]}]),
+    ])
+    assert set(tlps(store).values()) == {"red"}
+    store.close()
