@@ -147,6 +147,10 @@ class Store(Protocol):
         """Create or upgrade the schema and the default API root and collection (idempotent)."""
         ...
 
+    def schema_revision(self) -> str | None:
+        """The database's schema revision (Alembic), or None if it has no Accord schema."""
+        ...
+
     def check_schema(self) -> None:
         """Raise NotInitialisedError unless the schema is at the revision this code expects."""
         ...

@@ -132,7 +132,7 @@ class PostgresStore(SQLStore):
             engine.dispose()
         self._ensure_defaults()
 
-    def check_schema(self) -> None:
+    def schema_revision(self) -> str | None:
         try:
             with self._pool_().connection() as conn:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -140,7 +140,10 @@ class PostgresStore(SQLStore):
             row = None
         except psycopg.Error as exc:
             raise StorageError(f"cannot read the Accord schema at {self._redacted()}: {exc}") from exc
-        migrate.check_revision(row[0] if row else None)
+        return str(row[0]) if row else None
+
+    def check_schema(self) -> None:
+        migrate.check_revision(self.schema_revision())
 
     def close(self) -> None:
         if self._pool is not None:

@@ -84,16 +84,21 @@ class SQLiteStore(SQLStore):
             engine.dispose()
         self._ensure_defaults()
 
-    def check_schema(self) -> None:
+    def schema_revision(self) -> str | None:
         if not self.path.exists():
-            raise NotInitialisedError(f"no Accord database at {self.path}: run `accord init` first")
+            return None
         try:
             row = self._reader().execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.OperationalError:
             row = None  # no alembic_version table: never initialised
         except sqlite3.Error as exc:  # e.g. "file is not a database"
             raise StorageError(f"cannot read {self.path}: {exc}") from exc
-        migrate.check_revision(row[0] if row else None)
+        return str(row[0]) if row else None
+
+    def check_schema(self) -> None:
+        if not self.path.exists():
+            raise NotInitialisedError(f"no Accord database at {self.path}: run `accord init` first")
+        migrate.check_revision(self.schema_revision())
 
     def close(self) -> None:
         # Readers first: the last connection to close checkpoints and removes the WAL file,

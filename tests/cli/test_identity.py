@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,24 @@ def test_gate_single_answer_and_sql_predicate_agree(accord: Run, db_url: str) ->
     finally:
         store.close()
 
+
+
+def test_db_current_and_upgrade(accord: Run) -> None:
+    from accord.storage import migrate
+
+    current = accord("db", "current")
+    assert current.exit_code == 0
+    assert current.stdout == f"database: {migrate.HEAD}\nexpected: {migrate.HEAD}\n"
+    upgraded = accord("db", "upgrade")
+    assert upgraded.exit_code == 0
+    assert upgraded.stdout == f"schema: {migrate.HEAD} -> {migrate.HEAD}\n"
+
+
+def test_db_current_on_an_empty_sqlite_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from accord.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'empty.db'}", "db", "current"])
+    assert result.exit_code == 1
+    assert result.stdout.startswith("database: no Accord schema")

@@ -27,6 +27,7 @@ def _transaction_write(s: Store) -> None:
 
 OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "check_schema": lambda s: s.check_schema(),
+    "schema_revision": lambda s: s.schema_revision(),
     "collections": lambda s: s.collections(),
     "get_collection": lambda s: s.get_collection("default"),
     "add_collection": lambda s: s.add_collection("x"),
