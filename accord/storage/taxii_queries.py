@@ -45,8 +45,14 @@ def list_versions_sql(query: ListQuery, where: RowFilter) -> tuple[str, list[obj
     body = ", v.body AS body" if query.with_body else ""
     inner = ["m.collection_pk = ?", "m.date_added > ?", f"({where.sql})"]
     params: list[object] = [query.collection_pk, query.after, *where.params]
-    for column, values in (("v.stix_id", query.ids), ("v.type", query.types),
-                           ("v.spec_version", query.spec_versions)):
+    if query.ids:
+        # A list subquery on the id index: written as a join on stix_id, SQLite's planner
+        # compared every row of the collection (230 ms at 100k objects; 16 ms this way). It
+        # still walks the collection's date index; an index on collection_objects(version_pk)
+        # or ANALYZE statistics would make it a point lookup (see the issue notes).
+        inner.append(f"m.version_pk IN (SELECT pk FROM object_versions WHERE stix_id IN ({_marks(len(query.ids))}))")
+        params.extend(query.ids)
+    for column, values in (("v.type", query.types), ("v.spec_version", query.spec_versions)):
         if values:
             inner.append(f"{column} IN ({_marks(len(values))})")
             params.extend(values)
