@@ -49,6 +49,21 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def refresh_statistics(conn: sqlite3.Connection) -> None:
+    """Refresh the query planner's statistics, sampling a bounded number of rows per index.
+
+    Without statistics SQLite guesses that the (collection, date_added) index is as selective
+    as the (collection, version) one and answers a TAXII match[id] by walking a whole collection
+    (16 ms at 100k objects instead of 0.2 ms). analysis_limit keeps this to milliseconds at any
+    size, so it runs whenever a writer that wrote closes.
+    """
+    try:
+        conn.execute("PRAGMA analysis_limit = 1000")
+        conn.execute("ANALYZE")
+    except sqlite3.Error:
+        pass  # statistics are an optimisation; never fail a close over them
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     # SQLite may already have rolled back by itself (disk full, I/O error); a second ROLLBACK
     # would raise and hide the original error.
@@ -68,6 +83,7 @@ class SQLiteStore(SQLStore):
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._writer: sqlite3.Connection | None = None
+        self._wrote = False
 
     # -- schema ------------------------------------------------------------------------------
     def initialise(self) -> None:
@@ -108,6 +124,8 @@ class SQLiteStore(SQLStore):
             reader.close()
             self._local.reader = None
         if self._writer is not None:
+            if self._wrote:
+                refresh_statistics(self._writer)
             self._writer.close()
             self._writer = None
 
@@ -154,6 +172,7 @@ class SQLiteStore(SQLStore):
             except BaseException:
                 _rollback(conn)
                 raise
+            self._wrote = True
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
