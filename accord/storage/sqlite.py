@@ -49,6 +49,10 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+# Write transactions between two refreshes of the planner statistics on a long-lived writer.
+STATISTICS_EVERY = 64
+
+
 def refresh_statistics(conn: sqlite3.Connection) -> None:
     """Refresh the query planner's statistics, sampling a bounded number of rows per index.
 
@@ -84,6 +88,7 @@ class SQLiteStore(SQLStore):
         self._local = threading.local()
         self._writer: sqlite3.Connection | None = None
         self._wrote = False
+        self._commits = 0
 
     # -- schema ------------------------------------------------------------------------------
     def initialise(self) -> None:
@@ -178,3 +183,7 @@ class SQLiteStore(SQLStore):
             except sqlite3.Error as exc:
                 _rollback(conn)
                 raise StorageError(f"commit failed: {exc}") from exc
+            self._commits += 1
+            if self._commits % STATISTICS_EVERY == 0:
+                # A server's writer stays open for days: refresh the planner's view as it grows.
+                refresh_statistics(conn)
