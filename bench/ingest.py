@@ -20,7 +20,7 @@ process (and any children it waited for), which is what ``/usr/bin/time -v`` rea
 the ``RUSAGE_CHILDREN`` deltas that go wrong once several children have run. By default the
 children are pinned to one CPU, because the budget is stated for one core.
 
-Budgets (docs: /work/shared/DESIGN.md "Budgets"): >= 50,000 objects/s at 1M; accord time <= 3x
+Budgets (docs: ../shared/DESIGN.md "Budgets"): >= 50,000 objects/s at 1M; accord time <= 3x
 the floor's; RSS flat, i.e. RSS at 1M within 1.5x of RSS at 100k. ``--record`` appends a dated
 entry to bench/RESULTS.md. See bench/README.md for what each figure means.
 """

@@ -68,7 +68,7 @@ from ingest import (  # bench/ is not a package
 TAXII = "application/taxii+json;version=2.1"
 DEFAULT_SIZES = (20_000, 100_000)
 READ_TYPES = ("indicator", "relationship", "ipv4-addr", "sighting", "domain-name", "report")
-# Budgets (/work/shared/DESIGN.md "Budgets", issue 3 "Benchmark").
+# Budgets (../shared/DESIGN.md "Budgets", issue 3 "Benchmark").
 MIN_INGEST = 20_000  # objects/s over TAXII POST, sustained
 MIN_MEDALLION_RATIO = 10.0  # accord / medallion objects/s at the same size
 MAX_PAGE_P50_MS = 5.0  # at 1M stored objects

@@ -35,6 +35,7 @@ from accord.storage.base import (
     WriteResult,
 )
 from accord.storage.identity import IdentityQueries
+from accord.storage.ordering import placeholders, version_order
 from accord.storage.taxii_queries import TaxiiQueries
 
 Clock = Callable[[], int]
@@ -56,10 +57,6 @@ def micros_now() -> int:
 def _chunks(seq: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 class SQLTransaction:
@@ -162,7 +159,7 @@ class SQLTransaction:
         found: dict[tuple[str, str], tuple[int, bytes]] = {}
         for part in _chunks(list({p.stix_id for p in batch})):
             query = ("SELECT pk, stix_id, version, content_hash FROM object_versions "
-                     f"WHERE stix_id IN ({_marks(len(part))})")
+                     f"WHERE stix_id IN ({placeholders(len(part))})")
             for pk, sid, ver, digest in self._conn.execute(self._sql(query), part):
                 found[(sid, ver)] = (pk, bytes(digest))
         return found
@@ -171,7 +168,7 @@ class SQLTransaction:
         members: dict[int, int] = {}
         for part in _chunks(pks):
             query = (f"SELECT version_pk, date_added FROM collection_objects "
-                     f"WHERE collection_pk = ? AND version_pk IN ({_marks(len(part))})")
+                     f"WHERE collection_pk = ? AND version_pk IN ({placeholders(len(part))})")
             for vpk, added in self._conn.execute(self._sql(query), (collection_pk, *part)):
                 members[vpk] = added
         return members
@@ -347,11 +344,8 @@ class SQLStore(IdentityQueries, TaxiiQueries):
         return Stats(total, by_type, by_collection, by_tlp, observables)
 
 
-# v2 is newer than v: a later timestamp key, or for content-versioned objects (keys starting
-# with '#', see stix.versions) a later arrival. substr, not LIKE: '%' upsets %s drivers.
-_CONTENT_VERSIONED = "substr({0}.version, 1, 1) = '#'"
-_BOTH = f"{_CONTENT_VERSIONED.format('v2')} AND {_CONTENT_VERSIONED.format('v')}"
-_NEWER = f"((v2.version > v.version AND NOT ({_BOTH})) OR ({_BOTH} AND v2.pk > v.pk))"
+# v2 is a later version of the same object than v.
+_NEWER = version_order("v2", "v", "v2.pk", "v.pk")
 
 
 def _version_select(query: VersionQuery) -> tuple[str, list[object]]:
@@ -369,7 +363,7 @@ def _version_select(query: VersionQuery) -> tuple[str, list[object]]:
         order = "v.pk"
         newer = f"SELECT 1 FROM object_versions v2 WHERE v2.stix_id = v.stix_id AND {_NEWER}"
     if query.types:
-        where.append(f"v.type IN ({_marks(len(query.types))})")
+        where.append(f"v.type IN ({placeholders(len(query.types))})")
         params.extend(query.types)
     if query.latest_only:
         where.append(f"NOT EXISTS ({newer})")
