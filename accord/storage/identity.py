@@ -30,7 +30,6 @@ class IdentityQueries:
     _read: Callable[[], AbstractContextManager[Any]]
     _write: Callable[[], AbstractContextManager[Any]]
     _clock: Callable[[], int]
-    _db_errors: tuple[type[Exception], ...]
 
     # -- organisations -----------------------------------------------------------------------
     def add_org(self, name: str, *, kind: str = "local") -> Organisation:

@@ -40,8 +40,6 @@ def is_postgres_url(url: str) -> bool:
 class PostgresStore(SQLStore):
     """``url`` is ``postgresql://user@host:port/dbname`` (libpq URL syntax)."""
 
-    _db_errors = (psycopg.Error,)
-
     def __init__(self, url: str, *, clock: Clock = micros_now, pool_max: int = POOL_MAX,
                  connect_timeout: float = 10.0):
         if not is_postgres_url(url):

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from accord.errors import AlreadyExistsError, NotFoundError, StorageError
+from accord.errors import AlreadyExistsError, NotFoundError
 from accord.stix.markings import UNKNOWN, definition_level
 from accord.stix.versions import same_content
 from accord.storage.base import (
@@ -232,12 +232,12 @@ class SQLStore(IdentityQueries, TaxiiQueries):
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding
     the write lock (committed on normal exit), ``_stream()`` iterates a large result without
-    loading it, ``_sql`` adapts placeholders, ``_db_errors`` names the driver's error base.
+    loading it and ``_sql`` adapts placeholders.
+    ``_read``/``_write``/``_stream`` translate driver errors into Accord errors.
     """
 
     url: str
     _clock: Clock
-    _db_errors: tuple[type[Exception], ...] = ()
 
     def _sql(self, query: str) -> str:
         return query
@@ -255,10 +255,8 @@ class SQLStore(IdentityQueries, TaxiiQueries):
     def transaction(self, *, dry_run: bool = False) -> Iterator[SQLTransaction]:
         try:
             with self._write() as conn:
-                try:
-                    yield SQLTransaction(conn, self._clock, self._sql)
-                except self._db_errors as exc:
-                    raise StorageError(f"write failed: {exc}") from exc
+                # _write translates driver errors raised in here, once, for both backends.
+                yield SQLTransaction(conn, self._clock, self._sql)
                 if dry_run:
                     raise _DryRun
         except _DryRun:

@@ -78,8 +78,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
 class SQLiteStore(SQLStore):
     """The embedded store. ``url`` is ``sqlite:///PATH``."""
 
-    _db_errors = (sqlite3.Error,)
-
     def __init__(self, url: str, *, clock: Clock = micros_now):
         self.url = url
         self.path = path_from_url(url)
