@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from accord.taxii import objects, resources
+from accord.taxii import objects, openapi, resources
 
 _COLLECTION = "/{api_root}/collections/{collection_id}"
 
 ROUTES = [
     Route("/taxii2/", resources.discovery, methods=["GET"]),
+    Route(openapi.OPENAPI_PATH, openapi.openapi_json, methods=["GET"]),  # not TAXII 2.1: an Accord addition
     Route("/{api_root}/", resources.api_root, methods=["GET"]),
     Route("/{api_root}/collections/", resources.collections, methods=["GET"]),
     Route(f"{_COLLECTION}/", resources.collection, methods=["GET"]),
