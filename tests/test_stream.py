@@ -212,3 +212,20 @@ def test_long_whitespace_across_a_chunk_boundary(monkeypatch: pytest.MonkeyPatch
     _, items = read_all(b"[" + small + b" " * 200 + b"," + big + b"]", chunk=64, monkeypatch=monkeypatch,
                         limits=Limits(100, 5200))
     assert [i.value["type"] for i in items] == ["x-a", "x-b"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(values=st.lists(json_value, min_size=1, max_size=6))
+def test_structure_depth_equals_the_parsed_nesting(values: list[Any]) -> None:
+    # Whole values separated by commas, as _read_run hands them over; strings full of quotes,
+    # backslashes and brackets, empty strings and strings side by side are all in tricky_text.
+    piece = b",".join(orjson.dumps(v) for v in values)
+    deepest = max(stream.nesting_depth(v) for v in values)
+    assert stream.structure_depth(piece, 1000) == deepest
+
+
+def test_structure_depth_of_unbalanced_slices_is_none() -> None:
+    assert stream.structure_depth(b'{"a":"]"', 100) is None
+    assert stream.structure_depth(b'{"a":""}}', 100) is None
+    assert stream.structure_depth(b'{"a":"x\\"}"}', 100) == 1
+    assert stream.structure_depth(b'{"":"","[":["]"]}', 100) == 2
