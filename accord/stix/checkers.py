@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from accord.stix.ids import is_valid_type_name
-from accord.stix.schema import VALID_TIMESTAMPS, Prop, Shape, is_timestamp
+from accord.stix.schema import VALID_TIMESTAMPS, Prop, Shape, new_timestamp
 from accord.stix.vocab import (
     BUNDLE_TYPE,
     EXTENSION_TYPES,
@@ -179,13 +179,13 @@ _seen_timestamp = VALID_TIMESTAMPS.__contains__
 
 
 def _check_timestamp(value: Any) -> Findings | None:
-    if isinstance(value, str) and _seen_timestamp(value):
+    if isinstance(value, str) and (_seen_timestamp(value) or new_timestamp(value)):
         return None
-    return None if is_timestamp(value) else _NOT_TIMESTAMP
+    return _NOT_TIMESTAMP
 
 
 def _check_timestamp_ms(value: Any) -> Findings | None:
-    if not (isinstance(value, str) and _seen_timestamp(value)) and not is_timestamp(value):
+    if not (isinstance(value, str) and (_seen_timestamp(value) or new_timestamp(value))):
         return _NOT_TIMESTAMP
     # A valid timestamp is 20 characters plus '.' and its fraction digits.
     return None if len(value) >= 24 else _NOT_MILLISECONDS

@@ -143,8 +143,11 @@ def is_timestamp(value: object) -> bool:
     """A valid STIX timestamp (as accord.stix.timestamps reads them), cheaply in the usual case."""
     if not isinstance(value, str):
         return False
-    if value in VALID_TIMESTAMPS:
-        return True
+    return value in VALID_TIMESTAMPS or new_timestamp(value)
+
+
+def new_timestamp(value: str) -> bool:
+    """:func:`is_timestamp` for a string the caller already looked up in VALID_TIMESTAMPS."""
     if not _SIMPLE_TIMESTAMP.fullmatch(value) and (value.endswith("\n") or timestamp_key(value) is None):
         return False
     if len(VALID_TIMESTAMPS) >= _TIMESTAMP_CACHE_LIMIT:

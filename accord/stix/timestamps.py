@@ -15,6 +15,16 @@ _TS_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z")
 KEY_FRACTION_DIGITS = 9
 
 
+# ASCII timestamps whose date and time are valid by their form alone (year 0001-9999, day up
+# to 28, hour up to 23, second up to 59): for these the key is a matter of slicing, without the
+# calendar check below. Everything else takes the general path, which decides exactly as before.
+_SURELY_VALID = re.compile(
+    r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]+)?Z"
+)
+_ZEROS = "0" * KEY_FRACTION_DIGITS
+
+
 def timestamp_key(value: object) -> str | None:
     """The sortable key of a valid STIX timestamp, or None when it is not one.
 
@@ -22,6 +32,14 @@ def timestamp_key(value: object) -> str | None:
     """
     if not isinstance(value, str):
         return None
+    if _SURELY_VALID.fullmatch(value):
+        # Called once per ingested object (its version); millisecond precision is the norm.
+        if len(value) == 24:
+            return value[:23] + "000000Z"
+        if len(value) == 20:
+            return value[:19] + "." + _ZEROS + "Z"
+        frac = value[20:-1]
+        return f"{value[:19]}.{frac[:KEY_FRACTION_DIGITS].ljust(KEY_FRACTION_DIGITS, '0')}Z"
     m = _TS_RE.fullmatch(value)  # fullmatch: '$' would let a trailing newline through
     if m is None:
         return None

@@ -17,8 +17,9 @@ because policy and storage rely on those.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final
 
 from accord.errors import Problem
@@ -115,8 +116,9 @@ _GOOD_NAMES: set[str] = set()
 _NAME_CACHE_LIMIT: Final = 10_000
 
 
-def _custom_property(name: object, value: Any, reserved_forbidden: bool) -> Findings | None:
-    """Checks on a property the type does not define: it is kept, so its name must be sound."""
+def _custom_name_problem(name: object, reserved_forbidden: bool) -> Findings | None:
+    """What is wrong with the name of a property the type does not define: it is kept, so its
+    name must be sound."""
     if not isinstance(name, str):
         return fail("property names must be strings")
     if reserved_forbidden and name in RESERVED_PROPERTIES:
@@ -127,14 +129,35 @@ def _custom_property(name: object, value: Any, reserved_forbidden: bool) -> Find
         if len(_GOOD_NAMES) >= _NAME_CACHE_LIMIT:
             _GOOD_NAMES.clear()
         _GOOD_NAMES.add(name)
-    # Section 3.1: the _ref/_refs suffixes mean identifiers, for custom properties too.
-    if name.endswith("_ref"):
-        # Tolerated: ATT&CK ICS 18.1 writes x_mitre_data_source_ref "" for "no source"; an
-        # empty custom reference points nowhere, so it cannot mislead policy or storage.
-        return None if value == "" or ref_type(value) is not None else NOT_IDENTIFIER
-    if name.endswith("_refs"):
-        return ANY_REFS(value)
     return None
+
+
+def _custom_ref(value: Any) -> Findings | None:
+    # Tolerated: ATT&CK ICS 18.1 writes x_mitre_data_source_ref "" for "no source"; an
+    # empty custom reference points nowhere, so it cannot mislead policy or storage.
+    return None if value == "" or ref_type(value) is not None else NOT_IDENTIFIER
+
+
+def _custom_value_checker(name: str) -> Checker | None:
+    """The check on the value of a custom property called ``name``, if any.
+
+    Section 3.1: the _ref/_refs suffixes mean identifiers, for custom properties too.
+    """
+    if name.endswith("_ref"):
+        return _custom_ref
+    if name.endswith("_refs"):
+        return ANY_REFS
+    return None
+
+
+def _custom_property(name: object, value: Any, reserved_forbidden: bool) -> Findings | None:
+    """Checks on a property the type does not define."""
+    bad = _custom_name_problem(name, reserved_forbidden)
+    if bad is not None:
+        return bad
+    assert isinstance(name, str)
+    check = _custom_value_checker(name)
+    return None if check is None else check(value)
 
 
 _SELECTS_NOTHING: Final = fail("selects nothing in this object")
@@ -176,6 +199,103 @@ def _type_problem(stype: object) -> str | None:
     return None
 
 
+# --- the fast path: one plan per (type, property names) -----------------------------------
+#
+# Objects of one type from one producer carry the same properties in the same order, so what
+# the general walk below decides from the names alone (which checker each property gets, custom
+# names, required properties, which hooks run) is decided once per distinct key tuple and kept
+# as a plan. Checking a valid object is then: one lookup, the id, one C-level test of all its
+# string properties, a call per other property and the hooks. The plan only ever says "valid":
+# on the first doubt it gives up and the general walk runs from the start, so every problem is
+# still reported by one piece of code, in one order (tests/stix/test_validate.py holds the two
+# paths to the same verdict on every fixture and on generated objects).
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    spec_version: bool  # present, so it must be "2.1"
+    strings: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None  # two or more string properties
+    checks: tuple[tuple[str, Checker], ...]  # every other property the walk would check
+    rules: tuple[Hook, ...]
+    granular: bool  # granular-marking selectors to resolve
+
+
+# A plan for a key tuple the walk would refuse on names alone (a bad custom name, a required
+# property missing): no fast path for those objects.
+_NO_PLAN: Final = _Plan(False, None, (), (), False)
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+# Distinct key tuples are few in real feeds; a bound keeps hostile input from pinning memory.
+_PLAN_CACHE_LIMIT: Final = 4096
+
+
+def _make_plan(stype: str, names: tuple[Any, ...]) -> _Plan:
+    compiled = _BY_TYPE.get(stype)
+    if compiled is None:
+        if _type_problem(stype) is not None:
+            return _NO_PLAN
+        compiled = _CUSTOM
+    present = set(names)
+    if "id" not in present or not present >= compiled.required:
+        return _NO_PLAN
+    if compiled.spec_version_required and "spec_version" not in present:
+        return _NO_PLAN
+    strings: list[str] = []
+    checks: list[tuple[str, Checker]] = []
+    for name in names:
+        check = compiled.checkers.get(name)
+        if check is check_string:
+            strings.append(name)
+        elif check is not None:
+            checks.append((name, check))
+        elif name in _ENVELOPE:
+            continue
+        elif _custom_name_problem(name, compiled.reserved_forbidden) is not None:
+            return _NO_PLAN
+        else:
+            custom = _custom_value_checker(name)
+            if custom is not None:
+                checks.append((name, custom))
+    if len(strings) == 1:
+        checks.append((strings.pop(), check_string))
+    return _Plan(
+        spec_version="spec_version" in present,
+        strings=itemgetter(*strings) if strings else None,
+        checks=tuple(checks),
+        rules=compiled.rules,
+        granular="granular_markings" in present,
+    )
+
+
+def _surely_valid(obj: dict[Any, Any]) -> bool:
+    """True only if the general walk would find nothing wrong with ``obj``."""
+    stype = obj.get("type")
+    if type(stype) is not str:
+        return False
+    key = (stype, *obj)
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= _PLAN_CACHE_LIMIT:
+            _PLANS.clear()
+        plan = _PLANS[key] = _make_plan(stype, key[1:])
+    if plan is _NO_PLAN or ref_type(obj["id"]) != stype:
+        return False
+    if plan.spec_version and obj["spec_version"] != "2.1":
+        return False
+    if plan.strings is not None:
+        try:
+            # join accepts nothing but strings: one C call tests them all.
+            "".join(plan.strings(obj))
+        except TypeError:
+            return False
+    for name, check in plan.checks:
+        if check(obj[name]) is not None:
+            return False
+    for rule in plan.rules:
+        if rule(obj):
+            return False
+    return not (plan.granular and _unresolved_selectors(obj))
+
+
 def validate_object(obj: Any, *, index: int | None = None) -> list[Problem]:
     """Every way ``obj`` breaks STIX 2.1, as Problems; an empty list means it is valid.
 
@@ -183,6 +303,13 @@ def validate_object(obj: Any, *, index: int | None = None) -> list[Problem]:
     """
     if not isinstance(obj, dict):
         return [Problem(None, None, "a STIX object must be a JSON object", index)]
+    if _surely_valid(obj):
+        return []
+    return _walk(obj, index)
+
+
+def _walk(obj: dict[Any, Any], index: int | None) -> list[Problem]:
+    """The general validation: every property, every problem, in a fixed order."""
     raw_id = obj.get("id", _ABSENT)
     object_id = raw_id if isinstance(raw_id, str) else None
     found: list[tuple[str, str]] | None = None
