@@ -30,7 +30,7 @@ from accord.taxii.errors import bad_request
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-_SPEC_VERSION = re.compile(r"\d\.\d")
+_SPEC_VERSION = re.compile(r"[0-9]\.[0-9]")  # not \d: that admits every script's digits
 _CURSOR_FORMAT = 1
 _CURSOR = struct.Struct(">BQ16s16s")  # format, last date_added, scope digest, HMAC
 LAST_VERSION = VersionMatch(last=True)  # match[version] when the client gives none (section 3.4.1)
@@ -100,9 +100,12 @@ def parse_filters(params: Sequence[tuple[str, str]], allowed: frozenset[str],
         found["added_after"] = micros
     if "limit" in grouped:
         text = _single("limit", grouped["limit"])
-        if not text.isdigit() or int(text) < 1:
+        # ASCII digits only: str.isdigit() also admits superscripts (which int() refuses) and other scripts' digits.
+        digits = text.lstrip("0") if text.isascii() and text.isdigit() else ""
+        if not digits:
             raise bad_request(f"limit must be a positive integer, not {text!r}", parameter="limit")
-        found["limit"] = min(int(text), MAX_LIMIT)
+        # By length first: int() refuses more than 4,300 digits, and any 5-digit limit is above the cap.
+        found["limit"] = MAX_LIMIT if len(digits) > len(str(MAX_LIMIT)) else min(int(digits), MAX_LIMIT)
     if "next" in grouped:
         found["next"] = _single("next", grouped["next"])
     for field in sorted(allowed):
