@@ -15,8 +15,8 @@ collection id is valid only if it exists, and the STIX timestamp grammar (calend
 regular expression, so both would report the document's looseness rather than server faults.
 
 Bounded and reproducible: a fixed seed, deterministic generation, MAX_EXAMPLES per operation and
-phase, no shrinking and no stateful phase; on SQLite only, since the point is the HTTP layer (the
-storage contract suite runs on both backends).
+phase, no shrinking, no stateful phase, a deadline per example; on both backends, since the store
+is where driver-specific faults (such as PostgreSQL refusing NUL characters) surface.
 """
 
 from __future__ import annotations
