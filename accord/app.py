@@ -44,6 +44,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         cursors=Cursors(store.node_secret(CURSOR_SECRET)),
         throttle=Throttle(settings.auth_failures_per_minute, clock),
         clock=clock,
+        four_eyes=settings.four_eyes,
     )
 
     @asynccontextmanager

@@ -22,6 +22,15 @@ def _default_data_dir() -> str:
     return str(Path(base) / "accord")
 
 
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("use true or false")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -67,6 +76,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Failed authentications allowed from one client address per minute; beyond it the "
         "address gets 429 until the minute has passed.", _positive_int,
     ),
+    Setting(
+        "four_eyes", "ACCORD_FOUR_EYES", lambda _: False,
+        "Require four eyes for release: every write is a draft, and the publisher who publishes "
+        "it must not be its author (true/false).", _boolean,
+    ),
 )
 
 
@@ -78,6 +92,7 @@ class Settings:
     max_nesting_depth: int
     max_content_length: int
     auth_failures_per_minute: int
+    four_eyes: bool = False
 
 
 def load_settings(

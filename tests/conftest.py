@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from accord.storage.base import Provenance, Store
 from accord.storage.sqlite import SQLiteStore
 
 # Where the PostgreSQL tests create and drop their databases (trust auth on the dev/CI machines).
@@ -115,3 +116,8 @@ def backend(request: pytest.FixtureRequest) -> str:
     """Parametrises a test over every storage backend."""
     param: str = request.param
     return param
+
+
+def node_provenance(store: Store) -> Provenance:
+    """Writes made by the node operator for the node's own organisation (what `accord import` does)."""
+    return Provenance(store.get_org("node").pk, owner_name="node")

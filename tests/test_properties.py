@@ -23,6 +23,7 @@ from accord.stix.stream import StixDocument
 from accord.stix.validate import validate_object
 from accord.storage.base import Status, VersionQuery
 from accord.storage.sqlite import SQLiteStore
+from tests.conftest import node_provenance
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -91,7 +92,7 @@ def ingest(store: SQLiteStore, objects: list[Any]) -> list[tuple[Status, int | N
     doc = StixDocument(io.BytesIO(orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
                                                 "objects": objects})).read)
     with store.transaction() as tx:
-        report = ingest_document(tx, store.get_collection("default"), doc, keep_results=True)
+        report = ingest_document(tx, store.get_collection("default"), doc, node_provenance(store), keep_results=True)
     assert not report.refused, report.refused
     return [(r.status, r.date_added) for r in report.results]
 
@@ -163,7 +164,7 @@ def test_corrupted_object_is_refused_with_a_structured_problem(obj: dict[str, An
     try:
         doc = StixDocument(io.BytesIO(orjson.dumps([bad])).read)
         with store.transaction() as tx:
-            report = ingest_document(tx, store.get_collection("default"), doc)
+            report = ingest_document(tx, store.get_collection("default"), doc, node_provenance(store))
         assert report.refused and report.stored == 0
         assert store.stats().total_versions == 0
         assert store.stats().observables == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accord.errors import ConfigError
+from accord.policy.viewer import Viewer
 from accord.settings import Settings, load_settings
 from accord.storage import open_store
 from accord.storage.base import Store
@@ -29,6 +31,15 @@ class NodeContext:
             if check_schema:
                 self._store.check_schema()
         return self._store
+
+    def viewer(self, username: str | None) -> Viewer:
+        """Who a command acts as: ``--as USERNAME``, or the node operator without it."""
+        if username is None:
+            return Viewer.operator()
+        user = self.store().get_user(username)
+        if user.disabled:
+            raise ConfigError(f"user {username!r} is disabled")
+        return Viewer.of(user)
 
     def close(self) -> None:
         if self._store is not None:

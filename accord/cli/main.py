@@ -13,7 +13,16 @@ from typing import Any
 import click
 
 from accord import __version__
-from accord.cli import collection_cmds, identity_cmds, serve_cmd, stats_cmd, store_cmds, transfer
+from accord.cli import (
+    audit_cmds,
+    collection_cmds,
+    identity_cmds,
+    serve_cmd,
+    sharing_cmds,
+    stats_cmd,
+    store_cmds,
+    transfer,
+)
 from accord.cli.context import NodeContext
 from accord.errors import AccordError
 
@@ -54,7 +63,7 @@ def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -
     ctx.call_on_close(ctx.obj.close)
 
 
-for module in (store_cmds, transfer, stats_cmd, collection_cmds, identity_cmds, serve_cmd):
+for module in (store_cmds, transfer, stats_cmd, collection_cmds, identity_cmds, sharing_cmds, audit_cmds, serve_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

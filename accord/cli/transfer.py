@@ -7,16 +7,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
 from accord.cli.context import NodeContext
 from accord.cli.progress import byte_progress
-from accord.errors import InputError, Problem
+from accord.errors import ConfigError, InputError, Problem
+from accord.policy.gate import org_visibility, visibility
+from accord.services.disclose import disclose
 from accord.services.ingest import IngestReport, bulk_gc, ingest_document
+from accord.services.release import write_provenance
 from accord.stix.stream import Limits, StixDocument
-from accord.storage.base import DEFAULT_COLLECTION_ALIAS, VersionQuery
+from accord.storage.base import DEFAULT_COLLECTION_ALIAS, AuditEvent, ListedVersion, VersionQuery
+from accord.storage.sql import micros_now
 
 STIX_SUFFIXES = {".json", ".stix2", ".stix"}
 # Refusals printed in full; the rest are counted (a 1M-object file of bad data should not flood).
@@ -55,16 +59,29 @@ def _print_problems(problems: list[Problem], source: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["auto", "stix"]), default="auto", show_default=True,
               help="Input format; auto recognises STIX bundles, arrays and single objects.")
 @click.option("--dry-run", is_flag=True, help="Validate and report, store nothing.")
+@click.option("--as", "as_user", metavar="USERNAME",
+              help="Write as this user: their organisation owns the objects, their role decides draft or published.")
+@click.option("--org", "org_name", metavar="ORG",
+              help="Without --as: the organisation that owns the objects (default: the node's own, 'node').")
+@click.option("--draft", is_flag=True, help="Store as drafts, to be published later (accord publish).")
+@click.option("--recipient", "recipients", multiple=True, metavar="ORG",
+              help="Named recipient of the RED objects imported (repeatable).")
 @click.pass_obj
-def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt: str, dry_run: bool) -> None:
+def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt: str, dry_run: bool,
+            as_user: str | None, org_name: str | None, draft: bool, recipients: tuple[str, ...]) -> None:
     """Import STIX 2.1 (or 2.0, upgraded) from files, directories or - for stdin.
 
     Accepts bundles, bare arrays and single objects, UTF-8 with or without a BOM. Each file is
     one transaction: valid objects are stored, invalid ones are refused with their reasons,
     and a file that is not readable JSON stores nothing. Exits 0 only if nothing was refused.
+
+    Without --as the node operator imports, published (unless --draft or four eyes are required).
     """
     store = node.store()
     collection = store.get_collection(collection_ref)
+    viewer = node.viewer(as_user)
+    provenance = write_provenance(store, viewer, draft=draft, four_eyes=node.settings.four_eyes, org=org_name,
+                                  recipients=recipients)
     limits = Limits(node.settings.max_nesting_depth, node.settings.max_object_bytes)
     total = IngestReport()
     failed_files = 0
@@ -83,7 +100,7 @@ def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt:
             doc = StixDocument(read, source=name, limits=limits)
             try:
                 with bulk_gc(), store.transaction(dry_run=dry_run) as tx:
-                    report = ingest_document(tx, collection, doc)
+                    report = ingest_document(tx, collection, doc, provenance)
             except InputError as exc:
                 failed_files += 1
                 click.echo(f"{name}: refused, nothing stored: {exc.reason}"
@@ -112,23 +129,35 @@ def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt:
               help="Output format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write here instead of stdout.")
+@click.option("--as", "as_user", metavar="USERNAME", help="Export only what this user may see.")
+@click.option("--for-org", "for_org", metavar="ORG", help="Export only what this organisation may receive.")
 @click.pass_obj
 def export(node: NodeContext, collection_ref: str | None, types: tuple[str, ...], latest: bool, fmt: str,
-           output: str | None) -> None:
+           output: str | None, as_user: str | None, for_org: str | None) -> None:
     """Export stored objects as one STIX 2.1 bundle, streamed.
 
-    Each object is written exactly as it was stored (compact JSON, original key order).
+    Without --as or --for-org the node operator exports everything stored, each object exactly
+    as it was stored (compact JSON, original key order). With either, the export goes through
+    the sharing gate: only what that user or organisation may see, granular markings applied,
+    and what another organisation owns is recorded in the audit log as received.
     """
     store = node.store()
+    if as_user and for_org:
+        raise ConfigError("use --as or --for-org, not both")
     collection_pk = store.get_collection(collection_ref).pk if collection_ref else None
     query = VersionQuery(collection_pk=collection_pk, types=types, latest_only=latest)
+    gated = as_user is not None or for_org is not None
+    if as_user is not None:
+        vis = visibility(store, node.viewer(as_user), micros_now())
+    elif for_org is not None:
+        vis = org_visibility(store, store.get_org(for_org).pk, micros_now())
     with ExitStack() as stack:
         out: BinaryIO = (stack.enter_context(open(output, "wb")) if output
                          else sys.stdout.buffer)
         out.write(b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":[')
         first = True
         count = 0
-        for body in store.iter_bodies(query):
+        for body in (_gated_bodies(store, vis, query) if gated else store.iter_bodies(query)):
             if not first:
                 out.write(b",\n")
             out.write(body)
@@ -136,8 +165,21 @@ def export(node: NodeContext, collection_ref: str | None, types: tuple[str, ...]
             count += 1
         out.write(b"]}\n")
         out.flush()
+    if not gated:
+        store.audit_append(AuditEvent("(node operator)", "export", detail={"objects": count, "gated": False}))
     if output:
         click.echo(f"exported {count} objects to {output}", err=True)
+
+
+def _gated_bodies(store: Any, vis: Any, query: VersionQuery) -> Iterator[bytes]:
+    batch: list[ListedVersion] = []
+    for row in store.iter_visible(query, vis.predicate()):
+        batch.append(row)
+        if len(batch) >= 1000:
+            yield from (d.body or b"" for d in disclose(store, vis, batch, channel="export"))
+            batch = []
+    if batch:
+        yield from (d.body or b"" for d in disclose(store, vis, batch, channel="export"))
 
 
 COMMANDS = [import_, export]

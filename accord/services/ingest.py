@@ -22,13 +22,13 @@ import orjson
 
 from accord.errors import InputError, Problem
 from accord.stix.ids import split_id
-from accord.stix.markings import UNKNOWN, marking_refs, object_tlp, tlp_of_refs
+from accord.stix.markings import UNKNOWN, tlp_of_refs
 from accord.stix.observables import observables_of
 from accord.stix.stream import Item, StixDocument
 from accord.stix.upgrade import needs_upgrade, upgrade_object
 from accord.stix.validate import validate_object
 from accord.stix.versions import body_hash, version_key
-from accord.storage.base import Collection, PreparedVersion, Status, Transaction, WriteResult
+from accord.storage.base import AuditEvent, Collection, PreparedVersion, Provenance, Status, Transaction, WriteResult
 
 BATCH = 1000
 
@@ -77,10 +77,11 @@ class IngestReport:
 class Ingestor:
     """Prepares objects and writes them in batches into one open transaction."""
 
-    def __init__(self, tx: Transaction, collection: Collection, *, keep_results: bool = False,
-                 on_progress: Callable[[int], None] | None = None):
+    def __init__(self, tx: Transaction, collection: Collection, provenance: Provenance, *,
+                 keep_results: bool = False, on_progress: Callable[[int], None] | None = None):
         self.tx = tx
         self.collection = collection
+        self.provenance = provenance
         self.report = IngestReport(keep_results=keep_results)
         self._levels = tx.marking_levels()
         self._batch: list[PreparedVersion] = []
@@ -106,11 +107,12 @@ class Ingestor:
             return problems
         stix_id: str = obj["id"]
         stix_type: str = obj["type"]
-        tlp = object_tlp(obj, self._levels)
+        refs = object_marking_refs(obj)
+        tlp = tlp_of_refs(refs, self._levels) if refs else None
         version = version_key(obj)
         body = orjson.dumps(obj)
         if tlp == UNKNOWN:
-            self._unresolved[item.index] = (stix_id, version, marking_refs(obj))
+            self._unresolved[item.index] = (stix_id, version, refs)
         return PreparedVersion(
             index=item.index,
             stix_id=stix_id,
@@ -142,7 +144,7 @@ class Ingestor:
     def flush(self) -> None:
         if not self._batch:
             return
-        results = self.tx.write(self.collection, self._batch)
+        results = self.tx.write(self.collection, self._batch, self.provenance)
         report = self.report
         for r in results:
             if r.status is Status.STORED:
@@ -176,30 +178,45 @@ class Ingestor:
                 if tlp != UNKNOWN:  # None: only non-TLP statements, so the object counts as unmarked
                     fixes.append((stix_id, version, tlp))
             if fixes:
-                self.tx.set_tlp(fixes)
+                self.tx.set_tlp(fixes, self.provenance.owner_org)
             self._resolvable = []
-        return self.report
+        report = self.report
+        if report.stored or report.added:
+            prov = self.provenance
+            self.tx.audit(AuditEvent(
+                prov.author or "(node operator)", "write", org=prov.owner_name, subject=self.collection.id,
+                detail={"collection": self.collection.id, "stored": report.stored, "added": report.added,
+                        "unchanged": report.unchanged, "refused": len({p.index for p in report.refused}),
+                        "state": prov.state.value, "origin_node": prov.origin_node}))
+        return report
 
 
-def ingest_items(tx: Transaction, collection: Collection, items: Iterable[Item], *,
+def object_marking_refs(obj: dict[str, Any]) -> list[str]:
+    """The object-level marking refs, which decide the version's TLP. Granular markings mark
+    parts of the object and are applied per reader at read time (policy/redact.py)."""
+    return [r for r in obj.get("object_marking_refs") or () if isinstance(r, str)]
+
+
+def ingest_items(tx: Transaction, collection: Collection, items: Iterable[Item], provenance: Provenance, *,
                  bundle_spec_version: Callable[[], str | None] = lambda: None,
                  keep_results: bool = False, on_progress: Callable[[int], None] | None = None) -> IngestReport:
-    ingestor = Ingestor(tx, collection, keep_results=keep_results, on_progress=on_progress)
+    ingestor = Ingestor(tx, collection, provenance, keep_results=keep_results, on_progress=on_progress)
     for item in items:
         ingestor.add(item, bundle_spec_version())
     return ingestor.finish()
 
 
-def ingest_document(tx: Transaction, collection: Collection, doc: StixDocument, *,
-                    keep_results: bool = False, on_progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_document(tx: Transaction, collection: Collection, doc: StixDocument, provenance: Provenance, *,
+                    keep_results: bool = False,
+                    on_progress: Callable[[int], None] | None = None) -> IngestReport:
     """Ingest one document; raises InputError (caller rolls back) if the document is malformed."""
 
     def spec() -> str | None:
         value = doc.envelope.get("spec_version")
         return value if isinstance(value, str) else None
 
-    report = ingest_items(tx, collection, doc, bundle_spec_version=spec, keep_results=keep_results,
-                          on_progress=on_progress)
+    report = ingest_items(tx, collection, doc, provenance, bundle_spec_version=spec,
+                          keep_results=keep_results, on_progress=on_progress)
     if doc.shape == "bundle":
         bundle_id = doc.envelope.get("id")
         parts = split_id(bundle_id)

@@ -50,6 +50,31 @@ class PreparedVersion:
     observables: list[tuple[str, str]] = field(default_factory=list)
 
 
+class State(enum.StrEnum):
+    """Release state of an object version (DESIGN.md, sharing model)."""
+
+    DRAFT = "draft"  # visible to its owner organisation only
+    PUBLISHED = "published"  # released: shared as the agreements allow
+    RETRACTED = "retracted"  # withdrawn: visible to its owner only, and what sync propagates
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who a write is for: every version a transaction writes with it is owned by ``owner_org``.
+
+    ``origin_org``/``origin_node`` are set only for data received from another node.
+    ``recipients`` (organisation pks) are the named recipients of RED versions.
+    """
+
+    owner_org: int
+    state: State = State.PUBLISHED
+    author: str | None = None  # username; None for the node operator
+    origin_org: int | None = None
+    origin_node: str | None = None
+    recipients: tuple[int, ...] = ()
+    owner_name: str | None = None  # for the audit log
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     index: int
@@ -111,12 +136,87 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
+class Agreement:
+    """A sharing agreement between organisations. Empty ``collections``/``types`` mean "all"."""
+
+    pk: int
+    name: str
+    parties: tuple[int, ...]  # organisation pks
+    party_names: tuple[str, ...]
+    max_tlp: str
+    onward: bool
+    valid_from: int | None
+    valid_until: int | None
+    suspended: bool
+    ended: int | None
+    created: int
+    collections: tuple[int, ...] = ()
+    types: tuple[str, ...] = ()
+
+    def state_at(self, now: int) -> str:
+        """'active', or why not: 'ended', 'suspended', 'not yet valid', 'expired'."""
+        if self.ended is not None:
+            return "ended"
+        if self.suspended:
+            return "suspended"
+        if self.valid_from is not None and now < self.valid_from:
+            return "not yet valid"
+        if self.valid_until is not None and now >= self.valid_until:
+            return "expired"
+        return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Something to record in the audit log. ``items`` are (stix_id, version, recipient org name)."""
+
+    actor: str
+    action: str
+    org: str | None = None
+    agreement: str | None = None
+    subject: str | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+    items: tuple[tuple[str, str, str | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    seq: int
+    at: int
+    actor: str
+    org: str | None
+    action: str
+    agreement: str | None
+    subject: str | None
+    detail: bytes
+    prev_hash: bytes
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """What the policy gate needs to know about one stored version to judge it."""
+
+    pk: int
+    stix_id: str
+    version: str
+    type: str
+    owner_org: int
+    origin_org: int | None
+    state: str
+    tlp: str | None
+    recipients: tuple[int, ...] = ()
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class VersionQuery:
     """Which versions to read. Empty tuples mean "no restriction"."""
 
     collection_pk: int | None = None
     types: tuple[str, ...] = ()
     latest_only: bool = False
+    owner_org: int | None = None  # only versions this organisation owns
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +229,14 @@ class Stats:
 
 
 class Transaction(Protocol):
-    def write(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]: ...
+    def write(self, collection: Collection, batch: Sequence[PreparedVersion],
+              provenance: Provenance) -> list[WriteResult]: ...
 
-    def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]]) -> None:
+    def audit(self, event: AuditEvent) -> AuditRecord:
+        """Append an event to the audit log, committed with (and only with) this transaction."""
+        ...
+
+    def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]], owner_org: int) -> None:
         """Set the effective TLP of (stix_id, version, tlp) written earlier in this transaction."""
         ...
 
@@ -174,6 +279,10 @@ class Store(Protocol):
 
     def iter_bodies(self, query: VersionQuery) -> Iterator[bytes]:
         """Stored JSON of matching versions, in date_added order (first membership for no collection)."""
+        ...
+
+    def iter_visible(self, query: VersionQuery, where: RowFilter) -> Iterator[ListedVersion]:
+        """Versions passing ``where`` (aliases ``m``, ``v``), each once, in date_added order."""
         ...
 
     def added_after(self, collection_pk: int, after: int, limit: int) -> list[tuple[int, bytes]]:
@@ -237,6 +346,47 @@ class Store(Protocol):
         """A 32-byte secret of the node, created on first use and the same for every process."""
         ...
 
+    # sharing: agreements, release state, audit log (storage/sharing.py)
+    def add_agreement(self, name: str, *, parties: Sequence[str], max_tlp: str, onward: bool,
+                      valid_from: int | None, valid_until: int | None, collections: Sequence[str] = (),
+                      types: Sequence[str] = (), actor: str) -> Agreement: ...
+
+    def agreements(self) -> list[Agreement]: ...
+
+    def get_agreement(self, name: str) -> Agreement: ...
+
+    def change_agreement(self, name: str, *, action: str, actor: str) -> Agreement:
+        """``action`` is 'suspend', 'resume' or 'end'; audited in the same transaction."""
+        ...
+
+    def marking_levels(self) -> dict[str, str]:
+        """Levels of the non-standard marking definitions stored (see stix.markings)."""
+        ...
+
+    def version_facts(self, stix_id: str, owner_org: int | None = None) -> list[VersionFacts]:
+        """Every stored version of an object (of one owner, if given), oldest version first."""
+        ...
+
+    def set_state(self, versions: Sequence[VersionFacts], state: State, *, actor: str,
+                  recipients: Sequence[int] = (), detail: dict[str, object] | None = None) -> None:
+        """Move versions to a release state (and add RED recipients), audited in one transaction."""
+        ...
+
+    def remove_from_collection(self, collection: Collection, rows: Sequence[ListedVersion], *, actor: str,
+                               org: str | None) -> None: ...
+
+    def audit_append(self, event: AuditEvent) -> AuditRecord: ...
+
+    def audit_records(self, *, org: str | None = None, stix_id: str | None = None,
+                      agreement: str | None = None, action: str | None = None,
+                      limit: int | None = None) -> list[AuditRecord]: ...
+
+    def audit_items(self, seqs: Sequence[int]) -> dict[int, list[tuple[str, str, str | None]]]: ...
+
+    def iter_audit(self) -> Iterator[AuditRecord]:
+        """Every audit record in sequence order, streamed (for verification)."""
+        ...
+
 
 # A status resource stays readable at least this long (TAXII clients poll it; 24 h promised).
 STATUS_RETENTION_MICROS = 7 * 24 * 3600 * 1_000_000
@@ -294,3 +444,14 @@ class ListedVersion:
     version: str  # the version key
     spec_version: str
     body: bytes | None
+    pk: int = 0
+    collection_pk: int = 0
+    type: str = ""
+    owner_org: int = 0
+    origin_org: int | None = None
+    state: str = "published"
+    tlp: str | None = None
+
+    def facts(self, recipients: tuple[int, ...] = ()) -> VersionFacts:
+        return VersionFacts(self.pk, self.stix_id, self.version, self.type, self.owner_org, self.origin_org,
+                            self.state, self.tlp, recipients)

@@ -12,7 +12,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from accord.errors import AlreadyExistsError, NotFoundError
-from accord.storage.base import Collection, Grant, Organisation, Token, User
+from accord.storage.base import AuditEvent, Collection, Grant, Organisation, Token, User
+from accord.storage.sharing import append_audit
+
+OPERATOR = "(node operator)"
 
 _SELECT_USERS = ("SELECT u.pk, u.username, u.org_pk, o.name, u.role, u.disabled, u.created "
          "FROM users u JOIN organisations o ON o.pk = u.org_pk")
@@ -32,11 +35,13 @@ class IdentityQueries:
     _clock: Callable[[], int]
 
     # -- organisations -----------------------------------------------------------------------
-    def add_org(self, name: str, *, kind: str = "local") -> Organisation:
+    def add_org(self, name: str, *, kind: str = "local", actor: str = OPERATOR) -> Organisation:
         try:
             with self._write() as conn:
                 conn.execute(self._sql("INSERT INTO organisations (name, kind, created) VALUES (?, ?, ?)"),
                              (name, kind, self._clock()))
+                append_audit(conn, self._sql, self._clock(), AuditEvent(actor, "org.add", org=name,
+                                                                        detail={"kind": kind}))
         except AlreadyExistsError as exc:
             raise AlreadyExistsError(f"cannot add organisation {name!r}: it exists already") from exc
         return self.get_org(name)
@@ -55,13 +60,15 @@ class IdentityQueries:
         return [Organisation(*r) for r in rows]
 
     # -- users -------------------------------------------------------------------------------
-    def add_user(self, username: str, *, org: str, role: str) -> User:
+    def add_user(self, username: str, *, org: str, role: str, actor: str = OPERATOR) -> User:
         organisation = self.get_org(org)
         try:
             with self._write() as conn:
                 conn.execute(self._sql(
                     "INSERT INTO users (username, org_pk, role, disabled, created) VALUES (?, ?, ?, ?, ?)"),
                     (username, organisation.pk, role, False, self._clock()))
+                append_audit(conn, self._sql, self._clock(), AuditEvent(
+                    actor, "user.add", org=org, subject=username, detail={"role": role}))
         except AlreadyExistsError as exc:
             raise AlreadyExistsError(f"cannot add user {username!r}: the username is taken") from exc
         return self.get_user(username)
@@ -80,13 +87,16 @@ class IdentityQueries:
 
     # -- tokens ------------------------------------------------------------------------------
     def add_token(self, username: str, digest: bytes, *, label: str | None = None,
-                  expires: int | None = None) -> Token:
+                  expires: int | None = None, actor: str = OPERATOR) -> Token:
         user = self.get_user(username)
         with self._write() as conn:
             conn.execute(self._sql(
                 "INSERT INTO tokens (user_pk, digest, label, created, expires) VALUES (?, ?, ?, ?, ?)"),
                 (user.pk, digest, label, self._clock(), expires))
             row = conn.execute(self._sql(f"{_SELECT_TOKENS} WHERE t.digest = ?"), (digest,)).fetchone()
+            append_audit(conn, self._sql, self._clock(), AuditEvent(
+                actor, "token.create", org=user.org_name, subject=username,
+                detail={"token": row[0], "label": label, "expires": expires}))
         return Token(*row)
 
     def token_owner(self, digest: bytes) -> tuple[Token, User] | None:
@@ -109,28 +119,35 @@ class IdentityQueries:
                                     (username,)).fetchall()
         return [Token(*r) for r in rows]
 
-    def revoke_token(self, token_pk: int) -> Token:
+    def revoke_token(self, token_pk: int, *, actor: str = OPERATOR) -> Token:
         with self._write() as conn:
             conn.execute(self._sql("UPDATE tokens SET revoked = ? WHERE pk = ? AND revoked IS NULL"),
                          (self._clock(), token_pk))
             row = conn.execute(self._sql(f"{_SELECT_TOKENS} WHERE t.pk = ?"), (token_pk,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no token #{token_pk}")
+            if row is None:
+                raise NotFoundError(f"no token #{token_pk}")
+            append_audit(conn, self._sql, self._clock(), AuditEvent(actor, "token.revoke", subject=row[2],
+                                                                    detail={"token": token_pk}))
         return Token(*row)
 
     # -- collection grants -------------------------------------------------------------------
-    def set_grant(self, collection: Collection, org: str, *, can_read: bool, can_write: bool) -> Grant:
+    def set_grant(self, collection: Collection, org: str, *, can_read: bool, can_write: bool,
+                  actor: str = OPERATOR) -> Grant:
         organisation = self.get_org(org)
         with self._write() as conn:
+            append_audit(conn, self._sql, self._clock(), AuditEvent(
+                actor, "grant.set", org=org, subject=collection.id, detail={"read": can_read, "write": can_write}))
             conn.execute(self._sql(
                 "INSERT INTO collection_grants (collection_pk, org_pk, can_read, can_write) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (collection_pk, org_pk) DO UPDATE SET can_read = excluded.can_read, "
                 "can_write = excluded.can_write"), (collection.pk, organisation.pk, can_read, can_write))
         return Grant(collection.pk, organisation.pk, organisation.name, can_read, can_write)
 
-    def remove_grant(self, collection: Collection, org: str) -> None:
+    def remove_grant(self, collection: Collection, org: str, *, actor: str = OPERATOR) -> None:
         organisation = self.get_org(org)
         with self._write() as conn:
+            append_audit(conn, self._sql, self._clock(), AuditEvent(actor, "grant.remove", org=org,
+                                                                    subject=collection.id))
             conn.execute(self._sql("DELETE FROM collection_grants WHERE collection_pk = ? AND org_pk = ?"),
                          (collection.pk, organisation.pk))
 

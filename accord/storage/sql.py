@@ -27,8 +27,14 @@ from accord.stix.versions import same_content
 from accord.storage.base import (
     DEFAULT_API_ROOT,
     DEFAULT_COLLECTION_ALIAS,
+    AuditEvent,
+    AuditRecord,
     Collection,
+    ListedVersion,
     PreparedVersion,
+    Provenance,
+    RowFilter,
+    State,
     Stats,
     Status,
     VersionQuery,
@@ -36,17 +42,21 @@ from accord.storage.base import (
 )
 from accord.storage.identity import IdentityQueries
 from accord.storage.ordering import placeholders, version_order
+from accord.storage.sharing import SharingQueries, append_audit
 from accord.storage.taxii_queries import TaxiiQueries
 
 Clock = Callable[[], int]
 # Identifiers per IN (...) list; far below SQLite's and PostgreSQL's parameter limits.
 _IN_CHUNK = 500
-_VERSION_COLUMNS = "(pk, stix_id, version, type, spec_version, revoked, tlp, content_hash, body)"
-INSERT_VERSION = f"INSERT INTO object_versions {_VERSION_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_VERSION_COLUMNS = ("(pk, stix_id, version, type, spec_version, revoked, tlp, content_hash, body, owner_org, "
+                    "origin_org, origin_node, author, state, released_by, released_at)")
+INSERT_VERSION = (f"INSERT INTO object_versions {_VERSION_COLUMNS} "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_VERSION_IF_NEW = INSERT_VERSION + " ON CONFLICT DO NOTHING"
 # A version's observables are deduplicated by stix.observables; the clause guards the key anyway.
 INSERT_OBSERVABLE = "INSERT INTO observables (type, value, version_pk) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 INSERT_MEMBERSHIP = "INSERT INTO collection_objects (date_added, collection_pk, version_pk) VALUES (?, ?, ?)"
+INSERT_RECIPIENT = "INSERT INTO version_recipients (version_pk, org_pk) VALUES (?, ?) ON CONFLICT DO NOTHING"
 COLLECTION_COLUMNS = "pk, id, api_root, alias, title, description, default_tlp, created"
 
 
@@ -98,10 +108,13 @@ class SQLTransaction:
         seen = self._levels.get(marking_id)
         self._levels[marking_id] = value if seen is None or seen == value else UNKNOWN
 
-    def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]]) -> None:
+    def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]], owner_org: int) -> None:
         """Record the effective TLP of versions written earlier in this transaction."""
-        self._many("UPDATE object_versions SET tlp = ? WHERE stix_id = ? AND version = ?",
-                   [(tlp, sid, ver) for sid, ver, tlp in fixes])
+        self._many("UPDATE object_versions SET tlp = ? WHERE stix_id = ? AND version = ? AND owner_org = ?",
+                   [(tlp, sid, ver, owner_org) for sid, ver, tlp in fixes])
+
+    def audit(self, event: AuditEvent) -> AuditRecord:
+        return append_audit(self._conn, self._sql, self._clock(), event)
 
     def _date_added(self) -> int:
         now = self._clock()
@@ -113,11 +126,30 @@ class SQLTransaction:
         if p.type == "marking-definition" and self._levels is not None:
             self._learn_marking(p.stix_id, definition_level(orjson.loads(p.body)))
 
-    def write(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]:
-        results = self._write_all_new(collection, batch)
-        return results if results is not None else self._write_checked(collection, batch)
+    def write(self, collection: Collection, batch: Sequence[PreparedVersion],
+              provenance: Provenance) -> list[WriteResult]:
+        released = (provenance.author, self._clock()) if provenance.state is State.PUBLISHED else (None, None)
+        extra = (provenance.owner_org, provenance.origin_org, provenance.origin_node, provenance.author,
+                 provenance.state.value, *released)
+        results = self._write_all_new(collection, batch, extra)
+        if results is None:
+            results = self._write_checked(collection, batch, extra, provenance.owner_org)
+        if provenance.recipients:
+            stored = [(p.stix_id, p.version) for p, r in zip(batch, results, strict=True) if r.status is Status.STORED]
+            self._add_recipients(stored, provenance.owner_org, provenance.recipients)
+        return results
 
-    def _write_all_new(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult] | None:
+    def _add_recipients(self, versions: Sequence[tuple[str, str]], owner_org: int, orgs: Sequence[int]) -> None:
+        rows: list[tuple[int, int]] = []
+        for sid, ver in versions:
+            pk = self._one("SELECT pk FROM object_versions WHERE stix_id = ? AND version = ? AND owner_org = ?",
+                           (sid, ver, owner_org))
+            rows.extend((pk, org) for org in orgs)
+        if rows:
+            self._many(INSERT_RECIPIENT, rows)
+
+    def _write_all_new(self, collection: Collection, batch: Sequence[PreparedVersion],
+                       extra: tuple[object, ...]) -> list[WriteResult] | None:
         """The common case, a batch of versions never seen before, without looking anything up.
 
         All rows go in with ON CONFLICT DO NOTHING inside a savepoint; if the row count shows
@@ -133,7 +165,7 @@ class SQLTransaction:
         pk = self._next_pk
         for p in batch:
             versions.append((pk, p.stix_id, p.version, p.type, p.spec_version, p.revoked, p.tlp,
-                             p.content_hash, p.body))
+                             p.content_hash, p.body, *extra))
             if p.observables:
                 observables.extend((t, v, pk) for t, v in p.observables)
             added = self._date_added()
@@ -155,12 +187,12 @@ class SQLTransaction:
             self._note_marking(p)
         return results
 
-    def _existing(self, batch: Sequence[PreparedVersion]) -> dict[tuple[str, str], tuple[int, bytes]]:
+    def _existing(self, batch: Sequence[PreparedVersion], owner_org: int) -> dict[tuple[str, str], tuple[int, bytes]]:
         found: dict[tuple[str, str], tuple[int, bytes]] = {}
         for part in _chunks(list({p.stix_id for p in batch})):
             query = ("SELECT pk, stix_id, version, content_hash FROM object_versions "
-                     f"WHERE stix_id IN ({placeholders(len(part))})")
-            for pk, sid, ver, digest in self._conn.execute(self._sql(query), part):
+                     f"WHERE owner_org = ? AND stix_id IN ({placeholders(len(part))})")
+            for pk, sid, ver, digest in self._conn.execute(self._sql(query), (owner_org, *part)):
                 found[(sid, ver)] = (pk, bytes(digest))
         return found
 
@@ -180,9 +212,12 @@ class SQLTransaction:
             stored = bytes(row[0]) if row is not None else None
         return stored is not None and same_content(stored, body)
 
-    def _write_checked(self, collection: Collection, batch: Sequence[PreparedVersion]) -> list[WriteResult]:
-        """Look up every (id, version) first; handles repeats, conflicts and other collections."""
-        existing = self._existing(batch)
+    def _write_checked(self, collection: Collection, batch: Sequence[PreparedVersion],
+                       extra: tuple[object, ...], owner_org: int) -> list[WriteResult]:
+        """Look up every (id, version) first; handles repeats, conflicts and other collections.
+        Only the owner's own versions count: another organisation's copy of the same (id,
+        version) is a different row, never a conflict and never a hint that it exists."""
+        existing = self._existing(batch, owner_org)
         members = self._members(collection.pk, [pk for pk, _ in existing.values()]) if existing else {}
         versions: list[tuple[object, ...]] = []
         observables: list[tuple[str, str, int]] = []
@@ -198,7 +233,7 @@ class SQLTransaction:
                 existing[key] = (pk, p.content_hash)
                 pending[pk] = p.body
                 versions.append((pk, p.stix_id, p.version, p.type, p.spec_version, p.revoked, p.tlp,
-                                 p.content_hash, p.body))
+                                 p.content_hash, p.body, *extra))
                 observables.extend((t, v, pk) for t, v in p.observables)
                 added = members[pk] = self._date_added()
                 memberships.append((added, collection.pk, pk))
@@ -227,7 +262,7 @@ class _DryRun(Exception):
     """Raised inside a dry-run transaction to roll it back."""
 
 
-class SQLStore(IdentityQueries, TaxiiQueries):
+class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries):
     """Everything a SQL backend does the same way. Subclasses provide connections and locking:
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding
@@ -312,6 +347,37 @@ class SQLStore(IdentityQueries, TaxiiQueries):
         sql, params = _version_select(query)
         for (body,) in self._stream(self._sql(sql), params):
             yield bytes(body)
+
+    def iter_visible(self, query: VersionQuery, where: RowFilter) -> Iterator[ListedVersion]:
+        """Versions passing ``where`` (aliases ``m``, ``v``), in date_added order, each once even if
+        it is in several collections; with ``latest_only``, the newest *visible* version of each
+        object (a hidden newer version never hides the visible one before it)."""
+        inner = [f"({where.sql})"]
+        params: list[object] = [*where.params]
+        if query.collection_pk is not None:
+            inner.append("m.collection_pk = ?")
+            params.append(query.collection_pk)
+        if query.types:
+            inner.append(f"v.type IN ({placeholders(len(query.types))})")
+            params.extend(query.types)
+        sql = ("SELECT o.date_added, o.stix_id, o.version, o.spec_version, o.body, o.vpk, o.cpk, o.type, o.owner_org, "
+               "o.origin_org, o.state, o.tlp FROM (SELECT m.date_added AS date_added, v.stix_id AS stix_id, "
+               "v.version AS version, v.spec_version AS spec_version, v.body AS body, v.pk AS vpk, "
+               "m.collection_pk AS cpk, v.type AS type, v.owner_org AS owner_org, v.origin_org AS origin_org, "
+               "v.state AS state, v.tlp AS tlp FROM collection_objects m JOIN object_versions v ON v.pk = m.version_pk "
+               f"WHERE {' AND '.join(inner)}) o")
+        if query.latest_only:
+            sql += (" WHERE NOT EXISTS (SELECT 1 FROM collection_objects m JOIN object_versions v "
+                    f"ON v.pk = m.version_pk WHERE v.stix_id = o.stix_id AND {' AND '.join(inner)} AND "
+                    f"{version_order('v', 'o', 'v.pk', 'o.vpk')})")
+            params.extend(params[:])
+        seen: set[int] = set()
+        for added, sid, ver, spec, body, pk, cpk, stix_type, owner, origin, state, tlp in self._stream(
+                self._sql(sql + " ORDER BY o.date_added"), params):
+            if pk in seen:
+                continue
+            seen.add(pk)
+            yield ListedVersion(added, sid, ver, spec, bytes(body), pk, cpk, stix_type, owner, origin, state, tlp)
 
     def added_after(self, collection_pk: int, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(date_added, body) of a collection's versions added after ``after``, oldest first.

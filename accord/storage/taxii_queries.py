@@ -52,10 +52,12 @@ def list_versions_sql(query: ListQuery, where: RowFilter) -> tuple[str, list[obj
         if values:
             inner.append(f"{column} IN ({placeholders(len(values))})")
             params.extend(values)
-    sql = ("SELECT o.date_added, o.stix_id, o.version, o.spec_version" + (", o.body" if body else "")
+    sql = ("SELECT o.date_added, o.stix_id, o.version, o.spec_version, o.vpk, o.cpk, o.type, o.owner_org, "
+           "o.origin_org, o.state, o.tlp" + (", o.body" if body else "")
            + " FROM (SELECT m.date_added AS date_added, v.pk AS vpk, v.stix_id AS stix_id, v.version AS version, "
-           f"v.spec_version AS spec_version{body} FROM collection_objects m JOIN object_versions v "
-           f"ON v.pk = m.version_pk WHERE {' AND '.join(inner)}) o")
+           "v.spec_version AS spec_version, m.collection_pk AS cpk, v.type AS type, v.owner_org AS owner_org, "
+           f"v.origin_org AS origin_org, v.state AS state, v.tlp AS tlp{body} FROM collection_objects m "
+           f"JOIN object_versions v ON v.pk = m.version_pk WHERE {' AND '.join(inner)}) o")
     match = query.versions
     if not match.all:
         alternatives: list[str] = []
@@ -105,9 +107,9 @@ class TaxiiQueries:
         sql, params = list_versions_sql(query, where)
         with self._read() as conn:
             rows = conn.execute(self._sql(sql), params).fetchall()
-        if query.with_body:
-            return [ListedVersion(a, i, ver, sv, bytes(b)) for a, i, ver, sv, b in rows]
-        return [ListedVersion(a, i, ver, sv, None) for a, i, ver, sv in rows]
+        return [ListedVersion(added, sid, ver, spec, bytes(r[11]) if query.with_body else None, pk, cpk, stix_type,
+                              owner, origin, state, tlp)
+                for r in rows for added, sid, ver, spec, pk, cpk, stix_type, owner, origin, state, tlp in [r[:11]]]
 
     # -- status resources --------------------------------------------------------------------
     def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:

@@ -27,6 +27,7 @@ class TaxiiContext:
     cursors: Cursors
     throttle: Throttle
     clock: Callable[[], int]
+    four_eyes: bool = False  # every write is a draft; the publisher who releases it is not its author
 
 
 def context_of(request: Request) -> TaxiiContext:

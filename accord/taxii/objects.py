@@ -19,9 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from accord.errors import Problem
-from accord.policy.gate import objects_predicate
+from accord.policy.gate import Predicate, Visibility, objects_predicate, visibility
 from accord.policy.viewer import Viewer
+from accord.services.disclose import disclose
 from accord.services.ingest import ingest_document
+from accord.services.release import write_provenance
 from accord.stix.ids import split_id
 from accord.stix.stream import Item, Limits, StixDocument
 from accord.stix.timestamps import format_micros, key_to_timestamp
@@ -51,6 +53,7 @@ class Page:
     rows: list[ListedVersion]
     more: bool
     next: str | None
+    bodies: list[bytes | None]
 
     def envelope_head(self) -> dict[str, Any]:
         head: dict[str, Any] = {"more": self.more}
@@ -59,8 +62,13 @@ class Page:
         return head
 
 
+def _gate(ctx: TaxiiContext, viewer: Viewer, collection: Collection) -> tuple[Visibility, Predicate]:
+    vis = visibility(ctx.store, viewer, ctx.clock())
+    return vis, objects_predicate(vis, viewer, ctx.store, collection)
+
+
 def _page(request: Request, ctx: TaxiiContext, viewer: Viewer, collection: Collection, filters: Filters, *,
-          ids: tuple[str, ...] | None = None, with_body: bool) -> Page:
+          ids: tuple[str, ...] | None = None, with_body: bool, channel: str) -> Page:
     scope = scope_digest(request.url.path, viewer.username, request.query_params.multi_items())
     after = filters.added_after
     if filters.next is not None:
@@ -68,10 +76,14 @@ def _page(request: Request, ctx: TaxiiContext, viewer: Viewer, collection: Colle
     query = ListQuery(collection.pk, ids=filters.ids if ids is None else ids, types=filters.types,
                       spec_versions=filters.spec_versions, versions=filters.versions, after=after,
                       limit=filters.limit + 1, with_body=with_body)
-    rows = ctx.store.list_versions(query, objects_predicate(ctx.store, viewer, collection))
+    vis, predicate = _gate(ctx, viewer, collection)
+    rows = ctx.store.list_versions(query, predicate)
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
-    return Page(rows, more, ctx.cursors.issue(rows[-1].date_added, scope) if more else None)
+    cursor = ctx.cursors.issue(rows[-1].date_added, scope) if more else None
+    # The cursor continues after the last row the query returned, even if disclosure drops it.
+    shown = disclose(ctx.store, vis, rows, channel=channel, subject=collection.id)
+    return Page([d.row for d in shown], more, cursor, [d.body for d in shown])
 
 
 def _readable(request: Request) -> tuple[TaxiiContext, Viewer, Collection]:
@@ -93,14 +105,14 @@ def _object_id(request: Request) -> str:
 def _require_object(ctx: TaxiiContext, viewer: Viewer, collection: Collection, object_id: str) -> None:
     """404 unless the caller can see some version of the object in the collection."""
     query = ListQuery(collection.pk, ids=(object_id,), versions=VersionMatch(all=True), limit=1, with_body=False)
-    if not ctx.store.list_versions(query, objects_predicate(ctx.store, viewer, collection)):
+    if not ctx.store.list_versions(query, _gate(ctx, viewer, collection)[1]):
         raise NOT_FOUND
 
 
 def _objects_response(page: Page) -> Response:
     # Always an "objects" member, even empty: the stix2 TAXII source indexes it unconditionally.
     head = orjson.dumps(page.envelope_head())
-    body = b"".join((head[:-1], b',"objects":[', b",".join(r.body or b"" for r in page.rows), b"]}"))
+    body = b"".join((head[:-1], b',"objects":[', b",".join(b or b"" for b in page.bodies), b"]}"))
     return TaxiiResponse(body, headers=page_headers(page.rows))
 
 
@@ -109,7 +121,7 @@ def get_objects(request: Request) -> Response:
     added_after, limit, next."""
     ctx, viewer, collection = _readable(request)
     filters = parse_filters(request.query_params.multi_items(), OBJECT_FILTERS)
-    return _objects_response(_page(request, ctx, viewer, collection, filters, with_body=True))
+    return _objects_response(_page(request, ctx, viewer, collection, filters, with_body=True, channel="taxii"))
 
 
 def get_object(request: Request) -> Response:
@@ -117,7 +129,7 @@ def get_object(request: Request) -> Response:
     ctx, viewer, collection = _readable(request)
     object_id = _object_id(request)
     filters = parse_filters(request.query_params.multi_items(), ONE_OBJECT_FILTERS)
-    page = _page(request, ctx, viewer, collection, filters, ids=(object_id,), with_body=True)
+    page = _page(request, ctx, viewer, collection, filters, ids=(object_id,), with_body=True, channel="taxii")
     if not page.rows:
         _require_object(ctx, viewer, collection, object_id)
     return _objects_response(page)
@@ -129,7 +141,8 @@ def get_object_versions(request: Request) -> Response:
     ctx, viewer, collection = _readable(request)
     object_id = _object_id(request)
     filters = parse_filters(request.query_params.multi_items(), VERSIONS_FILTERS, VersionMatch(all=True))
-    page = _page(request, ctx, viewer, collection, filters, ids=(object_id,), with_body=False)
+    page = _page(request, ctx, viewer, collection, filters, ids=(object_id,), with_body=False,
+                 channel="taxii-versions")
     if not page.rows:
         _require_object(ctx, viewer, collection, object_id)
     resource = page.envelope_head()
@@ -146,7 +159,7 @@ def get_manifest(request: Request) -> Response:
     manifest records (id, date_added, version, media_type)."""
     ctx, viewer, collection = _readable(request)
     filters = parse_filters(request.query_params.multi_items(), OBJECT_FILTERS)
-    page = _page(request, ctx, viewer, collection, filters, with_body=False)
+    page = _page(request, ctx, viewer, collection, filters, with_body=False, channel="taxii-manifest")
     resource = page.envelope_head()
     resource["objects"] = [{"id": r.stix_id, "date_added": format_micros(r.date_added),
                             "version": version_text(r.version, r.date_added), "media_type": _stix_media(r)}
@@ -155,10 +168,28 @@ def get_manifest(request: Request) -> Response:
 
 
 def delete_object(request: Request) -> Response:
-    """Delete an Object, TAXII 2.1 section 5.7: not offered yet (retraction arrives with the
-    sharing issue, and deletion must propagate to partners), so 501 after the usual checks."""
-    begin(request)
-    raise TaxiiError(501, "Not implemented", "Deleting objects over TAXII is not supported by this server yet.")
+    """Delete an Object, TAXII 2.1 section 5.7: filters match[version], match[spec_version].
+
+    Removes the matching versions from this collection; they stay stored (other collections,
+    history, the audit log) and the removal is audited. Only versions the caller's organisation
+    owns can be removed, by an analyst or above with write access to the collection. Withdrawing
+    a version from partners everywhere is retraction (``accord retract``), not this."""
+    ctx, viewer = begin(request)
+    collection, access = visible_collection(ctx, viewer, request.path_params["api_root"],
+                                            request.path_params["collection_id"])
+    object_id = _object_id(request)
+    filters = parse_filters(request.query_params.multi_items(), ONE_OBJECT_FILTERS, VersionMatch(all=True))
+    query = ListQuery(collection.pk, ids=(object_id,), spec_versions=filters.spec_versions, versions=filters.versions,
+                      limit=10_000, with_body=False)
+    _, predicate = _gate(ctx, viewer, collection)
+    rows = ctx.store.list_versions(query, predicate) if access.can_read else []
+    if not rows:
+        raise NOT_FOUND
+    owned = [r for r in rows if r.owner_org == viewer.org_pk]
+    if not access.can_write or len(owned) != len(rows):
+        raise forbidden("You may delete only your own organisation's objects, from a collection you can write to.")
+    ctx.store.remove_from_collection(collection, owned, actor=viewer.username, org=viewer.org_name)
+    return TaxiiResponse(b"", status_code=200)
 
 
 # -- Add Objects -----------------------------------------------------------------------------
@@ -182,8 +213,9 @@ def _ingest(ctx: TaxiiContext, viewer: Viewer, collection: Collection, api_root:
     requested = format_micros(ctx.clock())
     doc = _RecordingDocument(io.BytesIO(body).read, source="request body",
                              limits=Limits(ctx.max_nesting_depth, ctx.max_object_bytes))
+    provenance = write_provenance(ctx.store, viewer, four_eyes=ctx.four_eyes)
     with ctx.store.transaction() as tx:
-        report = ingest_document(tx, collection, doc, keep_results=True)
+        report = ingest_document(tx, collection, doc, provenance, keep_results=True)
         if doc.shape not in ACCEPTED_SHAPES:
             # Raised inside the transaction, so the objects of a bare array or object are rolled back.
             raise TaxiiError(422, "Unprocessable entity", "The body must be a TAXII envelope "

@@ -23,7 +23,7 @@ def test_orgs_users_and_roles(accord: Run) -> None:
     again = accord("org", "add", "CERT-A")
     assert again.exit_code == 1
     assert "exists already" in again.stderr
-    assert accord("org", "list").stdout.splitlines() == ["CERT-A\tlocal", "CERT-B\tpartner"]
+    assert accord("org", "list").stdout.splitlines() == ["CERT-A\tlocal", "CERT-B\tpartner", "node\tlocal"]
     assert accord("user", "add", "alice", "--org", "CERT-A", "--role", "analyst").exit_code == 0
     unknown = accord("user", "add", "bob", "--org", "NOPE", "--role", "reader")
     assert unknown.exit_code == 1

@@ -40,7 +40,7 @@ def test_pg_dump_restore_serves_the_same_objects(backend: str, pg_url: str, tmp_
         original = orjson.loads(accord(pg_url, "export"))["objects"]
         assert orjson.loads(accord(restored_url, "export"))["objects"] == original
         assert accord(restored_url, "stats", "--json") == accord(pg_url, "stats", "--json")
-        assert accord(restored_url, "org", "list") == "CERT-A\tlocal\n"
+        assert accord(restored_url, "org", "list") == "CERT-A\tlocal\nnode\tlocal\n"
         # the restored node keeps working: new writes get later date_added values
         accord(restored_url, "import", str(SAMPLE))
     finally:

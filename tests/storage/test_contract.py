@@ -19,7 +19,7 @@ from accord.stix.versions import body_hash
 from accord.storage.base import PreparedVersion, Status, Store, VersionQuery
 from accord.storage.postgres import PostgresStore
 from accord.storage.sqlite import SQLiteStore
-from tests.conftest import StepClock
+from tests.conftest import StepClock, node_provenance
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ MAL = "malware--22222222-2222-4222-8222-222222222222"
 def write(store: Store, *versions: PreparedVersion, collection: str = "default") -> list[Status]:
     coll = store.get_collection(collection)
     with store.transaction() as tx:
-        return [r.status for r in tx.write(coll, list(versions))]
+        return [r.status for r in tx.write(coll, list(versions), node_provenance(store))]
 
 
 def bodies(store: Store, **query: object) -> list[dict[str, object]]:
@@ -61,9 +61,9 @@ def bodies(store: Store, **query: object) -> list[dict[str, object]]:
 def test_new_then_identical_is_unchanged_with_same_date_added(store: Store) -> None:
     coll = store.get_collection("default")
     with store.transaction() as tx:
-        first = tx.write(coll, [version(IND)])
+        first = tx.write(coll, [version(IND)], node_provenance(store))
     with store.transaction() as tx:
-        again = tx.write(coll, [version(IND)])
+        again = tx.write(coll, [version(IND)], node_provenance(store))
     assert first[0].status is Status.STORED
     assert again[0].status is Status.UNCHANGED
     assert again[0].date_added == first[0].date_added
@@ -114,7 +114,7 @@ def test_date_added_is_unique_and_increasing_across_transactions(store: Store) -
     for n in range(5):
         with store.transaction() as tx:
             batch = [version(f"indicator--{n:08d}-0000-4000-8000-{i:012d}", index=i) for i in range(50)]
-            seen.extend(r.date_added for r in tx.write(coll, batch) if r.date_added is not None)
+            seen.extend(r.date_added for r in tx.write(coll, batch, node_provenance(store)) if r.date_added is not None)
     assert len(seen) == 250
     assert seen == sorted(seen)
     assert len(set(seen)) == len(seen)
@@ -126,7 +126,8 @@ def test_date_added_never_goes_back_when_the_clock_does(tmp_path: Path) -> None:
     s.initialise()
     coll = s.get_collection("default")
     with s.transaction() as tx:
-        added = [r.date_added for r in tx.write(coll, [version(IND, index=0), version(MAL, index=1)])]
+        batch = [version(IND, index=0), version(MAL, index=1)]
+        added = [r.date_added for r in tx.write(coll, batch, node_provenance(s))]
     assert added[0] is not None and added[1] is not None
     assert added[1] > added[0]
     s.close()
@@ -135,7 +136,7 @@ def test_date_added_never_goes_back_when_the_clock_does(tmp_path: Path) -> None:
 def test_failed_transaction_leaves_nothing(store: Store) -> None:
     coll = store.get_collection("default")
     with pytest.raises(RuntimeError), store.transaction() as tx:  # noqa: PT012 - the write must precede the failure
-        tx.write(coll, [version(IND, observables=[("domain-name", "example.org")])])
+        tx.write(coll, [version(IND, observables=[("domain-name", "example.org")])], node_provenance(store))
         raise RuntimeError("boom")
     assert store.stats().total_versions == 0
     assert store.stats().observables == 0
@@ -144,7 +145,7 @@ def test_failed_transaction_leaves_nothing(store: Store) -> None:
 def test_dry_run_stores_nothing(store: Store) -> None:
     coll = store.get_collection("default")
     with store.transaction(dry_run=True) as tx:
-        assert [r.status for r in tx.write(coll, [version(IND)])] == [Status.STORED]
+        assert [r.status for r in tx.write(coll, [version(IND)], node_provenance(store))] == [Status.STORED]
     assert store.stats().total_versions == 0
 
 
@@ -217,7 +218,7 @@ def test_concurrent_writers_get_commit_ordered_date_added(store: Store) -> None:
         for k in range(10):
             sid = f"indicator--{n:08d}-0000-4000-8000-{k:012d}"
             with store.transaction() as tx:
-                (r,) = tx.write(coll, [version(sid)])
+                (r,) = tx.write(coll, [version(sid)], node_provenance(store))
                 with lock:  # still inside the transaction, so list order is commit order
                     assert r.date_added is not None
                     commit_order.append(r.date_added)
@@ -246,7 +247,7 @@ def test_paging_reader_never_skips_or_repeats_under_concurrent_writers(backend: 
             for k in range(0, per_writer, batch):
                 with own.transaction() as tx:
                     tx.write(coll, [version(f"indicator--{n:08d}-0000-4000-8000-{k + i:012d}", index=i)
-                                    for i in range(batch)])
+                                    for i in range(batch)], node_provenance(own))
         finally:
             own.close()
 

@@ -12,17 +12,30 @@ import pytest
 
 from accord.errors import AccordError
 from accord.policy.gate import ALLOW_ALL
-from accord.storage.base import ListQuery, PreparedVersion, Store, VersionQuery
+from accord.storage.base import (
+    AuditEvent,
+    Collection,
+    ListQuery,
+    PreparedVersion,
+    State,
+    Store,
+    VersionFacts,
+    VersionQuery,
+)
 from accord.storage.postgres import PostgresStore
 from accord.storage.sqlite import SQLiteStore
+from tests.conftest import node_provenance
 
 DUMMY = PreparedVersion(0, "indicator--11111111-1111-4111-8111-111111111111", "v", "indicator", "2.1",
                         False, None, b"h", b"{}")
 
+FACTS = VersionFacts(1, DUMMY.stix_id, "v", "indicator", 1, None, "draft", None)
+COLLECTION = Collection(1, "c", "default", None, "c", None, "amber", 0)
+
 
 def _transaction_write(s: Store) -> None:
     with s.transaction() as tx:
-        tx.write(s.get_collection("default"), [DUMMY])
+        tx.write(s.get_collection("default"), [DUMMY], node_provenance(s))
 
 
 OPERATIONS: dict[str, Callable[[Store], Any]] = {
@@ -52,6 +65,20 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "save_status": lambda s: s.save_status("s", "default", "u", b"{}"),
     "get_status": lambda s: s.get_status("s", "default", "u"),
     "node_secret": lambda s: s.node_secret("k"),
+    "add_agreement": lambda s: s.add_agreement("a", parties=["o", "p"], max_tlp="green", onward=False,
+                                               valid_from=None, valid_until=None, actor="t"),
+    "agreements": lambda s: s.agreements(),
+    "get_agreement": lambda s: s.get_agreement("a"),
+    "change_agreement": lambda s: s.change_agreement("a", action="suspend", actor="t"),
+    "marking_levels": lambda s: s.marking_levels(),
+    "version_facts": lambda s: s.version_facts(DUMMY.stix_id),
+    "set_state": lambda s: s.set_state([FACTS], State.PUBLISHED, actor="t"),
+    "remove_from_collection": lambda s: s.remove_from_collection(COLLECTION, [], actor="t", org=None),
+    "iter_visible": lambda s: list(s.iter_visible(VersionQuery(), ALLOW_ALL)),
+    "audit_append": lambda s: s.audit_append(AuditEvent("t", "test")),
+    "audit_records": lambda s: s.audit_records(),
+    "audit_items": lambda s: s.audit_items([1]),
+    "iter_audit": lambda s: list(s.iter_audit()),
 }
 
 

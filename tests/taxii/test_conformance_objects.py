@@ -130,10 +130,61 @@ def test_objects_in_a_write_only_collection_are_403(node: Node) -> None:
             assert response.status_code == 403 and response.headers["content-type"] == TAXII
 
 
-def test_delete_is_501(node: Node, filled: tuple[Collection, str, list[dict[str, object]]]) -> None:
+def test_delete_removes_the_owners_object_from_the_collection(
+        node: Node, filled: tuple[Collection, str, list[dict[str, object]]]) -> None:
+    """TAXII 2.1 section 5.7: 200, then the object is gone from this collection; the version stays
+    stored (history, audit) and the removal is in the audit log."""
     collection, token, objects = filled
+    target = str(objects[0]["id"])
     with node.client(token) as c:
-        response = c.delete(f"/default/collections/{collection.id}/objects/{objects[0]['id']}/")
-        assert response.status_code == 501 and response.json()["http_status"] == "501"
-        assert response.headers["content-type"] == TAXII
-        assert c.get(f"/default/collections/{collection.id}/objects/{objects[0]['id']}/").json()["objects"]
+        response = c.delete(f"/default/collections/{collection.id}/objects/{target}/")
+        assert response.status_code == 200 and response.headers["content-type"] == TAXII
+        assert c.get(f"/default/collections/{collection.id}/objects/{target}/").status_code == 404
+        assert c.delete(f"/default/collections/{collection.id}/objects/{target}/").status_code == 404
+        remaining = c.get(f"/default/collections/{collection.id}/objects/").json()["objects"]
+    assert target not in {o["id"] for o in remaining} and len(remaining) == 4
+    assert node.store.version_facts(target)
+    (entry,) = node.store.audit_records(stix_id=target, action="delete")
+    assert entry.subject == collection.id
+
+
+def test_delete_one_version_with_match_version(node: Node) -> None:
+    collection = node.collection("versions")
+    _, token = node.user(read=(collection,), write=(collection,))
+    sid = f"indicator--{uuid.uuid4()}"
+    v1, v2 = (indicator(1, stix_id=sid, modified=m) for m in ("2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z"))
+    url = f"/default/collections/{collection.id}/objects/{sid}/"
+    with node.client(token) as c:
+        assert _post(c, collection, v1, v2)["success_count"] == 2
+        assert c.delete(url, params={"match[version]": "2026-02-01T00:00:00.000Z"}).status_code == 200
+        assert c.get(f"{url}versions/").json()["versions"] == ["2026-01-01T00:00:00.000Z"]
+
+
+def test_delete_needs_ownership_and_write_access(node: Node) -> None:
+    """Seeing an object is not owning it: another organisation that receives it under an
+    agreement gets 403; one that cannot see it gets the same 404 as for an unknown id."""
+    collection = node.collection("shared for delete")
+    owner_org, other_org = f"own-{collection.id[:8]}", f"other-{collection.id[:8]}"
+    node.store.add_org(owner_org)
+    node.store.add_org(other_org)
+    node.store.add_agreement(f"delete-{collection.id[:8]}", parties=[owner_org, other_org], max_tlp="amber",
+                             onward=False, valid_from=None, valid_until=None, actor="test")
+    _, owner = node.user(org=owner_org, role="publisher", read=(collection,), write=(collection,))
+    _, other = node.user(org=other_org, role="publisher", read=(collection,), write=(collection,))
+    _, stranger = node.user(role="publisher", read=(collection,), write=(collection,))
+    obj = indicator(1)
+    url = f"/default/collections/{collection.id}/objects/{obj['id']}/"
+    with node.client(owner) as c:
+        assert _post(c, collection, obj)["success_count"] == 1
+    with node.client(other) as c:
+        assert c.get(url).status_code == 200
+        denied = c.delete(url)
+        assert denied.status_code == 403 and denied.json()["http_status"] == "403"
+    with node.client(stranger) as c:
+        hidden = c.delete(url)
+        unknown = c.delete(f"/default/collections/{collection.id}/objects/indicator--{uuid.uuid4()}/")
+        assert hidden.status_code == unknown.status_code == 404 and hidden.content == unknown.content
+    with node.client(owner) as c:
+        assert c.get(url).status_code == 200
+
+

@@ -77,9 +77,14 @@ def _first_page(node: Node, token: str, url: str, **params: str) -> dict[str, ob
 def test_next_is_bound_to_the_caller_and_the_query(node: Node) -> None:
     secret, shared = node.collection("alice only"), node.collection("shared")
     alice_org = f"org-alice-{secret.id[:8]}"
+    mallory_org = f"org-mallory-{secret.id[:8]}"
     node.store.add_org(alice_org)
-    _, alice = node.user(org=alice_org, read=(secret, shared), write=(secret, shared))
-    _, mallory = node.user(read=(shared,))
+    node.store.add_org(mallory_org)
+    # Mallory's organisation may receive what alice's publishes (AMBER, the collections' default).
+    node.store.add_agreement(f"alice-mallory-{secret.id[:8]}", parties=[alice_org, mallory_org], max_tlp="amber",
+                             onward=False, valid_from=None, valid_until=None, actor="test")
+    _, alice = node.user(org=alice_org, role="publisher", read=(secret, shared), write=(secret, shared))
+    _, mallory = node.user(org=mallory_org, read=(shared,))
     with node.client(alice) as c:
         for coll in (secret, shared):
             envelope = orjson.dumps({"objects": [indicator(i) for i in range(3)]})

@@ -16,6 +16,7 @@ from accord.stix.stream import StixDocument
 from accord.storage.base import ListQuery, Store, VersionMatch
 from accord.storage.postgres import PostgresStore
 from accord.storage.sqlite import SQLiteStore
+from tests.conftest import node_provenance
 from tests.taxii.conftest import indicator
 
 
@@ -36,7 +37,8 @@ def test_filter_is_applied_to_listings_and_version_choice(store: Store) -> None:
     versions = [indicator(1, modified=f"2026-0{m}-01T00:00:00.000Z") for m in (1, 2, 3)]
     versions = [{**v, "id": versions[0]["id"]} for v in versions]
     with store.transaction() as tx:
-        ingest_document(tx, collection, StixDocument(io.BytesIO(orjson.dumps({"objects": versions})).read))
+        ingest_document(tx, collection, StixDocument(io.BytesIO(orjson.dumps({"objects": versions})).read),
+                        node_provenance(store))
     last = ListQuery(collection.pk)
     assert [r.version[:7] for r in store.list_versions(last, ALLOW_ALL)] == ["2026-03"]
     assert store.list_versions(last, DENY_ALL) == []

@@ -1,0 +1,90 @@
+"""The audit log from the command line: ``accord audit verify`` and ``accord audit show``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+import orjson
+
+from accord.audit.chain import items_digest, verify
+from accord.cli.context import NodeContext
+from accord.storage.base import AuditRecord, Store
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit log of every write, release, share, export and policy change."""
+
+
+def _time(micros: int) -> str:
+    return dt.datetime.fromtimestamp(micros / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@audit.command("verify")
+@click.option("--expect-head", metavar="HEX", help="The newest entry's hash as recorded earlier (detects a cut tail).")
+@click.pass_obj
+def audit_verify(node: NodeContext, expect_head: str | None) -> None:
+    """Walk the hash chain; exit 1 naming the first entry that was altered, removed or reordered."""
+    store = node.store()
+    head = bytes.fromhex(expect_head) if expect_head else None
+    count, broken = verify(store.iter_audit(), expect_head=head)
+    found = (broken.seq, broken.reason) if broken is not None else _check_items(store)
+    if found is not None:
+        seq, reason = found
+        click.echo(f"audit log BROKEN at entry {seq}: {reason} ({count} entries read)", err=True)
+        sys.exit(1)
+    click.echo(f"audit log intact: {count} entries")
+
+
+def _check_items(store: Store) -> tuple[int, str] | None:
+    """Every entry's item rows must match the digest its (hash-covered) detail recorded."""
+    records = [r for r in store.iter_audit() if b'"items_sha256"' in r.detail]
+    items = store.audit_items([r.seq for r in records])
+    for r in records:
+        detail = orjson.loads(r.detail)
+        if items_digest(items.get(r.seq, [])) != detail["items_sha256"]:
+            return r.seq, "its item rows (which objects, which recipients) were altered, added or removed"
+    return None
+
+
+def _line(r: AuditRecord) -> str:
+    fields = [f"#{r.seq}", _time(r.at), r.action, f"actor={r.actor}"]
+    for name, value in (("org", r.org), ("agreement", r.agreement), ("subject", r.subject)):
+        if value is not None:
+            fields.append(f"{name}={value}")
+    return "  ".join(fields) + "  " + r.detail.decode()
+
+
+@audit.command("show")
+@click.option("--org", metavar="ORG", help="Only entries about this organisation.")
+@click.option("--object", "stix_id", metavar="STIX_ID",
+              help="Only entries about this object, listing each version and who received it.")
+@click.option("--agreement", metavar="NAME", help="Only entries under this agreement.")
+@click.option("--action", metavar="ACTION", help="Only this action (write, publish, retract, receive, export, ...).")
+@click.option("--limit", type=click.IntRange(1), help="At most this many entries (oldest first).")
+@click.option("--head", is_flag=True, help="Print only the newest entry's hash, to keep as a checkpoint.")
+@click.pass_obj
+def audit_show(node: NodeContext, org: str | None, stix_id: str | None, agreement: str | None,
+               action: str | None, limit: int | None, head: bool) -> None:
+    """Show audit entries, oldest first.
+
+    "Which partner received which version of X, under which agreement":
+    ``accord audit show --object X --action receive``.
+    """
+    store = node.store()
+    if head:
+        records = list(store.iter_audit())
+        click.echo(records[-1].hash.hex() if records else "(empty)")
+        return
+    records = store.audit_records(org=org, stix_id=stix_id, agreement=agreement, action=action, limit=limit)
+    items = store.audit_items([r.seq for r in records]) if stix_id else {}
+    for r in records:
+        click.echo(_line(r))
+        for sid, version, recipient in items.get(r.seq, []):
+            if sid == stix_id:
+                click.echo(f"    {sid} version {version}" + (f" -> {recipient}" if recipient else ""))
+
+
+COMMANDS = [audit]

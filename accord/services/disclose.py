@@ -1,0 +1,65 @@
+"""Disclosure: turning the rows a gated query returned into what the reader receives, and
+recording what left the organisation.
+
+Every read path that hands object bodies to someone (TAXII, export, sync push) ends here:
+
+* granular markings the reader may not see are removed (policy/redact.py);
+* each row is checked once more against the gate's single-object form; a row the SQL predicate
+  admitted but the Python rule does not is dropped and reported, never served (the two forms
+  come from one list of allowances, so this only fires on a bug);
+* versions another organisation owns are written to the audit log as received by the reader's
+  organisation, grouped by the agreement that let them through, so "which partner received which
+  version of X, under which agreement" is one query.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from accord.policy.gate import Visibility
+from accord.policy.redact import GRANULAR, redact
+from accord.storage.base import AuditEvent, ListedVersion, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosed:
+    row: ListedVersion
+    body: bytes | None
+
+
+def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, channel: str,
+             subject: str | None = None) -> list[Disclosed]:
+    if vis.sees_everything:
+        return [Disclosed(r, r.body) for r in rows]
+    viewer = vis.viewer
+    out: list[Disclosed] = []
+    received: dict[str, list[tuple[str, str, str | None]]] = {}
+    levels: dict[str, str] | None = None
+    for row in rows:
+        recipients = (viewer.org_pk,) if viewer.org_pk is not None else ()
+        allowance = vis.allowance_for(row.facts(recipients), row.collection_pk)
+        if allowance is None:
+            log.error("gate disagreement: SQL admitted %s version %s for %s; dropped", row.stix_id, row.version,
+                      viewer.username)
+            continue
+        body = row.body
+        if body is not None and GRANULAR in body:
+            levels = store.marking_levels() if levels is None else levels
+            facts = next((f for f in store.version_facts(row.stix_id) if f.pk == row.pk), None)
+            if facts is None:
+                continue
+            body = redact(body, facts, row.collection_pk, vis, levels)
+        out.append(Disclosed(row, body))
+        if row.owner_org != viewer.org_pk:
+            received.setdefault(allowance.agreement or allowance.why, []).append(
+                (row.stix_id, row.version, viewer.org_name))
+    for agreement, items in received.items():
+        store.audit_append(AuditEvent(viewer.username, "receive", org=viewer.org_name,
+                                      agreement=agreement if agreement not in ("clear",) else None,
+                                      subject=subject, detail={"channel": channel, "basis": agreement},
+                                      items=tuple(items)))
+    return out

@@ -1,0 +1,260 @@
+"""Sharing records: agreements, the release state of object versions, RED recipients and the
+audit log's rows.
+
+A mixin of :class:`accord.storage.sql.SQLStore`. Like identity.py it records facts; what an
+agreement allows is decided in accord/policy/. Every change made here that the audit log must
+show is appended to it in the same transaction, so a change and its record commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import orjson
+
+from accord.audit.chain import GENESIS, entry_hash, items_digest
+from accord.errors import AlreadyExistsError, ConfigError, NotFoundError
+from accord.stix.markings import UNKNOWN, definition_level
+from accord.storage.base import Agreement, AuditEvent, AuditRecord, Collection, ListedVersion, State, VersionFacts
+from accord.storage.ordering import placeholders
+
+_AUDIT_COLUMNS = "seq, at, actor, org, action, agreement, subject, detail, prev_hash, hash"
+
+
+def new_record(seq: int, at: int, event: AuditEvent, detail: bytes, prev_hash: bytes) -> AuditRecord:
+    digest = entry_hash(prev_hash, seq, at, event.actor, event.org, event.action, event.agreement, event.subject,
+                        detail)
+    return AuditRecord(seq, at, event.actor, event.org, event.action, event.agreement, event.subject, detail,
+                       prev_hash, digest)
+
+
+def _record(row: Any) -> AuditRecord:
+    seq, at, actor, org, action, agreement, subject, detail, prev, digest = row
+    return AuditRecord(seq, at, actor, org, action, agreement, subject, bytes(detail), bytes(prev), bytes(digest))
+
+
+def append_audit(conn: Any, sql: Callable[[str], str], at: int, event: AuditEvent) -> AuditRecord:
+    """Append one event on a connection that holds the write lock (the chain needs the newest hash)."""
+    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    last_seq, prev = (0, GENESIS) if row is None else (row[0], bytes(row[1]))
+    detail = dict(event.detail)
+    if event.items:
+        detail["items"] = len(event.items)
+        detail["items_sha256"] = items_digest(event.items)
+    record = new_record(last_seq + 1, at, event, orjson.dumps(detail, option=orjson.OPT_SORT_KEYS), prev)
+    conn.execute(sql(f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                 (record.seq, record.at, record.actor, record.org, record.action, record.agreement, record.subject,
+                  record.detail, record.prev_hash, record.hash))
+    if event.items:
+        cur = conn.cursor()
+        cur.executemany(sql("INSERT INTO audit_items (seq, stix_id, version, recipient) VALUES (?, ?, ?, ?)"),
+                        [(record.seq, sid, ver, rcpt) for sid, ver, rcpt in event.items])
+        cur.close()
+    return record
+
+
+class SharingQueries:
+    _sql: Callable[[str], str]
+    _read: Callable[[], AbstractContextManager[Any]]
+    _write: Callable[[], AbstractContextManager[Any]]
+    _stream: Callable[[str, Sequence[Any]], Iterator[tuple[Any, ...]]]
+    _clock: Callable[[], int]
+
+    # -- agreements --------------------------------------------------------------------------
+    def add_agreement(self, name: str, *, parties: Sequence[str], max_tlp: str, onward: bool,
+                      valid_from: int | None, valid_until: int | None, collections: Sequence[str] = (),
+                      types: Sequence[str] = (), actor: str) -> Agreement:
+        with self._write() as conn:
+            party_pks = [self._org_pk(conn, p) for p in dict.fromkeys(parties)]
+            collection_pks = [self._collection_pk(conn, c) for c in dict.fromkeys(collections)]
+            if conn.execute(self._sql("SELECT 1 FROM agreements WHERE name = ?"), (name,)).fetchone():
+                raise AlreadyExistsError(f"cannot add agreement {name!r}: the name is taken")
+            now = self._clock()
+            conn.execute(self._sql(
+                "INSERT INTO agreements (name, max_tlp, onward, valid_from, valid_until, suspended, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)"), (name, max_tlp, onward, valid_from, valid_until, False, now))
+            pk = conn.execute(self._sql("SELECT pk FROM agreements WHERE name = ?"), (name,)).fetchone()[0]
+            for org_pk in party_pks:
+                conn.execute(self._sql("INSERT INTO agreement_parties (agreement_pk, org_pk) VALUES (?, ?)"),
+                             (pk, org_pk))
+            for cpk in collection_pks:
+                conn.execute(self._sql("INSERT INTO agreement_collections (agreement_pk, collection_pk) "
+                                       "VALUES (?, ?)"), (pk, cpk))
+            for stix_type in dict.fromkeys(types):
+                conn.execute(self._sql("INSERT INTO agreement_types (agreement_pk, type) VALUES (?, ?)"),
+                             (pk, stix_type))
+            append_audit(conn, self._sql, now, AuditEvent(
+                actor, "agreement.add", agreement=name,
+                detail={"parties": list(dict.fromkeys(parties)), "max_tlp": max_tlp, "onward": onward,
+                        "valid_from": valid_from, "valid_until": valid_until,
+                        "collections": list(dict.fromkeys(collections)), "types": list(dict.fromkeys(types))}))
+        return self.get_agreement(name)
+
+    def _org_pk(self, conn: Any, name: str) -> int:
+        row = conn.execute(self._sql("SELECT pk FROM organisations WHERE name = ?"), (name,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no organisation {name!r}")
+        return int(row[0])
+
+    def _collection_pk(self, conn: Any, ref: str) -> int:
+        row = conn.execute(self._sql("SELECT pk FROM collections WHERE id = ? OR alias = ?"), (ref, ref)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no collection {ref!r}")
+        return int(row[0])
+
+    def agreements(self) -> list[Agreement]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT pk, name, max_tlp, onward, valid_from, valid_until, suspended, ended, "
+                                "created FROM agreements ORDER BY name").fetchall()
+            parties: dict[int, list[tuple[int, str]]] = {}
+            for apk, opk, oname in conn.execute(
+                    "SELECT p.agreement_pk, p.org_pk, o.name FROM agreement_parties p "
+                    "JOIN organisations o ON o.pk = p.org_pk ORDER BY o.name"):
+                parties.setdefault(apk, []).append((opk, oname))
+            colls: dict[int, list[int]] = {}
+            for apk, cpk in conn.execute("SELECT agreement_pk, collection_pk FROM agreement_collections "
+                                         "ORDER BY collection_pk"):
+                colls.setdefault(apk, []).append(cpk)
+            types: dict[int, list[str]] = {}
+            for apk, stix_type in conn.execute("SELECT agreement_pk, type FROM agreement_types ORDER BY type"):
+                types.setdefault(apk, []).append(stix_type)
+        found = []
+        for pk, name, max_tlp, onward, vfrom, vuntil, suspended, ended, created in rows:
+            members = parties.get(pk, [])
+            found.append(Agreement(pk, name, tuple(o for o, _ in members), tuple(n for _, n in members), max_tlp,
+                                   bool(onward), vfrom, vuntil, bool(suspended), ended, created,
+                                   tuple(colls.get(pk, ())), tuple(types.get(pk, ()))))
+        return found
+
+    def get_agreement(self, name: str) -> Agreement:
+        for agreement in self.agreements():
+            if agreement.name == name:
+                return agreement
+        raise NotFoundError(f"no agreement {name!r}")
+
+    def change_agreement(self, name: str, *, action: str, actor: str) -> Agreement:
+        current = self.get_agreement(name)
+        if current.ended is not None:
+            raise ConfigError(f"agreement {name!r} has ended; it cannot be changed (add a new one)")
+        updates = {"suspend": ("suspended = ?", True), "resume": ("suspended = ?", False),
+                   "end": ("ended = ?", self._clock())}
+        if action not in updates:
+            raise ConfigError(f"unknown agreement action {action!r}")
+        column, value = updates[action]
+        with self._write() as conn:
+            conn.execute(self._sql(f"UPDATE agreements SET {column} WHERE pk = ?"), (value, current.pk))
+            append_audit(conn, self._sql, self._clock(), AuditEvent(actor, f"agreement.{action}", agreement=name))
+        return self.get_agreement(name)
+
+    # -- release state -----------------------------------------------------------------------
+    def marking_levels(self) -> dict[str, str]:
+        levels: dict[str, str] = {}
+        with self._read() as conn:
+            for (body,) in conn.execute("SELECT body FROM object_versions WHERE type = 'marking-definition'"):
+                obj = orjson.loads(body)
+                level = definition_level(obj)
+                value = level if level is not None else UNKNOWN
+                seen = levels.get(obj["id"])
+                levels[obj["id"]] = value if seen is None or seen == value else UNKNOWN
+        return levels
+
+    def version_facts(self, stix_id: str, owner_org: int | None = None) -> list[VersionFacts]:
+        query = ("SELECT pk, stix_id, version, type, owner_org, origin_org, state, tlp, author FROM object_versions "
+                 "WHERE stix_id = ?")
+        params: list[object] = [stix_id]
+        if owner_org is not None:
+            query += " AND owner_org = ?"
+            params.append(owner_org)
+        with self._read() as conn:
+            rows = conn.execute(self._sql(query + " ORDER BY version, pk"), params).fetchall()
+            recipients: dict[int, list[int]] = {}
+            if rows:
+                pks = [r[0] for r in rows]
+                for vpk, opk in conn.execute(self._sql(
+                        f"SELECT version_pk, org_pk FROM version_recipients WHERE version_pk IN "
+                        f"({placeholders(len(pks))}) ORDER BY org_pk"), pks):
+                    recipients.setdefault(vpk, []).append(opk)
+        return [VersionFacts(pk, sid, ver, t, owner, origin, state, tlp, tuple(recipients.get(pk, ())), author)
+                for pk, sid, ver, t, owner, origin, state, tlp, author in rows]
+
+    def set_state(self, versions: Sequence[VersionFacts], state: State, *, actor: str,
+                  recipients: Sequence[int] = (), detail: dict[str, object] | None = None) -> None:
+        if not versions:
+            return
+        now = self._clock()
+        released = (actor, now) if state is State.PUBLISHED else (None, None)
+        with self._write() as conn:
+            cur = conn.cursor()
+            if state is State.PUBLISHED:
+                cur.executemany(self._sql("UPDATE object_versions SET state = ?, released_by = ?, released_at = ? "
+                                          "WHERE pk = ?"), [(state.value, *released, v.pk) for v in versions])
+            else:
+                cur.executemany(self._sql("UPDATE object_versions SET state = ? WHERE pk = ?"),
+                                [(state.value, v.pk) for v in versions])
+            if recipients:
+                cur.executemany(self._sql("INSERT INTO version_recipients (version_pk, org_pk) VALUES (?, ?) "
+                                          "ON CONFLICT DO NOTHING"), [(v.pk, o) for v in versions for o in recipients])
+            cur.close()
+            action = {State.PUBLISHED: "publish", State.RETRACTED: "retract", State.DRAFT: "unpublish"}[state]
+            append_audit(conn, self._sql, now, AuditEvent(
+                actor, action, subject=versions[0].stix_id, detail=dict(detail or {}),
+                items=tuple((v.stix_id, v.version, None) for v in versions)))
+
+    def remove_from_collection(self, collection: Collection, rows: Sequence[ListedVersion], *, actor: str,
+                               org: str | None) -> None:
+        """Take versions out of a collection (TAXII Delete an Object); the versions stay stored."""
+        with self._write() as conn:
+            cur = conn.cursor()
+            cur.executemany(self._sql("DELETE FROM collection_objects WHERE collection_pk = ? AND version_pk = ?"),
+                            [(collection.pk, r.pk) for r in rows])
+            cur.close()
+            append_audit(conn, self._sql, self._clock(), AuditEvent(
+                actor, "delete", org=org, subject=collection.id, detail={"collection": collection.id},
+                items=tuple((r.stix_id, r.version, None) for r in rows)))
+
+    # -- audit log ---------------------------------------------------------------------------
+    def audit_append(self, event: AuditEvent) -> AuditRecord:
+        with self._write() as conn:
+            return append_audit(conn, self._sql, self._clock(), event)
+
+    def audit_records(self, *, org: str | None = None, stix_id: str | None = None,
+                      agreement: str | None = None, action: str | None = None,
+                      limit: int | None = None) -> list[AuditRecord]:
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("org", org), ("agreement", agreement), ("action", action)):
+            if value is not None:
+                where.append(f"a.{column} = ?")
+                params.append(value)
+        if stix_id is not None:
+            where.append("(a.subject = ? OR a.seq IN (SELECT i.seq FROM audit_items i WHERE i.stix_id = ?))")
+            params.extend((stix_id, stix_id))
+        query = f"SELECT {', '.join('a.' + c for c in _AUDIT_COLUMNS.split(', '))} FROM audit_log a"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY a.seq"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        with self._read() as conn:
+            return [_record(r) for r in conn.execute(self._sql(query), params).fetchall()]
+
+    def audit_items(self, seqs: Sequence[int]) -> dict[int, list[tuple[str, str, str | None]]]:
+        found: dict[int, list[tuple[str, str, str | None]]] = {}
+        if not seqs:
+            return found
+        with self._read() as conn:
+            for start in range(0, len(seqs), 500):
+                part = list(seqs[start:start + 500])
+                # rowid order is insertion order on both backends' audit_items (no updates ever)
+                for seq, sid, ver, rcpt in conn.execute(self._sql(
+                        f"SELECT seq, stix_id, version, recipient FROM audit_items WHERE seq IN "
+                        f"({placeholders(len(part))})"), part):
+                    found.setdefault(seq, []).append((sid, ver, rcpt))
+        return found
+
+    def iter_audit(self) -> Iterator[AuditRecord]:
+        for row in self._stream(self._sql(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY seq"), ()):
+            yield _record(row)
