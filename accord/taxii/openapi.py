@@ -133,8 +133,10 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         params=("ApiRoot", "CollectionId", "ObjectId"), query=(*_LISTING, "MatchVersion", "MatchSpecVersion"),
         responses=_responses((200, "Envelope", "an envelope of the object's versions", True), 400, 403, 404)),
     ("delete", f"{_COLLECTION}/objects/{{object_id}}/"): _operation(
-        "deleteObject", "Delete an object: not offered by this server yet", "5.7",
-        params=("ApiRoot", "CollectionId", "ObjectId"), responses=_responses(None, 501)),
+        "deleteObject", "Remove an object's matching versions from the collection", "5.7",
+        params=("ApiRoot", "CollectionId", "ObjectId"), query=("MatchVersion", "MatchSpecVersion"),
+        responses={"200": {"description": "the versions were removed from the collection (no body)"},
+                   **_responses(None, 400, 403, 404, 501)}),
     ("get", f"{_COLLECTION}/objects/{{object_id}}/versions/"): _operation(
         "getObjectVersions", "The versions of one object", "5.8",
         params=("ApiRoot", "CollectionId", "ObjectId"), query=(*_LISTING, "MatchSpecVersion"),
