@@ -77,7 +77,7 @@ def credentials(header: str | None) -> tuple[str | None, str]:
     if scheme == "basic" and value:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # ValueError: non-ASCII header text (UnicodeDecodeError is one too)
             raise AuthenticationError() from None
         username, sep, token = decoded.partition(":")
         if sep and username and token:

@@ -25,6 +25,8 @@ def visible_collection(ctx: TaxiiContext, viewer: Viewer, api_root: str,
     """A collection the caller may know exists, with its rights on it; 404 (the same for absent
     and hidden) otherwise."""
     require_api_root(ctx, api_root)
+    if "\x00" in collection_id:  # no id has one, and PostgreSQL refuses NUL in text parameters
+        raise NOT_FOUND
     collection = ctx.store.visible_collection(api_root, collection_id, collections_predicate(viewer))
     if collection is None:
         raise NOT_FOUND
@@ -90,7 +92,10 @@ def status(request: Request) -> Response:
     ctx, viewer = begin(request)
     name = request.path_params["api_root"]
     require_api_root(ctx, name)
-    body = ctx.store.get_status(request.path_params["status_id"], name, viewer.username)
+    status_id = request.path_params["status_id"]
+    if "\x00" in status_id:  # as for collection ids: never a real one, and PostgreSQL refuses NUL
+        raise NOT_FOUND
+    body = ctx.store.get_status(status_id, name, viewer.username)
     if body is None:
         raise NOT_FOUND
     return TaxiiResponse(body)

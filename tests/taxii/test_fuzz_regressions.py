@@ -56,8 +56,6 @@ def test_superscript_limit_over_http_is_400(node: Node) -> None:
 
 
 # -- not fixed yet: owners elsewhere ----------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="accord/taxii/auth.py credentials(): base64.b64decode of a str with "
-                   "non-ASCII characters raises ValueError, which is not caught (only binascii.Error): 500")
 def test_basic_credentials_with_non_ascii_characters_are_401(node: Node) -> None:
     response = httpx.get(f"{node.root}/", headers=[(b"Authorization", b"Basic \xff\xfe")])
     assert response.status_code == 401
@@ -70,19 +68,9 @@ def test_basic_credentials_that_decode_to_non_utf8_are_401(node: Node) -> None:
     assert httpx.get(f"{node.root}/", headers=[(b"Authorization", header)]).status_code == 401
 
 
-def _xfail_on_postgres(request: pytest.FixtureRequest, reason: str) -> None:
-    if request.node.callspec.params["node"] == "postgres":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-_NUL = ("PostgreSQL refuses NUL in text parameters; the driver error reaches the handler as a 500 "
-        "instead of the store answering 'no such {}' (accord/storage)")
-
-
 @pytest.mark.parametrize("path", ["/default/collections/a%00b/", "/default/collections/a%00b/objects/",
                                   "/default/collections/a%00b/manifest/"])
-def test_collection_id_with_nul_is_404(node: Node, request: pytest.FixtureRequest, path: str) -> None:
-    _xfail_on_postgres(request, _NUL.format("collection"))
+def test_collection_id_with_nul_is_404(node: Node, path: str) -> None:
     username, token = node.user()
     with node.client(token, username) as client:
         response = client.get(path)
@@ -90,8 +78,7 @@ def test_collection_id_with_nul_is_404(node: Node, request: pytest.FixtureReques
     assert response.headers["content-type"] == TAXII
 
 
-def test_status_id_with_nul_is_404(node: Node, request: pytest.FixtureRequest) -> None:
-    _xfail_on_postgres(request, _NUL.format("status"))
+def test_status_id_with_nul_is_404(node: Node) -> None:
     username, token = node.user()
     with node.client(token, username) as client:
         response = client.get("/default/status/a%00b/")
