@@ -16,15 +16,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from accord.settings import Settings
+from accord.settings import Settings, load_settings
 from accord.storage import open_store
 from accord.storage.base import Store
 from accord.storage.sql import micros_now
 from accord.taxii.auth import Throttle
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error
+from accord.taxii.openapi import OPENAPI_PATH
 from accord.taxii.paging import Cursors
 from accord.taxii.routes import ROUTES
+from accord.telemetry import RequestTelemetry, UserNames, metrics_endpoint, set_store_info
 
 
 def healthz(request: Request) -> Response:
@@ -53,7 +55,8 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         store.close()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), *ROUTES],
+        routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
+                *ROUTES],
         exception_handlers={TaxiiError: handle_error, HTTPException: handle_error, Exception: handle_error},
         lifespan=lifespan,
     )
@@ -61,7 +64,20 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     return app
 
 
-def app_from_settings(settings: Settings) -> Starlette:
+def instrumented_app(settings: Settings, store: Store) -> RequestTelemetry:
+    """The application as `accord serve` runs it: request ids, log lines and metrics around it."""
+    set_store_info(settings.database_url, store)
+    # Every TAXII route authenticates its caller except the OpenAPI document.
+    authenticated = frozenset(route.path for route in ROUTES) - {OPENAPI_PATH}
+    return RequestTelemetry(build_app(settings, store), usernames=UserNames(store), authenticated=authenticated)
+
+
+def worker_app() -> RequestTelemetry:
+    """The uvicorn factory of `accord serve` (``accord.app:worker_app``), run in each worker.
+
+    The settings come from the ACCORD_* environment that serve resolved and passed down, so no
+    secret (a database password) appears on a command line."""
+    settings = load_settings()
     store = open_store(settings.database_url)
     store.check_schema()
-    return build_app(settings, store)
+    return instrumented_app(settings, store)

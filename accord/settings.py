@@ -31,6 +31,12 @@ def _boolean(text: str) -> bool:
     raise ValueError("use true or false")
 
 
+def _log_format(text: str) -> str:
+    if text not in ("json", "text"):
+        raise ValueError("must be json or text")
+    return text
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -81,6 +87,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Require four eyes for release: every write is a draft, and the publisher who publishes "
         "it must not be its author (true/false).", _boolean,
     ),
+    Setting(
+        "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
+        "Format of the server's log lines on stderr: json (one object per line, for log "
+        "collectors) or text (for a person at a terminal).", _log_format,
+    ),
 )
 
 
@@ -92,6 +103,7 @@ class Settings:
     max_nesting_depth: int
     max_content_length: int
     auth_failures_per_minute: int
+    log_format: str = "json"
     four_eyes: bool = False
 
 

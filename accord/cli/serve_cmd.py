@@ -2,27 +2,80 @@
 
 from __future__ import annotations
 
+import logging.config
+import os
+import shutil
+import signal
+import tempfile
+from types import FrameType
+
 import click
 
 from accord.cli.context import NodeContext
+from accord.settings import SETTINGS, Settings
+
+# The uvicorn factory each worker calls; it reads the settings this command resolved from the env.
+WORKER_APP = "accord.app:worker_app"
+
+
+def _pass_settings_down(settings: Settings) -> None:
+    """Put every resolved setting in this process's environment, which the workers inherit.
+
+    The environment, unlike a command line, is not readable by other users of the machine, so a
+    database URL with a password stays private. The TOML file is not read again by the workers:
+    they see exactly what this process resolved, flags included."""
+    for setting in SETTINGS:
+        os.environ[setting.env] = str(getattr(settings, setting.name))
+    os.environ.pop("ACCORD_CONFIG", None)
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn stops gracefully on SIGTERM and then raises it again once done; without a handler
+    # of ours that second delivery would kill the process with status -15 after a clean stop.
+    raise SystemExit(0)
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Put a TLS-terminating proxy in front for anything but loopback.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="ACCORD_WORKERS",
+              help="Worker processes sharing the port, each with its own database connections "
+                   "(also ACCORD_WORKERS).")
 @click.pass_obj
-def serve(node: NodeContext, host: str, port: int) -> None:
-    """Serve the TAXII 2.1 API (and /healthz) until interrupted.
+def serve(node: NodeContext, host: str, port: int, workers: int) -> None:
+    """Serve the TAXII 2.1 API, /healthz and /metrics until stopped.
 
-    SIGINT or SIGTERM stops accepting connections, lets running requests finish, then exits.
+    SIGINT or SIGTERM stops accepting connections, lets running requests finish, then exits
+    with status 0. One JSON log line per request goes to stderr (ACCORD_LOG_FORMAT=text for
+    people).
     """
+    settings = node.settings
+    node.store()  # refuse a missing or outdated schema here, before any worker starts
+    node.close()
+    _pass_settings_down(settings)
+    metrics_dir = tempfile.mkdtemp(prefix="accord-metrics-") if workers > 1 else None
+    if metrics_dir is not None:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    else:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
     import uvicorn  # the server stack is only needed by this command
 
-    from accord.app import build_app
+    from accord.telemetry import log_config, server_log
 
-    app = build_app(node.settings, node.store())
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)
+    logging_config = log_config(settings.log_format)
+    logging.config.dictConfig(logging_config)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    backend = settings.database_url.partition(":")[0]
+    server_log.info("starting", extra={"host": host, "port": port, "workers": workers, "backend": backend})
+    try:
+        uvicorn.run(WORKER_APP, factory=True, host=host, port=port, workers=workers, log_config=logging_config,
+                    log_level="info", access_log=False, proxy_headers=False, server_header=False)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        server_log.info("stopped")
 
 
 COMMANDS = [serve]
