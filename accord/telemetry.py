@@ -84,11 +84,21 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+_PLAIN_VALUE = re.compile(r"[!-~]*")  # printable ASCII without spaces
+
+
+def _text_value(value: Any) -> str:
+    """A value as text; anything with spaces or control characters is quoted and escaped, so a
+    request path (percent-decoded, it may hold a newline) cannot forge a log line."""
+    text = "null" if value is None else str(value)
+    return text if _PLAIN_VALUE.fullmatch(text) else orjson.dumps(text).decode()
+
+
 class TextFormatter(logging.Formatter):
     """The same content for a person at a terminal: ``ts LEVEL logger msg key=value ...``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        extras = " ".join(f"{k}={_text_value(v)}" for k, v in _fields(record).items())
         text = f"{_timestamp(record)} {record.levelname:<7} {record.name} [{record.process}] {record.getMessage()}"
         text = f"{text} {extras}" if extras else text
         if record.exc_info:

@@ -6,8 +6,10 @@ by its pid. Waits are bounded by deadlines; nothing asserts on how long anything
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -21,7 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from accord.storage import open_store
-from accord.telemetry import may_read_metrics, request_id_from
+from accord.telemetry import JsonFormatter, TextFormatter, may_read_metrics, request_id_from
 from tests.conftest import BACKENDS, _pg_admin
 from tests.taxii.conftest import TAXII, Node, _database, bundle_of, indicator, run_node, start_server
 
@@ -305,3 +307,31 @@ def test_sigterm_lets_a_post_in_flight_finish_then_exits_0(database: str, tmp_pa
         signalled.set()
         server.stop()
         store.close()
+
+
+# -- log formats --------------------------------------------------------------------------------
+
+def _record(**fields: Any) -> logging.LogRecord:
+    record = logging.LogRecord("accord.request", logging.INFO, __file__, 1, "request", None, None)
+    record.__dict__.update(fields)
+    return record
+
+
+def test_log_lines_cannot_be_forged_through_a_path() -> None:
+    forged = "/a\n2026-01-01T00:00:00.000Z INFO    accord.request [1] request user=admin"
+    text = TextFormatter().format(_record(path=forged, user=None, status=200))
+    assert "\n" not in text
+    assert 'path="/a\\n2026' in text and "user=null" in text and "status=200" in text
+    line = orjson.loads(JsonFormatter().format(_record(path=forged)))
+    assert line["path"] == forged and line["msg"] == "request" and line["level"] == "info"
+
+
+def test_a_failure_is_logged_with_its_traceback_in_one_json_line() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = _record()
+        record.exc_info = sys.exc_info()
+    text = JsonFormatter().format(record)
+    assert "\n" not in text
+    assert "ValueError: boom" in orjson.loads(text)["exc"]
