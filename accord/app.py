@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accord.errors import AccordError
 from accord.settings import Settings, load_settings
 from accord.storage import open_store
 from accord.storage.base import Store
@@ -57,7 +58,11 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
                 *ROUTES],
-        exception_handlers={TaxiiError: handle_error, HTTPException: handle_error, Exception: handle_error},
+        # Domain errors get their own entry so Starlette answers them in its exception middleware;
+        # the Exception entry alone runs in the server-error middleware, which re-raises after
+        # answering (a 4xx logged as a crash, the connection dropped).
+        exception_handlers={TaxiiError: handle_error, HTTPException: handle_error, AccordError: handle_error,
+                            Exception: handle_error},
         lifespan=lifespan,
     )
     app.state.taxii = context

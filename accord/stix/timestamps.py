@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_TS_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z")
+# [0-9], not \d: \d also matches other scripts' digits, which are not RFC 3339.
+_TS_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?Z")
 # Digits kept in a comparison key; finer precision than this is rare and would compare equal.
 KEY_FRACTION_DIGITS = 9
 

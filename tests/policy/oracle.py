@@ -113,22 +113,26 @@ class World:
 
     def sees(self, reader: str, v: Version, t: int, level: str | None = None) -> bool:
         """Rules 1 and 2a-2d: may organisation ``reader`` see ``v`` at ``t`` (as if its TLP were ``level``)."""
+        return self.rule(reader, v, t, level) is not None
+
+    def rule(self, reader: str, v: Version, t: int, level: str | None = None) -> str | None:
+        """The first rule ('1', '2a', '2b', '2c', '2d') that lets ``reader`` see ``v``, or None."""
         if reader == v.owner:
-            return True
+            return "1"
         if v.state != "published":
-            return False
+            return None
         tlp = self.tlp(v) if level is None else level
         if tlp == UNKNOWN:
-            return False
+            return None
         if tlp == "clear" and self.can_read(reader, v.collection):
-            return True
+            return "2a"
         usable = [a for a in self.agreements
                   if a.active(t) and a.covers(v.collection, v.type)]
         direct = [a for a in usable if reader in a.parties and v.owner in a.parties]
         if tlp != "red" and any(RANK[tlp] <= RANK[a.max_tlp] for a in direct):
-            return True
+            return "2b"
         if tlp == "red" and reader in v.recipients and any(a.max_tlp == "red" for a in direct):
-            return True
+            return "2c"
         if tlp == "green" and v.origin is not None:
             wide = [a for a in usable if RANK[a.max_tlp] >= RANK["green"]]
             for a1 in wide:
@@ -139,8 +143,8 @@ class World:
                         continue
                     for local in a1.parties & a2.parties:
                         if (self.kinds[local] == "local" and local != reader and v.owner != local):
-                            return True
-        return False
+                            return "2d"
+        return None
 
     def granular_kept(self, reader: str, v: Version, t: int) -> bool:
         """Whether the granularly marked ``description`` reaches ``reader`` (who sees ``v``)."""

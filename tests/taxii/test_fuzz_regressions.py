@@ -86,18 +86,12 @@ def test_status_id_with_nul_is_404(node: Node) -> None:
     assert response.headers["content-type"] == TAXII
 
 
-@pytest.mark.xfail(strict=True, reason="accord/stix/timestamps.py: _TS_RE uses \\d, which matches any script's "
-                   "digits, so a timestamp with e.g. Arabic-Indic digits in its fraction is accepted")
 @pytest.mark.parametrize("parameter", ["added_after", "match[version]"])
 def test_timestamp_with_non_ascii_digits_is_a_bad_request(parameter: str) -> None:
     error = _refused([(parameter, "2026-01-01T00:00:00.\u0661Z")])
     assert (error.status, error.details) == (400, {"parameter": parameter})
 
 
-@pytest.mark.xfail(strict=True, reason="accord/app.py registers handle_error for Exception, which Starlette runs in "
-                   "ServerErrorMiddleware: it sends the (correct) 400 and then re-raises, so uvicorn logs a 4xx as "
-                   "'Exception in ASGI application' and drops the keep-alive connection (clients may see a reset). "
-                   "Domain errors (accord.errors.AccordError) need their own handler entry.")
 def test_unreadable_body_is_a_400_without_a_server_exception(node: Node) -> None:
     collection = node.collection("regression body")
     username, token = node.user(write=(collection,))
