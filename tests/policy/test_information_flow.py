@@ -135,22 +135,15 @@ def check_exports(url: str, built: Built) -> None:
     objects = export(url)
     check_bodies(world, None, objects, {v.key for v in world.versions}, 0, "operator export")
     CASES["export (operator)"] += 1
-    for username, (org, _) in world.users.items():
-        if deferred_reader(world, username):
-            continue
+    readers = [(org, "--as", username) for username, (org, _) in world.users.items()
+               if not deferred_reader(world, username)]
+    for org, option, name in readers + [(org, "--for-org", org) for org in world.kinds]:
         before = micros_now()
-        objects = export(url, "--as", username)
+        objects = export(url, option, name)
         expected = stable(world, org, before, micros_now())
         if expected is not None:
-            check_bodies(world, org, objects, expected, before, f"export --as {username} ({org})")
-            CASES["export --as"] += 1
-    for org in world.kinds:
-        before = micros_now()
-        objects = export(url, "--for-org", org)
-        expected = stable(world, org, before, micros_now())
-        if expected is not None:
-            check_bodies(world, org, objects, expected, before, f"export --for-org {org}")
-            CASES["export --for-org"] += 1
+            check_bodies(world, org, objects, expected, before, f"export {option} {name} ({org})")
+            CASES[f"export {option}"] += 1
 
 
 def check_world(url: str, spec: tuple[World, frozenset[str]], *, label: str) -> None:
