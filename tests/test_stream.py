@@ -229,3 +229,17 @@ def test_structure_depth_of_unbalanced_slices_is_none() -> None:
     assert stream.structure_depth(b'{"a":""}}', 100) is None
     assert stream.structure_depth(b'{"a":"x\\"}"}', 100) == 1
     assert stream.structure_depth(b'{"":"","[":["]"]}', 100) == 2
+    assert stream.structure_depth(b"][", 100) is None
+    # Kinds are not matched (valid JSON nests them properly; orjson refuses a mix-up).
+    assert stream.structure_depth(b"[{]}", 100) == 2
+
+
+def test_mixed_up_brackets_in_a_run_are_reported_as_before() -> None:
+    good = b'{"type":"x-a","id":"x-a--1"}'
+    bad = b'{"type":"x-a","v":[1}]'
+    body = b",".join([good] * 3000 + [bad] + [good] * 3000)
+    _, items = read_all(b'{"type":"bundle","objects":[' + body + b"]}")
+    assert len(items) == 6001
+    assert [i.index for i in items if i.problem is not None] == [3000]
+    assert (items[3000].problem or "").startswith("not valid JSON")
+    assert all(i.value == orjson.loads(good) for i in items if i.index != 3000)

@@ -130,9 +130,12 @@ def _identifier_checker(targets: frozenset[str], custom: bool) -> Checker:
     wanted = _describe(targets)
 
     def check(value: Any) -> Findings | None:
-        stype = ref_type(value)
+        # The cache first, inline: most references were seen before (as ids or references).
+        stype = _cached_id_type(value) if type(value) is str else None
         if stype is None:
-            return NOT_IDENTIFIER
+            stype = ref_type(value)
+            if stype is None:
+                return NOT_IDENTIFIER
         if stype in targets or (custom and stype not in _NOT_CUSTOM):
             return None
         return fail(f"must reference {wanted}, not {stype}")

@@ -42,9 +42,11 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _RUN_END = re.compile(rb"\}[ \t\r\n]*,")
 _RUN_TAIL = 1 << 16  # look for run ends in the last 64 KiB of the buffer
 _RUN_ATTEMPTS = 8
-# Every byte except the four brackets and the double quote, for structure_depth.
-_EMPTY_PAIR = re.compile(rb"\{\}|\[\]")
+# For structure_depth: delete every byte except the four brackets and the double quote, and
+# read "{" "}" as "[" "]". Valid JSON nests the two kinds properly, so only their count matters
+# for depth; a slice that mixes them up is not JSON, which orjson then says.
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"')
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]|"', re.DOTALL)
 
 
@@ -83,12 +85,14 @@ def structure_depth(piece: bytes, limit: int) -> int | None:
     """Deepest bracket nesting of a slice of JSON holding whole values, or None if unbalanced.
 
     Works on bytes at C speed: escaped backslashes and quotes are dropped, everything but
-    brackets and quotes is deleted, the strings (now empty or holding brackets) are cut out, and matched pairs are
-    removed one nesting level per round. Stops counting a little past ``limit``.
+    brackets and quotes is deleted (braces become square brackets), the strings (by then empty
+    or holding brackets) are cut out, and the innermost pairs are removed one nesting level per
+    round. Brackets are counted, not matched by kind: a slice that mixes kinds up is not JSON and
+    fails to parse. Stops counting a little past ``limit``.
     """
     if b"\\" in piece:  # a find is cheaper than two replaces over the whole slice
         piece = piece.replace(b"\\\\", b"").replace(b'\\"', b"")
-    s = piece.translate(None, _NOT_STRUCTURE)
+    s = piece.translate(_ONE_KIND, _NOT_STRUCTURE)
     if s.count(b'"') % 2:
         return None
     # Two adjacent quotes are an empty string or the gap between two strings: either way,
@@ -99,9 +103,8 @@ def structure_depth(piece: bytes, limit: int) -> int | None:
         s = b"".join(s.split(b'"')[::2])
     depth = 0
     while s:
-        # One pass for both kinds: two chained replace() calls could peel two levels per round
-        # ("[{}]" -> "[]" -> "") and undercount the depth.
-        reduced = _EMPTY_PAIR.sub(b"", s)
+        # replace() does not rescan what it produces, so "[[]]" loses one level per round.
+        reduced = s.replace(b"[]", b"")
         if len(reduced) == len(s):
             return None
         s = reduced
