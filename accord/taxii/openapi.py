@@ -59,7 +59,6 @@ _ERRORS: dict[int, tuple[str, str]] = {
     422: ("UnprocessableEntity", "valid JSON that is neither a TAXII envelope nor a STIX bundle"),
     429: ("TooManyRequests", "too many failed authentications from the client's address"),
     500: ("InternalServerError", "a fault of the server; the body says nothing of its internals"),
-    501: ("NotImplemented", "the operation is not offered by this server"),
 }
 # Every authenticated operation can answer these.
 _COMMON = (401, 406, 429, 500)
@@ -133,10 +132,10 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         params=("ApiRoot", "CollectionId", "ObjectId"), query=(*_LISTING, "MatchVersion", "MatchSpecVersion"),
         responses=_responses((200, "Envelope", "an envelope of the object's versions", True), 400, 403, 404)),
     ("delete", f"{_COLLECTION}/objects/{{object_id}}/"): _operation(
-        "deleteObject", "Remove an object's matching versions from the collection", "5.7",
+        "deleteObject", "Remove the object's matching versions from the collection", "5.7",
         params=("ApiRoot", "CollectionId", "ObjectId"), query=("MatchVersion", "MatchSpecVersion"),
         responses={"200": {"description": "the versions were removed from the collection (no body)"},
-                   **_responses(None, 400, 403, 404, 501)}),
+                   **_responses(None, 400, 403, 404)}),
     ("get", f"{_COLLECTION}/objects/{{object_id}}/versions/"): _operation(
         "getObjectVersions", "The versions of one object", "5.8",
         params=("ApiRoot", "CollectionId", "ObjectId"), query=(*_LISTING, "MatchSpecVersion"),
