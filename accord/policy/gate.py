@@ -201,7 +201,10 @@ def visibility(store: Store, viewer: Viewer, now: int) -> Visibility:
     defaults = {c.pk: c.default_tlp for c in collections}
     if viewer.org_pk is None:
         return Visibility(viewer, None, defaults)
-    readable = frozenset(c.pk for c in collections if collection_access(store, viewer, c).can_read)
+    # CLEAR needs the organisation's own read grant: a node-admin's role opens every collection's
+    # TAXII surface for administration, not other organisations' data in it.
+    granted = {g.collection_pk for g in store.grants() if g.org_pk == viewer.org_pk and g.can_read}
+    readable = frozenset(c.pk for c in collections if c.pk in granted)
     local = frozenset(o.pk for o in store.orgs() if o.kind == "local")
     return Visibility(viewer, compile_allowances(viewer.org_pk, store.agreements(), readable, local, now), defaults)
 

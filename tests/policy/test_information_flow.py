@@ -37,22 +37,17 @@ from accord.storage.base import ListQuery, Store, VersionMatch
 from accord.storage.sql import micros_now
 from tests.conftest import _pg_admin, _pg_url
 from tests.policy.oracle import World
-from tests.policy.tally import CASES, DEFERRED, RULES, WORLDS
+from tests.policy.tally import CASES, RULES, WORLDS
 from tests.policy.world import Built, build, materialise, worlds
 
 ALL = VersionMatch(all=True)
 RUNNER = CliRunner()
 
-# Findings (see the xfail tests at the end): the random worlds leave exactly these cases to them.
-# F1: a node-admin user sees CLEAR versions of collections its organisation has no read grant on.
-# F2: a granular marking with an unknown ref removes the property from its owner's copy too.
+# Regressions of findings this test made, now fixed, are at the end (test_f1_*, test_f2_*).
 
 
 def deferred_reader(world: World, username: str) -> bool:
-    """F1: node-admin readers are compared in test_f1_* only."""
-    if world.users[username][1] == "node-admin":
-        DEFERRED["F1: node-admin reader"] += 1
-        return True
+    """Readers left to a finding's own test; none while every finding is fixed."""
     return False
 
 
@@ -74,9 +69,6 @@ def check_bodies(world: World, reader: str | None, objects: list[dict[str, Any]]
         f"effective TLPs: {[world.tlp(versions[k]) for k in sorted(extra | missing) if k in versions]}")
     for obj in objects:
         v = versions[key_of(obj)]
-        if v.granular_ref is not None and reader == v.owner and world.ref_level(v.granular_ref) == "unknown":
-            DEFERRED["F2: owner's own unknown granular marking"] += 1
-            continue  # see test_f2_*
         if v.granular_ref is not None:
             kept = reader is None or world.granular_kept(reader, v, t)
             assert ("description" in obj) == kept, (
@@ -226,11 +218,7 @@ def _indicator(name: str, **extra: Any) -> dict[str, Any]:
             "valid_from": "2026-01-01T00:00:00Z", **extra}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="F1: a node-admin user's organisation is treated as holding a read grant "
-                   "on every collection, so rule 2a (CLEAR needs the organisation's read grant) admits CLEAR "
-                   "versions of collections the organisation has no grant on (export --as and TAXII listing)")
-def test_f1_node_admin_sees_clear_without_grant(template_db: Path, tmp_path: Path) -> None:
+def test_f1_node_admin_sees_no_clear_without_grant(template_db: Path, tmp_path: Path) -> None:
     from accord.storage.base import Provenance
     from tests.policy.world import _ingest
 
@@ -243,9 +231,6 @@ def test_f1_node_admin_sees_clear_without_grant(template_db: Path, tmp_path: Pat
         store.close()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="F2: a granular marking with an unknown marking ref removes the marked "
-                   "property from its owner's own copy (rules: removed only for non-owner readers)")
 def test_f2_owner_keeps_property_under_unknown_granular_marking(template_db: Path, tmp_path: Path) -> None:
     from accord.storage.base import Provenance
     from tests.policy.world import _ingest
