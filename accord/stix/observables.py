@@ -251,11 +251,20 @@ def _add(out: list[Pair], index_type: str, value: object) -> None:
         out.append((index_type, norm))
 
 
+# Index type per (owner, hash name as written): a feed spells its hash names one or two ways.
+_hash_index_types: dict[tuple[str, str], str] = {}
+
+
 def _add_hashes(out: list[Pair], owner: str, hashes: object) -> None:
     if isinstance(hashes, Mapping):
         for name, value in hashes.items():
             if isinstance(name, str):
-                _add(out, f"{owner}:hashes.{hash_algorithm(name)}", value)
+                index_type = _hash_index_types.get((owner, name))
+                if index_type is None:
+                    if len(_hash_index_types) >= 1024:
+                        _hash_index_types.clear()
+                    index_type = _hash_index_types[owner, name] = f"{owner}:hashes.{hash_algorithm(name)}"
+                _add(out, index_type, value)
 
 
 def _value_of(index_type: str, prop: str) -> Callable[[Mapping[str, Any]], list[Pair]]:

@@ -150,7 +150,8 @@ def _fast_comparisons(pattern: str) -> list[Comparison] | None:
         at = pattern.find(" = '")
         if at > 0 and len(pattern) >= at + 6:
             literal = pattern[at + 3 : -1]
-            if "'" not in literal[1:-1] and "\\" not in literal:
+            # It starts and ends with a quote (checked above), and holds no other.
+            if literal.count("'") == 2 and "\\" not in literal:
                 head = _single_head(pattern[1:at])
                 if head is not None:
                     stype, path = head
@@ -162,12 +163,14 @@ def _fast_comparisons(pattern: str) -> list[Comparison] | None:
 
 
 _heads: dict[str, tuple[str, str] | None] = {}
+_UNSEEN: tuple[str, str] = ("", "")  # a sentinel no real head maps to (its type would be empty)
 
 
 def _single_head(head: str) -> tuple[str, str] | None:
     """(type, path) when ``head`` is a plain ``type:path``, else None; remembered."""
-    if head in _heads:
-        return _heads[head]
+    known = _heads.get(head, _UNSEEN)
+    if known is not _UNSEEN:
+        return known
     m = _HEAD.fullmatch(head)
     found = None if m is None else (m["type"], m["path"])
     if len(_heads) >= _PATH_CACHE_LIMIT:
@@ -341,10 +344,10 @@ def pattern_problem(pattern: str) -> str | None:
     """None when ``pattern`` is a valid STIX 2.1 pattern, else a short reason."""
     if not isinstance(pattern, str):
         return "pattern is not a string"
+    if fast_comparisons(pattern) is not None:  # it accepts nothing blank
+        return None
     if not pattern.strip():
         return "pattern is empty"
-    if fast_comparisons(pattern) is not None:
-        return None
     return (_cached_problem if len(pattern) <= _CACHED_LENGTH else _reference_problem)(pattern)
 
 
