@@ -119,3 +119,44 @@ def test_client_sees_denial_as_http_errors(node: Node) -> None:
     with pytest.raises(requests.HTTPError) as caught:
         status.refresh()
     assert caught.value.response.status_code == 401
+
+
+@pytest.mark.realdata
+def test_attack_mobile_flows_to_a_partner_under_an_agreement(node: Node) -> None:
+    """MITRE ATT&CK Mobile (2,148 objects, every one marked only with a copyright statement, so
+    AMBER by the collection default) posted by a publisher with taxii2-client: a partner under an
+    AMBER agreement pages all of it back unchanged; an organisation with read access but no
+    agreement gets none of it; the audit log names what the partner received."""
+    path = shared_data("mitre-attack-stix-data", "mobile-attack", "mobile-attack-17.1.json")
+    bundle = orjson.loads(path.read_bytes())
+    collection = node.collection("attack mobile")
+    producer, partner, outsider = (f"{name}-{collection.id[:8]}" for name in ("producer", "partner", "outsider"))
+    for org in (producer, partner, outsider):
+        node.store.add_org(org)
+    node.store.add_agreement(f"mobile-{collection.id[:8]}", parties=[producer, partner], max_tlp="amber",
+                             onward=False, valid_from=None, valid_until=None, actor="test")
+    writer, writer_token = node.user(org=producer, role="publisher", read=(collection,), write=(collection,))
+    reader, reader_token = node.user(org=partner, role="reader", read=(collection,))
+    other, other_token = node.user(org=outsider, role="reader", read=(collection,))
+
+    status = _client_collection(node, writer, writer_token, collection.id).add_objects(
+        bundle, wait_for_completion=True, poll_interval=0.2)
+    assert status.status == "complete" and status.failure_count == 0
+    assert status.success_count == len(bundle["objects"]) == 2148
+
+    partner_view = _client_collection(node, reader, reader_token, collection.id)
+    got = [o for page in as_pages(partner_view.get_objects, per_request=1000) for o in page["objects"]]
+    assert sorted(got, key=lambda o: o["id"]) == sorted(bundle["objects"], key=lambda o: o["id"])
+    patterns = [o for page in as_pages(partner_view.get_objects, per_request=100, type="attack-pattern")
+                for o in page["objects"]]
+    assert len(patterns) == sum(1 for o in bundle["objects"] if o["type"] == "attack-pattern") == 188
+    manifest = [r for page in as_pages(partner_view.get_manifest, per_request=1000) for r in page["objects"]]
+    assert len(manifest) == 2148
+
+    outsider_view = _client_collection(node, other, other_token, collection.id)
+    assert outsider_view.get_objects().get("objects") == []
+
+    tactic = next(o for o in bundle["objects"] if o["type"] == "x-mitre-tactic")
+    received = node.store.audit_records(stix_id=tactic["id"], action="receive")
+    assert received and all(r.org == partner for r in received)
+    assert {r.agreement for r in received} == {f"mobile-{collection.id[:8]}"}
