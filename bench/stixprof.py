@@ -33,12 +33,17 @@ from typing import Any
 
 import orjson
 
-from accord.stix.markings import object_tlp
+from accord.stix.markings import tlp_of_refs
 from accord.stix.observables import observables_of
 from accord.stix.stream import StixDocument
 from accord.stix.upgrade import needs_upgrade, upgrade_object
 from accord.stix.validate import validate_object
 from accord.stix.versions import body_hash, version_key
+
+
+def _object_refs(obj: dict[str, Any]) -> list[str]:
+    # What services/ingest.py resolves a version's TLP from: the object-level refs.
+    return [r for r in obj.get("object_marking_refs") or () if isinstance(r, str)]
 
 
 def _parse(path: Path) -> tuple[list[Any], float]:
@@ -72,7 +77,7 @@ def pipeline(objs: list[dict[str, Any]]) -> float:
     start = time.process_time()
     for o in objs:
         if not validate_object(o):
-            object_tlp(o, known)
+            tlp_of_refs(_object_refs(o), known)
             version_key(o)
             body_hash(orjson.dumps(o))
             observables_of(o)
@@ -88,7 +93,7 @@ def stages(objs: list[dict[str, Any]], repeat: int) -> dict[str, float]:
 
     def tlp() -> None:
         for o in objs:
-            object_tlp(o, {})
+            tlp_of_refs(_object_refs(o), {})
 
     def version() -> None:
         for o in objs:

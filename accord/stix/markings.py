@@ -134,6 +134,11 @@ def tlp_of_refs(refs: Iterable[str], known: Mapping[str, str] | None = None) -> 
     :func:`definition_level` made of them. A ref that is neither standard nor known is
     UNKNOWN: Accord cannot tell what it restricts, so it restricts everything.
     """
+    if type(refs) is list and len(refs) == 1:
+        # Most marked objects carry one standard TLP ref and nothing else: one lookup decides.
+        std = STANDARD_TLP.get(refs[0])
+        if std is not None:
+            return std[0]
     levels: list[str] = []
     for ref in refs:
         std = STANDARD_TLP.get(ref)
@@ -163,16 +168,6 @@ def object_tlp(obj: Mapping[str, Any], known: Mapping[str, str] | None = None) -
     Granular markings count too: until Accord can share an object with a property removed,
     a property marked RED makes the whole object RED (the strictest marking wins).
     """
-    if "granular_markings" not in obj:
-        # Most marked objects carry one standard TLP ref and nothing else: decided by one lookup.
-        object_refs = obj.get("object_marking_refs")
-        if type(object_refs) is list and len(object_refs) == 1:
-            ref = object_refs[0]
-            std = STANDARD_TLP.get(ref) if isinstance(ref, str) else None
-            if std is not None:
-                return std[0]
-        elif not object_refs:
-            return None
     refs = marking_refs(obj)
     if not refs:
         return None

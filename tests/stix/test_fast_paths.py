@@ -3,7 +3,7 @@
 - ``validate._surely_valid`` (one plan per type and key tuple) may only ever say "valid" when the
   general walk finds nothing, and should say it for ordinary valid objects, or it buys nothing;
 - ``timestamps.timestamp_key``'s slicing path gives the key the calendar check gives;
-- ``markings.object_tlp``'s single-ref path gives the level the general resolution gives.
+- ``markings.tlp_of_refs``'s single-ref path gives the level the general resolution gives.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from accord.stix.markings import (
     TLP1_RED,
     TLP2_AMBER,
     TLP2_GREEN,
-    marking_refs,
+    TLP_RANK,
+    UNKNOWN,
     object_tlp,
     tlp_of_refs,
 )
@@ -147,19 +148,25 @@ def test_timestamp_key_on_many_random_timestamps() -> None:
 UNKNOWN_REF = "marking-definition--0b1a2b3c-4d5e-4f60-8a9b-0c1d2e3f4a5b"
 
 
+def general_tlp(refs: list[Any], known: dict[str, str] | None) -> str | None:
+    """tlp_of_refs as the loop over every ref computes it."""
+    levels = []
+    for ref in refs:
+        std = STANDARD_TLP.get(ref)
+        if std is not None:
+            levels.append(std[0])
+        elif (known or {}).get(ref) != "":
+            levels.append((known or {}).get(ref) or UNKNOWN)
+    return max(levels, key=TLP_RANK.__getitem__, default=None)
+
+
 @pytest.mark.parametrize("refs", [
-    None, [], [TLP2_GREEN], [TLP1_RED], [UNKNOWN_REF], [TLP2_GREEN, TLP2_AMBER], [TLP2_GREEN, UNKNOWN_REF], [42],
-    [None], "", "x", [[TLP2_GREEN]], {}, 0,
+    [], [TLP2_GREEN], [TLP1_RED], [UNKNOWN_REF], [TLP2_GREEN, TLP2_AMBER], [TLP2_GREEN, UNKNOWN_REF], ["x"],
+    [TLP1_RED, TLP2_GREEN],
 ])
-@pytest.mark.parametrize("granular", [False, True])
-def test_object_tlp_matches_the_general_resolution(refs: Any, granular: bool) -> None:
-    obj: dict[str, Any] = {"type": "indicator"}
-    if refs is not None:
-        obj["object_marking_refs"] = refs
-    if granular:
-        obj["granular_markings"] = [{"marking_ref": TLP2_AMBER, "selectors": ["type"]}]
-    known = {UNKNOWN_REF: ""}
-    for levels in (None, known):
-        expected = tlp_of_refs(marking_refs(obj), levels) if marking_refs(obj) else None
-        assert object_tlp(obj, levels) == expected
-    assert set(STANDARD_TLP) >= {TLP2_GREEN, TLP1_RED, TLP2_AMBER}
+@pytest.mark.parametrize("known", [None, {UNKNOWN_REF: ""}, {UNKNOWN_REF: "red"}])
+def test_tlp_of_refs_matches_the_general_resolution(refs: list[Any], known: dict[str, str] | None) -> None:
+    assert tlp_of_refs(refs, known) == general_tlp(refs, known)
+    assert tlp_of_refs(iter(refs), known) == general_tlp(refs, known)
+    obj = {"type": "indicator", "object_marking_refs": refs}
+    assert object_tlp(obj, known) == (general_tlp(refs, known) if refs else None)
