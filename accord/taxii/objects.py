@@ -181,8 +181,11 @@ def delete_object(request: Request) -> Response:
     filters = parse_filters(request.query_params.multi_items(), ONE_OBJECT_FILTERS, VersionMatch(all=True))
     query = ListQuery(collection.pk, ids=(object_id,), spec_versions=filters.spec_versions, versions=filters.versions,
                       limit=10_000, with_body=False)
-    _, predicate = _gate(ctx, viewer, collection)
-    rows = ctx.store.list_versions(query, predicate) if access.can_read else []
+    vis = visibility(ctx.store, viewer, ctx.clock())
+    rows = ctx.store.list_versions(query, vis.predicate())
+    if not access.can_read:
+        # A writer that cannot read the collection still knows its own organisation's objects.
+        rows = [r for r in rows if r.owner_org == viewer.org_pk]
     if not rows:
         raise NOT_FOUND
     owned = [r for r in rows if r.owner_org == viewer.org_pk]
