@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import inspect
 import pstats
 import sys
 import time
@@ -116,6 +117,18 @@ def stages(objs: list[dict[str, Any]], repeat: int) -> dict[str, float]:
     }
 
 
+def _provenance(store: Any) -> tuple[Any, ...]:
+    """The node operator's provenance, for an Ingestor that takes one (since the sharing model)."""
+    from accord.services import ingest
+
+    if "provenance" not in inspect.signature(ingest.Ingestor.__init__).parameters:
+        return ()
+    from accord.storage.base import Provenance
+
+    owner = store.get_org("node")
+    return (Provenance(owner.pk, owner_name=owner.name),)
+
+
 def ingest_stages(path: Path) -> None:
     """Import ``path`` as ``accord import`` does (one transaction, bulk_gc), timing each stage.
 
@@ -175,7 +188,7 @@ def ingest_stages(path: Path) -> None:
                     calls["batch writes"] += 1
 
             tx.write = timed_write  # type: ignore[method-assign]
-            ingestor = TimedIngestor(tx, collection)
+            ingestor = TimedIngestor(tx, collection, *_provenance(store))
             for item in timed_items(doc):
                 ingestor.add(item)
             report = ingestor.finish()
