@@ -47,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -74,7 +75,10 @@ MIN_MEDALLION_RATIO = 10.0  # accord / medallion objects/s at the same size
 MAX_PAGE_P50_MS = 5.0  # at 1M stored objects
 # Cheapest first for medallion, whose scans can outlast the request timeout: after a timeout the
 # abandoned request still runs in the server, so the kinds after it are not measured.
-READ_KINDS = ("id", "manifest", "page", "type")
+# "partner": the same page chain read by a user of another organisation under an AMBER agreement,
+# so every page goes through the sharing rules and records what it received in the audit log.
+# medallion has no sharing rules; its "partner" figure is its plain page again.
+READ_KINDS = ("id", "manifest", "page", "type", "partner")
 
 
 # --- HTTP --------------------------------------------------------------------------------------------
@@ -111,6 +115,12 @@ class Client:
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def clone(self) -> Client:
+        """Another connection with the same credentials (one per posting thread)."""
+        twin = Client(self.port, "", "", self.timeout)
+        twin.auth = self.auth
+        return twin
 
     def get_json(self, path: str) -> tuple[dict, float]:
         status, data, elapsed = self.request("GET", path)
@@ -155,23 +165,32 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
-def memory_mb(pid: int) -> tuple[float, float]:
-    """(peak, current) resident set of ``pid`` in MiB, from /proc (psutil for current if present)."""
-    fields = {}
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                fields[key] = int(value.split()[0]) / 1024
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
     except OSError:
-        return float("nan"), float("nan")
-    try:
-        import psutil  # optional
-
-        fields["VmRSS"] = psutil.Process(pid).memory_info().rss / 2**20
-    except Exception:  # absent, or the process is gone: /proc's figure stands
         pass
-    return fields.get("VmHWM", float("nan")), fields.get("VmRSS", float("nan"))
+    return found
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(peak, current) resident set in MiB of ``pid`` and its child processes (the workers of
+    ``accord serve --workers N``), summed, from /proc."""
+    peak = now = 0.0
+    for p in (pid, *_children(pid)):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key == "VmHWM":
+                    peak += int(value.split()[0]) / 1024
+                elif key == "VmRSS":
+                    now += int(value.split()[0]) / 1024
+        except OSError:
+            if p == pid:
+                return float("nan"), float("nan")
+    return peak, now
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -254,11 +273,12 @@ class ServerRun:
 
 
 def time_reads(client: Client, base: str, posted_ids: list[str], samples: int, budget: float,
-               seed: int) -> Reads:
+               seed: int, partner: Client | None = None) -> Reads:
     reads = Reads(timeout=client.timeout)
     rng = random.Random(seed)
 
     def timed(kind: str, queries) -> None:
+        reader = partner if kind == "partner" and partner is not None else client
         spent = 0.0
         if reads.timed_out:
             reads.skipped.add(kind)
@@ -267,33 +287,34 @@ def time_reads(client: Client, base: str, posted_ids: list[str], samples: int, b
             if len(reads.samples[kind]) >= samples or spent >= budget:
                 return
             try:
-                status, data, elapsed = client.request("GET", path)
+                status, data, elapsed = reader.request("GET", path)
             except (TimeoutError, OSError) as e:
                 reads.errors.append(f"{kind}: {type(e).__name__} after {client.timeout:.0f} s; later kinds "
                                     "not measured (the server is still busy with it)")
                 reads.timed_out.add(kind)
-                client.close()
+                reader.close()
                 return
             spent += elapsed
             if status != 200:
                 reads.errors.append(f"{kind}: {status} {data[:200]!r}")
                 return
             reads.samples[kind].append(elapsed)
-            if kind == "page":
-                page_next[0] = json.loads(data).get("next")
+            if kind in page_next:
+                page_next[kind] = json.loads(data).get("next")
 
     # page: the first page, then the next chain; a new chain from the start if one ends.
-    page_next: list[str | None] = [None]
+    page_next: dict[str, str | None] = {"page": None, "partner": None}
 
-    def pages():
+    def pages(kind: str):
         while True:
             q = {"limit": "100"}
-            if page_next[0]:
-                q["next"] = page_next[0]
+            if page_next[kind]:
+                q["next"] = page_next[kind]
             yield f"{base}objects/?{urlencode(q)}"
 
     queries = {
-        "page": pages(),
+        "page": pages("page"),
+        "partner": pages("partner"),
         "id": (f"{base}objects/?{urlencode({'match[id]': rng.choice(posted_ids)})}" for _ in range(samples)),
         "type": (f"{base}objects/?{urlencode({'match[type]': READ_TYPES[i % len(READ_TYPES)], 'limit': '100'})}"
                  for i in range(samples)),
@@ -306,52 +327,88 @@ def time_reads(client: Client, base: str, posted_ids: list[str], samples: int, b
 
 def drive(name: str, pid: int, client: Client, base: str, envs: list[tuple[bytes, list[str]]],
           checkpoints: set[int], budget: float | None, samples: int, read_budget: float,
-          seed: int) -> ServerRun:
-    """POST envelopes in order, pausing at each checkpoint size to time the reads."""
+          seed: int, partner: Client | None = None, clients: int = 1) -> ServerRun:
+    """POST envelopes in order, pausing at each checkpoint size to time the reads. With
+    ``clients`` > 1 the envelopes between two checkpoints are posted by that many threads at once
+    (each with its own connection) and the segment's wall time is what counts."""
     run = ServerRun(name)
     posted = 0
     post_s = 0.0
     posted_ids: list[str] = []
     last = max(checkpoints)
-    print(f"{name}: posting up to {last:,} objects" + (f" (budget {budget:.0f} s)" if budget else ""),
-          flush=True)
+    print(f"{name}: posting up to {last:,} objects" + (f" (budget {budget:.0f} s)" if budget else "")
+          + (f" from {clients} clients" if clients > 1 else ""), flush=True)
+    segment: list[tuple[bytes, list[str]]] = []
     for body, ids in envs:
         if budget is not None and post_s >= budget:
             run.stopped_by_budget = True
             break
-        try:
-            status, data, elapsed = client.request("POST", f"{base}objects/", body)
-        except (TimeoutError, OSError) as e:
-            run.problems.append(f"POST at {posted:,}: {type(e).__name__}")
-            client.close()
+        segment.append((body, ids))
+        upcoming = posted + sum(len(i) for _, i in segment)
+        if clients > 1 and upcoming not in checkpoints and upcoming < last:
+            continue
+        elapsed, failure = _post_segment(client, base, segment, clients, run)
+        if failure:
+            run.problems.append(f"POST at {posted:,}: {failure}")
             break
-        if status not in (200, 202):
-            run.problems.append(f"POST at {posted:,} -> {status}: {data[:300]!r}")
-            break
-        resp = json.loads(data)
-        run.refused += int(resp.get("failure_count", 0))
         post_s += elapsed
-        posted += len(ids)
-        posted_ids += ids
+        posted = upcoming
+        posted_ids += [i for _, seg_ids in segment for i in seg_ids]
+        segment = []
         run.cumulative.append((posted, post_s))
-        if posted % 10_000 == 0:
+        if clients == 1 and posted % 10_000 == 0:
             print(f"  {name}: {posted:>9,} objects, {post_s:7.1f} s, {posted / post_s:,.0f} obj/s", flush=True)
         if posted in checkpoints:
             run.checkpoints.append(checkpoint(name, pid, client, base, posted, post_s, posted_ids, samples,
-                                              read_budget, seed))
+                                              read_budget, seed, partner))
         if posted >= last:
             break
     if (run.stopped_by_budget or run.problems) and posted and (
             not run.checkpoints or run.checkpoints[-1].n != posted):
             run.checkpoints.append(checkpoint(name, pid, client, base, posted, post_s, posted_ids, samples,
-                                              read_budget, seed))
+                                              read_budget, seed, partner))
     return run
 
 
-def checkpoint(name: str, pid: int, client: Client, base: str, n: int, post_s: float, ids: list[str],
-               samples: int, read_budget: float, seed: int) -> Checkpoint:
+def _post_one(client: Client, base: str, body: bytes, run: ServerRun) -> tuple[float, str | None]:
+    try:
+        status, data, elapsed = client.request("POST", f"{base}objects/", body)
+    except (TimeoutError, OSError) as e:
+        client.close()
+        return 0.0, type(e).__name__
+    if status not in (200, 202):
+        return elapsed, f"{status}: {data[:300]!r}"
+    run.refused += int(json.loads(data).get("failure_count", 0))
+    return elapsed, None
+
+
+def _post_segment(client: Client, base: str, segment: list[tuple[bytes, list[str]]], clients: int,
+                  run: ServerRun) -> tuple[float, str | None]:
+    """Seconds the segment took (sum of request times with one client, wall time with several)."""
+    if clients == 1:
+        total = 0.0
+        for body, _ in segment:
+            elapsed, failure = _post_one(client, base, body, run)
+            total += elapsed
+            if failure:
+                return total, failure
+        return total, None
+    twins = [client.clone() for _ in range(clients)]
     started = time.perf_counter()
-    reads = time_reads(client, base, ids, samples, read_budget, seed)
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        futures = [pool.submit(lambda k=k: [_post_one(twins[k], base, body, run)
+                                            for body, _ in segment[k::clients]]) for k in range(clients)]
+        outcomes = [o for f in futures for o in f.result()]
+    for twin in twins:
+        twin.close()
+    failures = [f for _, f in outcomes if f]
+    return time.perf_counter() - started, failures[0] if failures else None
+
+
+def checkpoint(name: str, pid: int, client: Client, base: str, n: int, post_s: float, ids: list[str],
+               samples: int, read_budget: float, seed: int, partner: Client | None = None) -> Checkpoint:
+    started = time.perf_counter()
+    reads = time_reads(client, base, ids, samples, read_budget, seed, partner)
     peak, now = memory_mb(pid)
     cp = Checkpoint(n, post_s, reads, peak, now)
     summary = ", ".join(f"{k} p50 {fmt_ms(reads.stat(k, 0.5))}" for k in READ_KINDS)
@@ -364,10 +421,11 @@ def checkpoint(name: str, pid: int, client: Client, base: str, n: int, post_s: f
 # --- servers ---------------------------------------------------------------------------------------------
 
 
-def start_accord(accord: list[str], port: int) -> tuple[subprocess.Popen, str, str, Path]:
+def start_accord(accord: list[str], port: int, db_url: str | None = None,
+                 workers: int = 1) -> tuple[subprocess.Popen, str, str, Path, tuple[str, str]]:
     db = OUT / "taxii-accord.db"
     remove_db(db)
-    url = f"sqlite:///{db}"
+    url = db_url or f"sqlite:///{db}"
 
     def cli(*args: str) -> str:
         done = subprocess.run([*accord, "--db", url, *args], capture_output=True, text=True, cwd=ROOT)
@@ -380,10 +438,16 @@ def start_accord(accord: list[str], port: int) -> tuple[subprocess.Popen, str, s
     cli("user", "add", "bencher", "--org", "bench", "--role", "publisher")
     cli("collection", "grant", "default", "bench", "--read", "--write")
     token = cli("token", "create", "bencher").strip().splitlines()[-1].strip()
+    cli("org", "add", "partner")
+    cli("user", "add", "partner-reader", "--org", "partner", "--role", "reader")
+    cli("collection", "grant", "default", "partner", "--read")
+    cli("agreement", "add", "bench-mou", "--party", "bench", "--party", "partner", "--max-tlp", "amber")
+    partner_token = cli("token", "create", "partner-reader").strip().splitlines()[-1].strip()
     log = open(OUT / "taxii-accord-serve.log", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen([*accord, "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    return proc, "bencher", token, db
+    proc = subprocess.Popen([*accord, "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                            start_new_session=True)
+    return proc, "bencher", token, db, ("partner-reader", partner_token)
 
 
 MEDALLION_USER, MEDALLION_PASSWORD = "bench", "bench-password"
@@ -529,6 +593,15 @@ def md_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     return lines
 
 
+def redact_url(url: str | None) -> str | None:
+    """A database URL without its password, for the record."""
+    if url is None or "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    creds, _, host = rest.rpartition("@")
+    return f"{scheme}://{creds.split(':')[0]}@{host}"
+
+
 def record(runs: list[ServerRun], ratios: list[tuple[str, ...]], checks: list[tuple[str, bool, str]],
            args: argparse.Namespace, context: dict[str, str]) -> None:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -539,7 +612,8 @@ def record(runs: list[ServerRun], ratios: list[tuple[str, ...]], checks: list[tu
         source += f" at the start, {context['source_after']} at the end (accord/ changed during the run)"
     lines.append(f"- accord/ source digest: {source}; medallion {context['medallion']} (memory backend)")
     lines.append(f"- Data: bench/datagen.py seed {args.seed}, posted in order in envelopes of {args.envelope}, "
-                 f"one request at a time over loopback HTTP/1.1 keep-alive; Accord on a fresh SQLite file; "
+                 f"{args.clients or args.workers} client(s) posting at once over loopback HTTP/1.1 keep-alive; "
+                 f"Accord with {args.workers} worker(s) on {redact_url(args.db_url) or 'a fresh SQLite file'}; "
                  f"medallion POSTing stopped after {args.medallion_budget:g} s")
     lines.append(f"- Reads: up to {args.samples} samples per kind at each size, at most "
                  f"{args.read_budget:g} s per kind; RSS from /proc/PID/status (VmHWM = peak, VmRSS = now)")
@@ -591,6 +665,11 @@ def main(argv: list[str] | None = None) -> int:
                              "timeout (default 2000; 0: only at the size it reaches)")
     parser.add_argument("--seed", type=int, default=1, help="datagen seed (default 1)")
     parser.add_argument("--accord", metavar="PATH", help="accord executable (default: beside this Python)")
+    parser.add_argument("--db-url", metavar="URL",
+                        help="Accord's database instead of a fresh SQLite file (e.g. an empty PostgreSQL database)")
+    parser.add_argument("--workers", type=int, default=1, help="accord serve --workers (default 1)")
+    parser.add_argument("--clients", type=int, default=0,
+                        help="concurrent POSTing clients (default: as many as workers)")
     parser.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
     args = parser.parse_args(argv)
     sizes = sorted(set(args.sizes))
@@ -626,17 +705,19 @@ def main(argv: list[str] | None = None) -> int:
             stop_server(proc)
 
         port = free_port()
-        proc, user, token, _ = start_accord(accord, port)
+        proc, user, token, _, (partner_user, partner_token) = start_accord(accord, port, args.db_url, args.workers)
         procs.append(proc)
         wait_ready(port, proc)
         client = Client(port, user, token, args.timeout)
+        partner = Client(port, partner_user, partner_token, args.timeout)
         cid = accord_collection(client)
         checkpoints = set(sizes)
         if medallion and medallion.checkpoints:
             checkpoints |= {cp.n for cp in medallion.checkpoints}
         run = drive("accord", proc.pid, client, f"/default/collections/{cid}/", envs, checkpoints, None,
-                    args.samples, args.read_budget, args.seed)
+                    args.samples, args.read_budget, args.seed, partner, args.clients or args.workers)
         client.close()
+        partner.close()
         stop_server(proc)
         runs.append(run)
         if medallion:

@@ -367,8 +367,9 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries):
                "v.state AS state, v.tlp AS tlp FROM collection_objects m JOIN object_versions v ON v.pk = m.version_pk "
                f"WHERE {' AND '.join(inner)}) o")
         if query.latest_only:
-            sql += (" WHERE NOT EXISTS (SELECT 1 FROM collection_objects m JOIN object_versions v "
-                    f"ON v.pk = m.version_pk WHERE v.stix_id = o.stix_id AND {' AND '.join(inner)} AND "
+            # From the object's own versions to their memberships (see taxii_queries._SAME_OBJECT).
+            sql += (" WHERE NOT EXISTS (SELECT 1 FROM object_versions v CROSS JOIN collection_objects m "
+                    f"WHERE m.version_pk = v.pk AND v.stix_id = o.stix_id AND {' AND '.join(inner)} AND "
                     f"{version_order('v', 'o', 'v.pk', 'o.vpk')})")
             params.extend(params[:])
         seen: set[int] = set()

@@ -31,8 +31,12 @@ _COLLECTION_COLUMNS = "c.pk, c.id, c.api_root, c.alias, c.title, c.description, 
 # ``v`` is a later (earlier) version of the same object than the listed ``o``.
 _NEWER = version_order("v", "o", "v.pk", "o.vpk")
 _OLDER = version_order("v", "o", "v.pk", "o.vpk", later=False)
-_SAME_OBJECT = ("SELECT 1 FROM collection_objects m JOIN object_versions v ON v.pk = m.version_pk "
-                "WHERE m.collection_pk = ? AND v.stix_id = o.stix_id AND ({pred}) AND {order}")
+# Other versions of the listed object: found through the stix_id index, then their membership.
+# CROSS JOIN fixes that order in SQLite (PostgreSQL plans it freely): with the visibility
+# predicate naming m.collection_pk, SQLite without statistics walked the whole collection for
+# every listed row instead (0.4 ms -> 460 ms for a page at 20k objects).
+_SAME_OBJECT = ("SELECT 1 FROM object_versions v CROSS JOIN collection_objects m WHERE m.version_pk = v.pk "
+                "AND m.collection_pk = ? AND v.stix_id = o.stix_id AND ({pred}) AND {order}")
 
 
 def list_versions_sql(query: ListQuery, where: RowFilter) -> tuple[str, list[object]]:
@@ -40,13 +44,15 @@ def list_versions_sql(query: ListQuery, where: RowFilter) -> tuple[str, list[obj
     body = ", v.body AS body" if query.with_body else ""
     inner = ["m.collection_pk = ?", "m.date_added > ?", f"({where.sql})"]
     params: list[object] = [query.collection_pk, query.after, *where.params]
+    source = "collection_objects m JOIN object_versions v ON v.pk = m.version_pk"
     if query.ids:
-        # A list subquery on the id index: written as a join on stix_id, SQLite's planner
-        # compared every row of the collection (230 ms at 100k objects; 16 ms this way). It
-        # still walks the collection's date index; an index on collection_objects(version_pk)
-        # or ANALYZE statistics would make it a point lookup (see the issue notes).
-        ids = placeholders(len(query.ids))
-        inner.append(f"m.version_pk IN (SELECT pk FROM object_versions WHERE stix_id IN ({ids}))")
+        # match[id]: from the named objects' versions (stix_id index) to their memberships
+        # ((collection, version) index), CROSS JOIN keeping SQLite to that order whatever its
+        # statistics say; walking the collection's date index instead cost time in proportion to
+        # the collection (2 ms at 20k objects, 11 ms at 100k).
+        source = "object_versions v CROSS JOIN collection_objects m"
+        inner.insert(0, "m.version_pk = v.pk")
+        inner.append(f"v.stix_id IN ({placeholders(len(query.ids))})")
         params.extend(query.ids)
     for column, values in (("v.type", query.types), ("v.spec_version", query.spec_versions)):
         if values:
@@ -56,8 +62,8 @@ def list_versions_sql(query: ListQuery, where: RowFilter) -> tuple[str, list[obj
            "o.origin_org, o.state, o.tlp" + (", o.body" if body else "")
            + " FROM (SELECT m.date_added AS date_added, v.pk AS vpk, v.stix_id AS stix_id, v.version AS version, "
            "v.spec_version AS spec_version, m.collection_pk AS cpk, v.type AS type, v.owner_org AS owner_org, "
-           f"v.origin_org AS origin_org, v.state AS state, v.tlp AS tlp{body} FROM collection_objects m "
-           f"JOIN object_versions v ON v.pk = m.version_pk WHERE {' AND '.join(inner)}) o")
+           f"v.origin_org AS origin_org, v.state AS state, v.tlp AS tlp{body} FROM {source} "
+           f"WHERE {' AND '.join(inner)}) o")
     match = query.versions
     if not match.all:
         alternatives: list[str] = []
