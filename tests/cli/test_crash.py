@@ -3,8 +3,8 @@
 Between kills a small file is imported to completion (acknowledged). After every kill the
 store must hold exactly the acknowledged versions, each with identical content, with their index
 rows and collection membership, nothing of the killed file, and (SQLite) pass integrity_check.
-The harness prints kills, acknowledged objects and losses. The same harness for `accord serve`
-arrives with the TAXII server.
+The harness prints kills, acknowledged objects and losses. tests/taxii/test_crash_serve.py does
+the same to `accord serve` (with one and two workers) under concurrent TAXII clients.
 """
 
 from __future__ import annotations
