@@ -24,10 +24,9 @@ from accord.storage.sql import micros_now
 from accord.taxii.auth import Throttle
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error
-from accord.taxii.openapi import OPENAPI_PATH
 from accord.taxii.paging import Cursors
 from accord.taxii.routes import ROUTES
-from accord.telemetry import RequestTelemetry, UserNames, metrics_endpoint, set_store_info
+from accord.telemetry import RequestTelemetry, metrics_endpoint, set_store_info
 
 
 def healthz(request: Request) -> Response:
@@ -72,9 +71,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
 def instrumented_app(settings: Settings, store: Store) -> RequestTelemetry:
     """The application as `accord serve` runs it: request ids, log lines and metrics around it."""
     set_store_info(settings.database_url, store)
-    # Every TAXII route authenticates its caller except the OpenAPI document.
-    authenticated = frozenset(route.path for route in ROUTES) - {OPENAPI_PATH}
-    return RequestTelemetry(build_app(settings, store), usernames=UserNames(store), authenticated=authenticated)
+    return RequestTelemetry(build_app(settings, store))
 
 
 def worker_app() -> RequestTelemetry:

@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -45,10 +44,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from accord.errors import AccordError, AuthenticationError
-from accord.policy.tokens import digest
 from accord.storage.base import Store
-from accord.taxii.auth import credentials
 
 LOG_FORMATS = ("json", "text")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -202,48 +198,8 @@ def request_id_from(value: bytes | None) -> str:
     return uuid.uuid4().hex
 
 
-class UserNames:
-    """The user behind a request's accepted credentials, for the log line.
-
-    Called only after the route answered something other than 401/429, i.e. once the
-    credentials were accepted; the name comes from the store (by token digest, cached per
-    process), never from what the caller claimed, and a Basic user name that does not match
-    the token's owner gives None."""
-
-    CACHE_SIZE = 4096
-
-    def __init__(self, store: Store):
-        self._store = store
-        self._cache: dict[bytes, str | None] = {}
-
-    def _owner(self, key: bytes) -> str | None:
-        found = self._store.token_owner(key)
-        return found[1].username if found is not None else None
-
-    async def of(self, authorization: bytes | None) -> str | None:
-        if not authorization:
-            return None
-        try:
-            claimed, token = credentials(authorization.decode("latin-1"))
-        except AuthenticationError:
-            return None
-        key = digest(token)
-        if key not in self._cache:
-            try:
-                owner = await anyio.to_thread.run_sync(self._owner, key)
-            except AccordError:  # a log line must not fail the request
-                return None
-            if len(self._cache) >= self.CACHE_SIZE:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = owner
-        owner = self._cache[key]
-        return owner if claimed is None or claimed == owner else None
-
-
 # -- the middleware -----------------------------------------------------------------------------
 
-# Statuses that mean the credentials were not accepted (or not yet looked at).
-_NOT_AUTHENTICATED = frozenset({401, 405, 429})
 # A client that went away before any response (nginx's convention).
 CLIENT_CLOSED = 499
 
@@ -251,13 +207,12 @@ CLIENT_CLOSED = 499
 class RequestTelemetry:
     """ASGI middleware: request id, log line and metrics for every HTTP request.
 
-    ``authenticated`` are the route templates whose handlers authenticate the caller; only
-    those log a user name. The worker's lifespan start and end are logged too."""
+    The user name logged is the one the route authenticated (``request.state.username``, set by
+    taxii.context.begin), never one the caller merely claimed. The worker's lifespan start and
+    end are logged too."""
 
-    def __init__(self, app: ASGIApp, *, usernames: UserNames, authenticated: frozenset[str]):
+    def __init__(self, app: ASGIApp):
         self.app = app
-        self.usernames = usernames
-        self.authenticated = authenticated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -330,9 +285,8 @@ class RequestTelemetry:
         LATENCY.labels(**labels).observe(elapsed)
         if body:
             _count_objects(body)
-        username = None
-        if route in self.authenticated and status not in _NOT_AUTHENTICATED:
-            username = await self.usernames.of(headers.get(b"authorization"))
+        state = scope.get("state")
+        username = state.get("username") if isinstance(state, dict) else None
         client = scope.get("client")
         request_log.info("request", extra={
             "request_id": request_id, "method": method, "path": scope["path"], "route": route,

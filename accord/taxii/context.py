@@ -41,6 +41,7 @@ def begin(request: Request) -> tuple[TaxiiContext, Viewer]:
     address = request.client.host if request.client else "unknown"
     viewer = authenticate_request(ctx.store, ctx.throttle, address, request.headers.get("authorization"),
                                   now=ctx.clock())
+    request.state.username = viewer.username  # for the request's log line (accord/telemetry.py)
     if not accepts_taxii(request.headers.get("accept")):
         raise TaxiiError(406, "Not acceptable", f"This server answers only with {TAXII_MEDIA_TYPE}.")
     return ctx, viewer
