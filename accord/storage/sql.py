@@ -273,6 +273,8 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries):
 
     url: str
     _clock: Clock
+    # The write transaction; a backend may specialise its bulk inserts (postgres.py does).
+    transaction_class: type[SQLTransaction] = SQLTransaction
 
     def _sql(self, query: str) -> str:
         return query
@@ -291,7 +293,7 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries):
         try:
             with self._write() as conn:
                 # _write translates driver errors raised in here, once, for both backends.
-                yield SQLTransaction(conn, self._clock, self._sql)
+                yield self.transaction_class(conn, self._clock, self._sql)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
