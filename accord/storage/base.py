@@ -236,6 +236,10 @@ class Transaction(Protocol):
         """Append an event to the audit log, committed with (and only with) this transaction."""
         ...
 
+    def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:
+        """Keep a TAXII status resource, committed with the objects it reports on."""
+        ...
+
     def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]], owner_org: int) -> None:
         """Set the effective TLP of (stix_id, version, tlp) written earlier in this transaction."""
         ...

@@ -43,7 +43,7 @@ from accord.storage.base import (
 from accord.storage.identity import IdentityQueries
 from accord.storage.ordering import placeholders, version_order
 from accord.storage.sharing import SharingQueries, append_audit
-from accord.storage.taxii_queries import TaxiiQueries
+from accord.storage.taxii_queries import TaxiiQueries, insert_status
 
 Clock = Callable[[], int]
 # Identifiers per IN (...) list; far below SQLite's and PostgreSQL's parameter limits.
@@ -115,6 +115,9 @@ class SQLTransaction:
 
     def audit(self, event: AuditEvent) -> AuditRecord:
         return append_audit(self._conn, self._sql, self._clock(), event)
+
+    def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:
+        insert_status(self._conn, self._sql, self._clock(), status_id, api_root, owner, body)
 
     def _date_added(self) -> int:
         now = self._clock()

@@ -39,6 +39,14 @@ _SAME_OBJECT = ("SELECT 1 FROM object_versions v CROSS JOIN collection_objects m
                 "AND m.collection_pk = ? AND v.stix_id = o.stix_id AND ({pred}) AND {order}")
 
 
+def insert_status(conn: Any, sql: Callable[[str], str], now: int, status_id: str, api_root: str, owner: str,
+                  body: bytes) -> None:
+    """Keep a status resource, pruning those past retention (in the caller's write transaction)."""
+    conn.execute(sql("DELETE FROM taxii_status WHERE created < ?"), (now - STATUS_RETENTION_MICROS,))
+    conn.execute(sql("INSERT INTO taxii_status (id, api_root, owner, created, body) VALUES (?, ?, ?, ?, ?)"),
+                 (status_id, api_root, owner, now, body))
+
+
 def list_versions_sql(query: ListQuery, where: RowFilter) -> tuple[str, list[object]]:
     """The SELECT behind :meth:`TaxiiQueries.list_versions` (a function so tests can read it)."""
     body = ", v.body AS body" if query.with_body else ""
@@ -119,12 +127,8 @@ class TaxiiQueries:
 
     # -- status resources --------------------------------------------------------------------
     def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:
-        now = self._clock()
         with self._write() as conn:
-            conn.execute(self._sql("DELETE FROM taxii_status WHERE created < ?"), (now - STATUS_RETENTION_MICROS,))
-            conn.execute(self._sql(
-                "INSERT INTO taxii_status (id, api_root, owner, created, body) VALUES (?, ?, ?, ?, ?)"),
-                (status_id, api_root, owner, now, body))
+            insert_status(conn, self._sql, self._clock(), status_id, api_root, owner, body)
 
     def get_status(self, status_id: str, api_root: str, owner: str) -> bytes | None:
         with self._read() as conn:

@@ -22,7 +22,7 @@ from accord.errors import Problem
 from accord.policy.gate import Predicate, Visibility, objects_predicate, visibility
 from accord.policy.viewer import Viewer
 from accord.services.disclose import disclose
-from accord.services.ingest import ingest_document
+from accord.services.ingest import IngestReport, ingest_document
 from accord.services.release import write_provenance
 from accord.stix.ids import split_id
 from accord.stix.stream import Item, Limits, StixDocument
@@ -211,18 +211,8 @@ class _RecordingDocument(StixDocument):
             yield item
 
 
-def _ingest(ctx: TaxiiContext, viewer: Viewer, collection: Collection, api_root: str, body: bytes) -> bytes:
-    """Store one request's objects in one transaction and record its status resource."""
-    requested = format_micros(ctx.clock())
-    doc = _RecordingDocument(io.BytesIO(body).read, source="request body",
-                             limits=Limits(ctx.max_nesting_depth, ctx.max_object_bytes))
-    provenance = write_provenance(ctx.store, viewer, four_eyes=ctx.four_eyes)
-    with ctx.store.transaction() as tx:
-        report = ingest_document(tx, collection, doc, provenance, keep_results=True)
-        if doc.shape not in ACCEPTED_SHAPES:
-            # Raised inside the transaction, so the objects of a bare array or object are rolled back.
-            raise TaxiiError(422, "Unprocessable entity", "The body must be a TAXII envelope "
-                             '({"objects": [...]}) or a STIX bundle.', details={"found": doc.shape})
+def _status_resource(report: IngestReport, doc: _RecordingDocument, requested: str) -> tuple[str, bytes]:
+    """The status resource (TAXII 2.1 section 4.3.1) of a request that completed."""
     successes = [{"id": r.stix_id, "version": version_text(r.version, r.date_added or 0)}
                  for r in report.results if r.status is not Status.CONFLICT]
     refused: dict[int, list[Problem]] = {}
@@ -238,8 +228,25 @@ def _ingest(ctx: TaxiiContext, viewer: Viewer, collection: Collection, api_root:
     resource = {"id": status_id, "status": "complete", "request_timestamp": requested,
                 "total_count": len(doc.seen), "success_count": len(successes), "successes": successes,
                 "failure_count": len(failures), "failures": failures, "pending_count": 0, "pendings": []}
-    encoded = orjson.dumps(resource)
-    ctx.store.save_status(status_id, api_root, viewer.username, encoded)
+    return status_id, orjson.dumps(resource)
+
+
+def _ingest(ctx: TaxiiContext, viewer: Viewer, collection: Collection, api_root: str, body: bytes) -> bytes:
+    """Store one request's objects in one transaction and record its status resource."""
+    requested = format_micros(ctx.clock())
+    doc = _RecordingDocument(io.BytesIO(body).read, source="request body",
+                             limits=Limits(ctx.max_nesting_depth, ctx.max_object_bytes))
+    provenance = write_provenance(ctx.store, viewer, four_eyes=ctx.four_eyes)
+    with ctx.store.transaction() as tx:
+        report = ingest_document(tx, collection, doc, provenance, keep_results=True)
+        if doc.shape not in ACCEPTED_SHAPES:
+            # Raised inside the transaction, so the objects of a bare array or object are rolled back.
+            raise TaxiiError(422, "Unprocessable entity", "The body must be a TAXII envelope "
+                             '({"objects": [...]}) or a STIX bundle.', details={"found": doc.shape})
+        status_id, encoded = _status_resource(report, doc, requested)
+        # In the same transaction: one commit (one fsync) per request, and a status exists exactly
+        # when the objects it lists were stored.
+        tx.save_status(status_id, api_root, viewer.username, encoded)
     return encoded
 
 
