@@ -27,7 +27,7 @@ from accord.stix.markings import UNKNOWN, tlp_of_refs
 from accord.storage.base import VersionFacts
 
 GRANULAR = b'"granular_markings"'
-_INDEX = re.compile(r"\[(\d+)\]")
+_INDEX = re.compile(r"\[([0-9]+)\]")
 
 
 def _parse_selector(selector: str) -> list[str | int] | None:

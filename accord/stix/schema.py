@@ -129,7 +129,7 @@ def embedded_list(shape: Shape) -> Prop:
 # A subset of valid timestamps (day <= 28, second <= 59) recognisable by one regex; anything
 # else is decided by timestamp_key. fullmatch, because ``$`` would accept a trailing newline.
 _SIMPLE_TIMESTAMP = re.compile(
-    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?Z"
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?Z"
 )
 
 
@@ -195,8 +195,8 @@ def seen_window(obj: Mapping[str, Any]) -> Found | None:
 
 # --- embedded types (section 2) -------------------------------------------------------------
 
-_CVE_ID = re.compile(r"CVE-\d{4}-(?:0\d{3}|[1-9]\d{3,})")
-_CAPEC_ID = re.compile(r"CAPEC-\d+")
+_CVE_ID = re.compile(r"CVE-[0-9]{4}-(?:0[0-9]{3}|[1-9][0-9]{3,})")
+_CAPEC_ID = re.compile(r"CAPEC-[0-9]+")
 
 
 def _external_reference_rules(ref_obj: Mapping[str, Any]) -> Found | None:

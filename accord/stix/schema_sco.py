@@ -67,7 +67,7 @@ def _needs_one_of(names: Mapping[str, Prop]) -> Callable[[Mapping[str, Any]], Fo
 # --- value formats the specification makes MUST ---------------------------------------------
 
 _IPV4 = re.compile(
-    r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:/(?:3[0-2]|[12]?\d))?"
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:/(?:3[0-2]|[12]?[0-9]))?"
 )
 # Section 6.10: colon-delimited, lowercase, with leading zeros.
 _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")

@@ -50,7 +50,7 @@ _ABSENT: Final = object()
 # so upper case and hyphens are tolerated; the length and the ASCII word alphabet, which keep
 # names safe in selectors and JSON paths, are enforced.
 _PROPERTY_NAME = re.compile(r"[A-Za-z0-9_-]{3,250}")
-_LIST_INDEX = re.compile(r"\[(\d+)\]")
+_LIST_INDEX = re.compile(r"\[([0-9]+)\]")
 
 # --- object types ------------------------------------------------------------------------
 

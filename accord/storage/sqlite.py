@@ -48,6 +48,11 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         # which costs a system call, not a disk read, and is not the process's memory.
         conn.execute("PRAGMA cache_size = -8192" if readonly else "PRAGMA cache_size = -131072")
         conn.execute("PRAGMA temp_store = MEMORY")
+        # Checkpoint the WAL into the database every 64 MiB of log instead of SQLite's 4 MiB: a
+        # TAXII POST dirties index pages all over the file, and copying them back (with an fsync)
+        # after every few requests cost a quarter of the POST rate at 200k objects. Durability
+        # is the same (every commit still syncs the WAL); the WAL file grows to about 64 MiB.
+        conn.execute("PRAGMA wal_autocheckpoint = 16384")
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open SQLite database {path}: {exc}") from exc
     return conn

@@ -727,3 +727,19 @@ def test_real_stix_validates_cleanly(path: Path) -> None:
         problems.extend(str(p) for p in validate_object(obj, index=index))
     assert count > 0
     assert problems == [], problems[:20]
+
+
+@pytest.mark.parametrize(("stix_type", "prop", "value"), [
+    ("indicator", "modified", "2026-01-0\u0661T00:00:00.000Z"),  # ARABIC-INDIC DIGIT ONE
+    ("indicator", "valid_from", "\u0662026-01-01T00:00:00Z"),
+    ("ipv4-addr", "value", "10.0.0.\u0661"),
+    ("vulnerability", "name", None),
+])
+def test_digits_of_other_scripts_are_not_digits(stix_type: str, prop: str, value: str | None) -> None:
+    """RFC 3339 timestamps, IPv4 addresses and CVE ids are ASCII: a regex \\d would also match
+    the digits of other scripts (and Python's int() would read them), so they are refused."""
+    if value is None:  # a CVE id in external_references
+        obj = obj_of(stix_type, external_references=[{"source_name": "cve", "external_id": "CVE-2021-\u0664\u0664"}])
+        assert validate_object(obj)
+        return
+    assert validate_object(obj_of(stix_type, **{prop: value}))
