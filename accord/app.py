@@ -7,6 +7,7 @@ concrete backend (through storage.open_store).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -16,12 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accord.api import routes as api_routes
+from accord.api.routes import ApiContext
 from accord.errors import AccordError
+from accord.policy.credentials import Throttle
 from accord.settings import Settings, load_settings
 from accord.storage import open_store
 from accord.storage.base import Store
 from accord.storage.sql import micros_now
-from accord.taxii.auth import Throttle
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error
 from accord.taxii.paging import Cursors
@@ -38,13 +41,14 @@ def healthz(request: Request) -> Response:
 
 def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = micros_now) -> Starlette:
     """The HTTP application over an open, initialised store; the store is closed at shutdown."""
+    throttle = Throttle(settings.auth_failures_per_minute, clock)  # one count of failures for every API
     context = TaxiiContext(
         store=store,
         max_content_length=settings.max_content_length,
         max_object_bytes=settings.max_object_bytes,
         max_nesting_depth=settings.max_nesting_depth,
         cursors=Cursors(store.node_secret(CURSOR_SECRET)),
-        throttle=Throttle(settings.auth_failures_per_minute, clock),
+        throttle=throttle,
         clock=clock,
         four_eyes=settings.four_eyes,
     )
@@ -56,7 +60,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
 
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
-                *ROUTES],
+                *api_routes.ROUTES, *ROUTES],
         # Domain errors get their own entry so Starlette answers them in its exception middleware;
         # the Exception entry alone runs in the server-error middleware, which re-raises after
         # answering (a 4xx logged as a crash, the connection dropped).
@@ -65,6 +69,8 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         lifespan=lifespan,
     )
     app.state.taxii = context
+    app.state.api = ApiContext(store, throttle, clock, settings.four_eyes)
+    app.state.api_log = logging.getLogger("accord.api")
     return app
 
 

@@ -371,6 +371,10 @@ class Store(Protocol):
         """Every stored version of an object (of one owner, if given), oldest version first."""
         ...
 
+    def drafts(self, owner_org: int, limit: int = 1000) -> list[VersionFacts]:
+        """An organisation's drafts, oldest first (the approval queue)."""
+        ...
+
     def set_state(self, versions: Sequence[VersionFacts], state: State, *, actor: str,
                   recipients: Sequence[int] = (), detail: dict[str, object] | None = None) -> None:
         """Move versions to a release state (and add RED recipients), audited in one transaction."""

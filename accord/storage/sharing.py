@@ -179,6 +179,15 @@ class SharingQueries:
         return [VersionFacts(pk, sid, ver, t, owner, origin, state, tlp, tuple(recipients.get(pk, ())), author)
                 for pk, sid, ver, t, owner, origin, state, tlp, author in rows]
 
+    def drafts(self, owner_org: int, limit: int = 1000) -> list[VersionFacts]:
+        """An organisation's drafts, oldest first (the approval queue)."""
+        with self._read() as conn:
+            rows = conn.execute(self._sql(
+                "SELECT pk, stix_id, version, type, owner_org, origin_org, state, tlp, author FROM object_versions "
+                "WHERE owner_org = ? AND state = 'draft' ORDER BY pk LIMIT ?"), (owner_org, limit)).fetchall()
+        return [VersionFacts(pk, sid, ver, t, owner, origin, state, tlp, (), author)
+                for pk, sid, ver, t, owner, origin, state, tlp, author in rows]
+
     def set_state(self, versions: Sequence[VersionFacts], state: State, *, actor: str,
                   recipients: Sequence[int] = (), detail: dict[str, object] | None = None) -> None:
         if not versions:

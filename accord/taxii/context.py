@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from accord.errors import AuthenticationError
+from accord.policy.credentials import Throttle, Throttled, authenticate_request
 from accord.policy.viewer import Viewer
 from accord.storage.base import Store
-from accord.taxii.auth import Throttle, authenticate_request
-from accord.taxii.errors import TaxiiError
+from accord.taxii.errors import TaxiiError, unauthorized
 from accord.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii
 from accord.taxii.paging import Cursors
 
@@ -39,8 +40,14 @@ def begin(request: Request) -> tuple[TaxiiContext, Viewer]:
     """Authenticate the caller (401/429) and check that it accepts TAXII 2.1 (406)."""
     ctx = context_of(request)
     address = request.client.host if request.client else "unknown"
-    viewer = authenticate_request(ctx.store, ctx.throttle, address, request.headers.get("authorization"),
-                                  now=ctx.clock())
+    try:
+        viewer = authenticate_request(ctx.store, ctx.throttle, address, request.headers.get("authorization"),
+                                      now=ctx.clock())
+    except Throttled as exc:
+        raise TaxiiError(429, "Too many requests", "Too many failed authentications from this address; "
+                         "try again later.", headers={"Retry-After": str(exc.retry_after)}) from None
+    except AuthenticationError:
+        raise unauthorized() from None
     request.state.username = viewer.username  # for the request's log line (accord/telemetry.py)
     if not accepts_taxii(request.headers.get("accept")):
         raise TaxiiError(406, "Not acceptable", f"This server answers only with {TAXII_MEDIA_TYPE}.")

@@ -72,6 +72,7 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "change_agreement": lambda s: s.change_agreement("a", action="suspend", actor="t"),
     "marking_levels": lambda s: s.marking_levels(),
     "version_facts": lambda s: s.version_facts(DUMMY.stix_id),
+    "drafts": lambda s: s.drafts(1),
     "set_state": lambda s: s.set_state([FACTS], State.PUBLISHED, actor="t"),
     "remove_from_collection": lambda s: s.remove_from_collection(COLLECTION, [], actor="t", org=None),
     "iter_visible": lambda s: list(s.iter_visible(VersionQuery(), ALLOW_ALL)),

@@ -1,5 +1,6 @@
-"""Who is calling: HTTP Basic (username + API token) or ``Authorization: Bearer TOKEN``
-(TAXII 2.1 section 1.6.9 leaves the scheme to the server), checked by policy.tokens.
+"""Who is calling an HTTP API (TAXII, REST): HTTP Basic (username + API token) or
+``Authorization: Bearer TOKEN`` (TAXII 2.1 section 1.6.9 leaves the scheme to the server),
+checked by policy.tokens. Each API turns the errors raised here into its own error format.
 
 Failed attempts are counted per client address in memory; an address that fails more than
 ``limit`` times within a minute is refused with 429 until its oldest failure is a minute old,
@@ -15,15 +16,22 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from accord.errors import AuthenticationError
+from accord.errors import AccordError, AuthenticationError
 from accord.policy.tokens import authenticate
 from accord.policy.viewer import Viewer
 from accord.storage.base import Store
-from accord.taxii.errors import TaxiiError, unauthorized
 
 WINDOW_MICROS = 60 * 1_000_000
 # Addresses tracked at most; beyond it the quietest are forgotten, so the table stays bounded.
 MAX_TRACKED = 10_000
+
+
+class Throttled(AccordError):
+    """Too many failed authentications from one address: refuse it for ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("too many failed authentications from this address; try again later")
+        self.retry_after = retry_after
 
 
 class Throttle:
@@ -87,14 +95,13 @@ def credentials(header: str | None) -> tuple[str | None, str]:
 
 def authenticate_request(store: Store, throttle: Throttle, address: str, header: str | None, *,
                          now: int) -> Viewer:
-    """The viewer behind a request's credentials, or a 401/429 TaxiiError."""
+    """The viewer behind a request's credentials; raises Throttled or AuthenticationError."""
     wait = throttle.retry_after(address)
     if wait is not None:
-        raise TaxiiError(429, "Too many requests", "Too many failed authentications from this address; "
-                         "try again later.", headers={"Retry-After": str(wait)})
+        raise Throttled(wait)
     try:
         username, token = credentials(header)
         return authenticate(store, token, now=now, username=username)
     except AuthenticationError:
         throttle.failed(address)
-        raise unauthorized() from None
+        raise

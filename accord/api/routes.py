@@ -1,0 +1,153 @@
+"""REST routes under /api/v1/: release (approval queue, publish, retract).
+
+Every handler authenticates the caller like TAXII does (policy.credentials), acts through the
+services with the caller's Viewer, and answers JSON. Errors have one shape,
+``{"error": {"status": 404, "title": "...", "detail": "..."}}``; "not found" and "not yours"
+are the same response, as everywhere in Accord.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from accord.errors import AccordError, AuthenticationError, ConfigError, NotFoundError
+from accord.policy.credentials import Throttle, Throttled, authenticate_request
+from accord.policy.viewer import Viewer
+from accord.services import release
+from accord.stix.timestamps import key_to_timestamp
+from accord.storage.base import Store, VersionFacts
+
+JSON = "application/json"
+CHALLENGE = 'Basic realm="accord", charset="UTF-8", Bearer realm="accord"'
+MAX_BODY = 64 * 1024  # release requests are small; anything bigger is a mistake or an attack
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    store: Store
+    throttle: Throttle
+    clock: Callable[[], int]
+    four_eyes: bool = False
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
+
+
+NOT_FOUND = ApiError(404, "Not found", "There is no such resource, or it is not visible to you.")
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+
+def _error(exc: Exception) -> Response:
+    if isinstance(exc, NotFoundError):
+        exc = NOT_FOUND
+    elif isinstance(exc, Throttled):
+        exc = ApiError(429, "Too many requests", str(exc), {"Retry-After": str(exc.retry_after)})
+    elif isinstance(exc, AuthenticationError):
+        exc = ApiError(401, "Unauthorized", "Valid credentials are required: HTTP Basic (username and API "
+                       "token) or a Bearer token.", {"WWW-Authenticate": CHALLENGE})
+    elif isinstance(exc, release.ReleaseError):
+        exc = ApiError(403, "Forbidden", str(exc))
+    elif isinstance(exc, ConfigError):
+        exc = ApiError(400, "Bad request", str(exc))
+    elif not isinstance(exc, ApiError):
+        exc = ApiError(500, "Internal server error", "the server could not complete the request")
+    body = {"error": {"status": exc.status, "title": exc.title, "detail": exc.detail}}
+    return _json(body, exc.status, exc.headers)
+
+
+Handler = Callable[[ApiContext, Viewer, Request, dict[str, Any]], Any]
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate, read an optional JSON object body, run ``handler`` in a thread, answer JSON."""
+
+    async def run(request: Request) -> Response:
+        ctx: ApiContext = request.app.state.api
+        try:
+            address = request.client.host if request.client else "unknown"
+            viewer = await run_in_threadpool(authenticate_request, ctx.store, ctx.throttle, address,
+                                             request.headers.get("authorization"), now=ctx.clock())
+            request.state.username = viewer.username
+            body: dict[str, Any] = {}
+            if request.method == "POST":
+                raw = await request.body()
+                if len(raw) > MAX_BODY:
+                    raise ApiError(413, "Content too large", f"at most {MAX_BODY} bytes")
+                if raw.strip():
+                    try:
+                        parsed = orjson.loads(raw)
+                    except orjson.JSONDecodeError as exc:
+                        raise ApiError(400, "Bad request", f"the body is not JSON: {exc}") from None
+                    if not isinstance(parsed, dict):
+                        raise ApiError(400, "Bad request", "the body must be a JSON object")
+                    body = parsed
+            return _json(await run_in_threadpool(handler, ctx, viewer, request, body))
+        except (ApiError, AccordError) as exc:
+            return _error(exc)
+        except Exception as exc:  # a bug: answer 500 without internals, and let it be logged
+            request.app.state.api_log.exception("REST handler failed")
+            return _error(exc)
+
+    return run
+
+
+def _versions(facts: list[VersionFacts]) -> list[dict[str, str]]:
+    return [{"id": f.stix_id, "version": key_to_timestamp(f.version) if not f.version.startswith("#") else f.version}
+            for f in facts]
+
+
+def _string(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, "Bad request", f"'{name}' must be a string")
+    return value
+
+
+def _strings(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(400, "Bad request", f"'{name}' must be a list of strings")
+    return value
+
+
+def drafts(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    """GET /api/v1/drafts: the approval queue, the caller's organisation's drafts, oldest first."""
+    if viewer.org_pk is None:
+        raise NOT_FOUND
+    found = ctx.store.drafts(viewer.org_pk)
+    return {"drafts": [{**v, "type": f.type, "author": f.author, "tlp": f.tlp}
+                       for f, v in zip(found, _versions(found), strict=True)]}
+
+
+def publish(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    """POST /api/v1/objects/{id}/publish, body ``{"version": ..., "recipients": [ORG, ...]}`` (both optional)."""
+    done = release.publish(ctx.store, viewer, request.path_params["stix_id"], version=_string(body, "version"),
+                           recipients=_strings(body, "recipients"), four_eyes=ctx.four_eyes)
+    return {"published": _versions(done)}
+
+
+def retract(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    """POST /api/v1/objects/{id}/retract, body ``{"version": ...}`` (optional)."""
+    done = release.retract(ctx.store, viewer, request.path_params["stix_id"], version=_string(body, "version"))
+    return {"retracted": _versions(done)}
+
+
+ROUTES = [
+    Route("/api/v1/drafts", endpoint(drafts), methods=["GET"]),
+    Route("/api/v1/objects/{stix_id}/publish", endpoint(publish), methods=["POST"]),
+    Route("/api/v1/objects/{stix_id}/retract", endpoint(retract), methods=["POST"]),
+]
