@@ -60,6 +60,10 @@ INSERT_RECIPIENT = "INSERT INTO version_recipients (version_pk, org_pk) VALUES (
 COLLECTION_COLUMNS = "pk, id, api_root, alias, title, description, default_tlp, created"
 
 
+def _row_key(row: Sequence[Any]) -> tuple[Any, Any]:
+    return row[1], row[2]  # (stix_id, version) of an INSERT_VERSION row
+
+
 def micros_now() -> int:
     return time.time_ns() // 1000
 
@@ -176,6 +180,10 @@ class SQLTransaction:
             results.append(WriteResult(p.index, p.stix_id, p.version, Status.STORED, added))
             pk += 1
         self._conn.execute("SAVEPOINT batch")
+        # Rows go in key order (primary keys and date_added were handed out above, in input
+        # order): neighbouring inserts then touch neighbouring index pages (~1 us an object at 1M).
+        versions.sort(key=_row_key)
+        observables.sort()
         if self._many(INSERT_VERSION_IF_NEW, versions) != len(versions):
             self._conn.execute("ROLLBACK TO SAVEPOINT batch")
             self._conn.execute("RELEASE SAVEPOINT batch")
@@ -253,9 +261,9 @@ class SQLTransaction:
                 memberships.append((added, collection.pk, pk))
                 results.append(WriteResult(p.index, p.stix_id, p.version, Status.ADDED, added))
         if versions:
-            self._many(INSERT_VERSION, versions)
+            self._many(INSERT_VERSION, sorted(versions, key=_row_key))
         if observables:
-            self._many(INSERT_OBSERVABLE, observables)
+            self._many(INSERT_OBSERVABLE, sorted(observables))
         if memberships:
             self._many(INSERT_MEMBERSHIP, memberships)
         return results
