@@ -12,7 +12,10 @@ the generator's own digest), then two children are timed, each in its own proces
 - floor:  ``python bench/ingest.py floor BUNDLE DB``: the least any importer must do with the same
   file - read it streamed, parse each object with orjson, and insert (id, modified, json) rows with
   ``executemany`` in one transaction into SQLite with Accord's PRAGMAs. It keeps the one index a
-  versioned store cannot do without, the uniqueness of (id, modified).
+  versioned store cannot do without, the uniqueness of (id, modified). When ``--db-url`` is a
+  PostgreSQL URL the floor is PostgreSQL's: the same rows into a fresh database on the same server
+  (``floor-pg METHOD BUNDLE URL``), once with COPY and once with ``executemany`` in pipeline mode;
+  the faster of the two is the floor, and the table says which.
 
 Wall time is measured by the parent around each child and includes interpreter start-up. Peak
 RSS and CPU time come from ``os.wait4`` on that child's pid: the kernel's rusage of exactly that
@@ -38,7 +41,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -71,26 +75,25 @@ FLOOR_TABLE = ("CREATE TABLE objects (id TEXT NOT NULL, modified TEXT NOT NULL, 
                "PRIMARY KEY (id, modified))")
 FLOOR_BATCH = 1000  # rows per executemany, as accord.services.ingest.BATCH
 READ_BUFFER = 1 << 20  # the same 1 MiB reads as accord.stix.stream
+# The PostgreSQL floor: the same table, with Accord's column types (text, bytea), logged, on the
+# server's own durability settings, as Accord's tables are.
+PG_FLOOR_TABLE = ("CREATE TABLE objects (id text NOT NULL, modified text NOT NULL, json bytea NOT NULL, "
+                  "PRIMARY KEY (id, modified))")
+PG_FLOOR_METHODS = ("copy", "pipeline")
+# The floor's own database on the server of --db-url, made and dropped by the benchmark.
+PG_FLOOR_DB = "accord_bench_floor_{n}"
 
 
 # --- the floor (runs in its own child) -----------------------------------------------------------
 
 
-def floor(bundle: Path, db: Path) -> int:
-    """Import ``bundle`` the cheapest way that still parses every object; return the object count.
+def floor_rows(bundle: Path) -> Iterator[tuple[str, str, bytes]]:
+    """(id, modified or created or '', raw JSON) of each object of ``bundle``, parsed with orjson.
 
     Relies on the layout bench/datagen.py writes: header line, one object per line, ``]}`` line.
     That is what makes a streamed read this cheap; it is not a general STIX reader.
     """
-    conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in FLOOR_PRAGMAS:
-        conn.execute(pragma)
-    conn.execute(FLOOR_TABLE)
-    conn.execute("BEGIN IMMEDIATE")
-    insert = "INSERT INTO objects (id, modified, json) VALUES (?, ?, ?)"
     loads = orjson.loads
-    rows: list[tuple[str, str, bytes]] = []
-    count = 0
     with open(bundle, "rb", buffering=READ_BUFFER) as f:
         f.readline()  # {"type":"bundle","id":...,"objects":[
         for line in f:
@@ -100,16 +103,63 @@ def floor(bundle: Path, db: Path) -> int:
             if body.endswith(b","):
                 body = body[:-1]
             obj = loads(body)
-            rows.append((obj["id"], obj.get("modified") or obj.get("created") or "", body))
-            if len(rows) >= FLOOR_BATCH:
-                conn.executemany(insert, rows)
-                count += len(rows)
-                rows = []
+            yield obj["id"], obj.get("modified") or obj.get("created") or "", body
+
+
+def floor_batches(bundle: Path) -> Iterator[list[tuple[str, str, bytes]]]:
+    rows: list[tuple[str, str, bytes]] = []
+    for row in floor_rows(bundle):
+        rows.append(row)
+        if len(rows) >= FLOOR_BATCH:
+            yield rows
+            rows = []
     if rows:
+        yield rows
+
+
+def floor(bundle: Path, db: Path) -> int:
+    """Import ``bundle`` into SQLite the cheapest way that still parses every object; return the count."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma in FLOOR_PRAGMAS:
+        conn.execute(pragma)
+    conn.execute(FLOOR_TABLE)
+    conn.execute("BEGIN IMMEDIATE")
+    insert = "INSERT INTO objects (id, modified, json) VALUES (?, ?, ?)"
+    count = 0
+    for rows in floor_batches(bundle):
         conn.executemany(insert, rows)
         count += len(rows)
     conn.execute("COMMIT")
     conn.close()
+    return count
+
+
+def floor_pg(method: str, bundle: Path, url: str) -> int:
+    """The same into PostgreSQL at ``url`` (an empty database), in one transaction: ``copy`` streams
+    every row through one binary ``COPY ... FROM STDIN``; ``pipeline`` sends ``executemany`` batches
+    of FLOOR_BATCH rows in pipeline mode (no round trip waited for per row)."""
+    import psycopg  # only this child needs it
+
+    count = 0
+    with psycopg.connect(url) as conn:
+        conn.execute(PG_FLOOR_TABLE)
+        conn.commit()
+        with conn.cursor() as cur:
+            if method == "copy":
+                with cur.copy("COPY objects (id, modified, json) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "text", "bytea"])
+                    for row in floor_rows(bundle):
+                        copy.write_row(row)
+                        count += 1
+            elif method == "pipeline":
+                insert = "INSERT INTO objects (id, modified, json) VALUES (%s, %s, %s)"
+                with conn.pipeline():
+                    for rows in floor_batches(bundle):
+                        cur.executemany(insert, rows)
+                        count += len(rows)
+            else:
+                raise ValueError(f"unknown PostgreSQL floor method {method!r}")
+        conn.commit()
     return count
 
 
@@ -124,7 +174,8 @@ class Run:
     rc: int
     stdout: str
     stderr: str
-    db_bytes: int = 0  # size of the database files the child left (SQLite only)
+    db_bytes: int = 0  # size of the database files the child left (SQLite; the floor's table on PostgreSQL)
+    kind: str = ""  # which floor: "SQLite", "PG COPY", "PG pipeline"
 
 
 def measure(cmd: list[str], log: Path) -> Run:
@@ -268,18 +319,57 @@ def run_accord(accord: list[str], bundle: Path, n: int, url_template: str | None
     return run, problems
 
 
+def floor_problems(run: Run, n: int) -> list[str]:
+    if run.rc != 0 or run.stdout.strip() != str(n):
+        return [f"floor ({run.kind}) exited {run.rc} after {run.stdout.strip()!r} objects: "
+                f"{run.stderr.strip()[:300]}"]
+    return []
+
+
 def run_floor(bundle: Path, n: int) -> tuple[Run, list[str]]:
     db = OUT / f"floor-{n}.db"
     remove_db(db)
     run = measure([sys.executable, str(Path(__file__).resolve()), "floor", str(bundle), str(db)],
                   OUT / f"floor-{n}")
-    problems = []
-    if run.rc != 0 or run.stdout.strip() != str(n):
-        problems.append(f"floor exited {run.rc} after {run.stdout.strip()!r} objects: "
-                        f"{run.stderr.strip()[:300]}")
+    run.kind = "SQLite"
     run.db_bytes = db_size(db)
     remove_db(db)
-    return run, problems
+    return run, floor_problems(run, n)
+
+
+def is_postgres(url: str | None) -> bool:
+    return url is not None and url.startswith(("postgresql://", "postgres://"))
+
+
+def run_floors_pg(bundle: Path, n: int, accord_url: str) -> tuple[list[Run], list[str]]:
+    """One run of each PostgreSQL floor method, each into a database of its own, created fresh on the
+    server of ``accord_url`` and dropped afterwards."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = PG_FLOOR_DB.format(n=n)
+    admin = make_conninfo(accord_url, dbname="postgres")
+    target = make_conninfo(accord_url, dbname=name)
+    runs, problems = [], []
+    for method in PG_FLOOR_METHODS:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')  # the benchmark's own, left by a broken run
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            run = measure([sys.executable, str(Path(__file__).resolve()), "floor-pg", method, str(bundle), target],
+                          OUT / f"floor-pg-{method}-{n}")
+            run.kind = {"copy": "PG COPY", "pipeline": "PG pipeline"}[method]
+            if run.rc == 0:
+                with psycopg.connect(target) as conn:
+                    size = conn.execute("SELECT pg_total_relation_size('objects')").fetchone()
+                    run.db_bytes = int(size[0]) if size else 0
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        runs.append(run)
+        problems += floor_problems(run, n)
+    print(f"{n:>9,}: PostgreSQL floor " + ", ".join(f"{r.kind} {r.wall:.2f} s" for r in runs), flush=True)
+    return runs, problems
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -292,6 +382,8 @@ class Row:
     floor: Run
     problems: list[str]
     load: tuple[float, float]  # 1-minute load average before and after this size's runs
+    # Every floor measured at this size (median run of each kind); ``floor`` is the fastest of them.
+    floors: list[Run] = field(default_factory=list)
 
     @property
     def accord_rate(self) -> float:
@@ -330,7 +422,7 @@ def verdicts(rows: list[Row]) -> dict[int, list[tuple[str, bool, str]]]:
     return out
 
 
-HEADER = ("N", "accord s", "accord obj/s", "floor s", "floor obj/s", "accord/floor", "accord CPU s",
+HEADER = ("N", "accord s", "accord obj/s", "floor", "floor s", "floor obj/s", "accord/floor", "accord CPU s",
           "floor CPU s", "CPU ratio", "accord RSS MB", "floor RSS MB", "accord DB MB", "floor DB MB", "load",
           "verdict")
 
@@ -341,7 +433,7 @@ def table_rows(rows: list[Row]) -> list[tuple[str, ...]]:
     for r in rows:
         failed = [name for name, ok, _ in checks[r.n] if not ok]
         verdict = "PASS" if not failed else "FAIL (" + ", ".join(failed) + ")"
-        lines.append((f"{r.n:,}", f"{r.accord.wall:.2f}", f"{r.accord_rate:,.0f}",
+        lines.append((f"{r.n:,}", f"{r.accord.wall:.2f}", f"{r.accord_rate:,.0f}", r.floor.kind,
                       f"{r.floor.wall:.2f}", f"{r.floor_rate:,.0f}", f"{r.ratio:.2f}",
                       f"{r.accord.cpu:.2f}", f"{r.floor.cpu:.2f}", f"{r.cpu_ratio:.2f}",
                       f"{r.accord.rss_kb / 1024:.0f}", f"{r.floor.rss_kb / 1024:.0f}",
@@ -361,6 +453,19 @@ def print_table(rows: list[Row]) -> None:
     for n, checks in verdicts(rows).items():
         for name, ok, detail in checks:
             print(f"  {n:>9,}  {name:<5}  {'PASS' if ok else 'FAIL'}  {detail}")
+    for line in floor_lines(rows):
+        print(f"  {line}")
+
+
+def floor_lines(rows: list[Row]) -> list[str]:
+    """Where several floors were measured (PostgreSQL), each one's figures and which became the floor."""
+    out = []
+    for r in rows:
+        if len(r.floors) > 1:
+            each = ", ".join(f"{f.kind} {f.wall:.2f} s ({r.n / f.wall:,.0f} obj/s, {f.cpu:.2f} CPU s)"
+                             for f in r.floors)
+            out.append(f"{r.n:,} floor: {each}; the floor is {r.floor.kind}")
+    return out
 
 
 def git_commit() -> str:
@@ -414,6 +519,10 @@ def record(rows: list[Row], args: argparse.Namespace, context: dict[str, str], s
                  f"median of {args.repeat} run(s) per size")
     lines.append(f"- Data: bench/datagen.py seed {args.seed}; accord database: "
                  f"{args.db_url or 'fresh SQLite file per size'}")
+    if is_postgres(args.db_url):
+        lines.append(f"- Floor: PostgreSQL, a fresh database ({PG_FLOOR_DB}) on the same server per run, the "
+                     "faster of COPY and executemany in pipeline mode (column 'floor'); CPU columns are the "
+                     "client's, not the server's")
     if startup is not None:
         lines.append(f"- accord start-up (`accord --version`, included in every accord time): "
                      f"{startup:.2f} s")
@@ -422,13 +531,14 @@ def record(rows: list[Row], args: argparse.Namespace, context: dict[str, str], s
                      "'load'); wall-clock figures are pessimistic, CPU seconds less so")
     lines.append("")
     lines.append("| " + " | ".join(HEADER) + " |")
-    lines.append("|" + "|".join("---:" for _ in HEADER[:-1]) + "|---|")
+    lines.append("|" + "|".join("---" if h in ("floor", "verdict") else "---:" for h in HEADER) + "|")
     for line in table_rows(rows):
         lines.append("| " + " | ".join(line) + " |")
     lines.append("")
     for n, checks in verdicts(rows).items():
         for name, ok, detail in checks:
             lines.append(f"- {n:,} {name}: {'PASS' if ok else 'FAIL'}, {detail}")
+    lines += [f"- {line}" for line in floor_lines(rows)]
     lines.append("")
     if not RESULTS.exists():
         RESULTS.write_text(RESULTS_PREAMBLE)
@@ -492,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         # The floor child: kept to this one call so its RSS is the loop's, not the driver's.
         print(floor(Path(argv[1]), Path(argv[2])))
         return 0
+    if argv[:1] == ["floor-pg"]:
+        print(floor_pg(argv[1], Path(argv[2]), argv[3]))
+        return 0
     parser = argparse.ArgumentParser(description="Measure accord import against the floor.")
     parser.add_argument("--sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="N,N,...",
                         help="object counts (default 10000,100000,1000000; '' with --profile: "
@@ -530,17 +643,24 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[Row] = []
     for n in sorted(set(args.sizes)):
-        accord_runs, floor_runs, problems = [], [], []
+        accord_runs, problems = [], []
+        floor_runs: dict[str, list[Run]] = {}
         load_before = os.getloadavg()[0]
         for _ in range(args.repeat):
             run, found = run_accord(accord, bundles[n], n, args.db_url)
             accord_runs.append(run)
             problems += found
-            run, found = run_floor(bundles[n], n)
-            floor_runs.append(run)
+            if is_postgres(args.db_url):
+                runs, found = run_floors_pg(bundles[n], n, args.db_url.format(n=n))
+            else:
+                run, found = run_floor(bundles[n], n)
+                runs = [run]
+            for run in runs:
+                floor_runs.setdefault(run.kind, []).append(run)
             problems += found
-        row = Row(n, median_run(accord_runs), median_run(floor_runs), problems,
-                  (load_before, os.getloadavg()[0]))
+        floors = [median_run(runs) for runs in floor_runs.values()]
+        row = Row(n, median_run(accord_runs), min(floors, key=lambda r: r.wall), problems,
+                  (load_before, os.getloadavg()[0]), floors)
         rows.append(row)
         print(f"{n:>9,}: accord {row.accord.wall:.2f} s ({row.accord_rate:,.0f}/s), "
               f"floor {row.floor.wall:.2f} s ({row.floor_rate:,.0f}/s)"
