@@ -61,5 +61,5 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
         store.audit_append(AuditEvent(viewer.username, "receive", org=viewer.org_name,
                                       agreement=agreement if agreement not in ("clear",) else None,
                                       subject=subject, detail={"channel": channel, "basis": agreement},
-                                      items=tuple(items)))
+                                      items=tuple(items)), durable=False)
     return out

@@ -383,7 +383,9 @@ class Store(Protocol):
     def remove_from_collection(self, collection: Collection, rows: Sequence[ListedVersion], *, actor: str,
                                org: str | None) -> None: ...
 
-    def audit_append(self, event: AuditEvent) -> AuditRecord: ...
+    def audit_append(self, event: AuditEvent, *, durable: bool = True) -> AuditRecord:
+        """Append an event in its own transaction; ``durable=False`` skips waiting for the disk."""
+        ...
 
     def audit_records(self, *, org: str | None = None, stix_id: str | None = None,
                       agreement: str | None = None, action: str | None = None,

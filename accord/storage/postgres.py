@@ -177,11 +177,13 @@ class PostgresStore(SQLStore):
             raise StorageError(f"PostgreSQL read failed: {exc}") from exc
 
     @contextmanager
-    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+    def _write(self, *, durable: bool = True) -> Iterator[psycopg.Connection[Any]]:
         with self._pool_().connection() as conn:
             try:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                    if not durable:  # see SQLStore.audit_append
+                        conn.execute("SET LOCAL synchronous_commit = off")
                     yield conn
             except psycopg.errors.IntegrityError as exc:
                 raise AlreadyExistsError(str(exc)) from exc

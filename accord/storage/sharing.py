@@ -58,7 +58,7 @@ def append_audit(conn: Any, sql: Callable[[str], str], at: int, event: AuditEven
 class SharingQueries:
     _sql: Callable[[str], str]
     _read: Callable[[], AbstractContextManager[Any]]
-    _write: Callable[[], AbstractContextManager[Any]]
+    _write: Callable[..., AbstractContextManager[Any]]
     _stream: Callable[[str, Sequence[Any]], Iterator[tuple[Any, ...]]]
     _clock: Callable[[], int]
 
@@ -224,8 +224,12 @@ class SharingQueries:
                 items=tuple((r.stix_id, r.version, None) for r in rows)))
 
     # -- audit log ---------------------------------------------------------------------------
-    def audit_append(self, event: AuditEvent) -> AuditRecord:
-        with self._write() as conn:
+    def audit_append(self, event: AuditEvent, *, durable: bool = True) -> AuditRecord:
+        """Append one event in a transaction of its own. ``durable=False`` (partners' read
+        receipts) commits without waiting for the disk: a crash of the process loses nothing,
+        a power cut may lose the last receipts but never breaks the chain, and a read does not
+        pay an fsync (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off)."""
+        with self._write(durable=durable) as conn:
             return append_audit(conn, self._sql, self._clock(), event)
 
     def audit_records(self, *, org: str | None = None, stix_id: str | None = None,

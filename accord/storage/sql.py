@@ -293,7 +293,7 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries):
     def _read(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
-    def _write(self) -> AbstractContextManager[Any]:
+    def _write(self, *, durable: bool = True) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
     def _stream(self, query: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:

@@ -164,33 +164,43 @@ class SQLiteStore(SQLStore):
             raise StorageError(f"SQLite read failed: {exc}") from exc
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         with self._write_lock:
             if self._writer is None:
                 self._writer = _connect(self.path)
             conn = self._writer
+            if not durable:  # see SQLStore.audit_append; back to FULL once this transaction ends
+                conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StorageError(f"cannot start a write transaction: {exc}") from exc
-            try:
-                yield conn
-            except sqlite3.IntegrityError as exc:
-                _rollback(conn)
-                raise AlreadyExistsError(str(exc)) from exc
-            except sqlite3.Error as exc:
-                _rollback(conn)
-                raise StorageError(f"SQLite write failed: {exc}") from exc
-            except BaseException:
-                _rollback(conn)
-                raise
-            self._wrote = True
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                _rollback(conn)
-                raise StorageError(f"commit failed: {exc}") from exc
-            self._commits += 1
-            if self._commits % STATISTICS_EVERY == 0:
-                # A server's writer stays open for days: refresh the planner's view as it grows.
-                refresh_statistics(conn)
+                yield from self._transaction(conn)
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous = FULL")
+
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection (the caller holds the write lock)."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot start a write transaction: {exc}") from exc
+        try:
+            yield conn
+        except sqlite3.IntegrityError as exc:
+            _rollback(conn)
+            raise AlreadyExistsError(str(exc)) from exc
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StorageError(f"SQLite write failed: {exc}") from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        self._wrote = True
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StorageError(f"commit failed: {exc}") from exc
+        self._commits += 1
+        if self._commits % STATISTICS_EVERY == 0:
+            # A server's writer stays open for days: refresh the planner's view as it grows.
+            refresh_statistics(conn)

@@ -273,3 +273,20 @@ def test_paging_reader_never_skips_or_repeats_under_concurrent_writers(backend: 
         t.join()
     assert len(seen) == writers * per_writer, f"{len(seen)} seen in {pages} pages"
     assert len(set(seen)) == len(seen)
+
+
+def test_a_receipt_written_without_waiting_for_the_disk_is_committed(backend: str, store: Store) -> None:
+    """audit_append(durable=False) (partners' read receipts) commits like any other write, and on
+    SQLite the writer goes back to synchronous=FULL for the writes after it."""
+    from accord.storage.base import AuditEvent
+
+    record = store.audit_append(AuditEvent("reader", "receive", items=(("indicator--x", "v", "org"),)),
+                                durable=False)
+    other = PostgresStore(store.url) if backend == "postgres" else SQLiteStore(store.url)
+    try:
+        assert [r.seq for r in other.audit_records(action="receive")] == [record.seq]
+    finally:
+        other.close()
+    if backend == "sqlite":
+        with store._write() as conn:  # type: ignore[attr-defined]
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
