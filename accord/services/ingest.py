@@ -22,7 +22,7 @@ import orjson
 
 from accord.errors import InputError, Problem
 from accord.stix.ids import split_id
-from accord.stix.markings import UNKNOWN, tlp_of_refs
+from accord.stix.markings import UNKNOWN, object_marking_refs, tlp_of_refs
 from accord.stix.observables import observables_of
 from accord.stix.stream import Item, StixDocument
 from accord.stix.upgrade import needs_upgrade, upgrade_object
@@ -189,12 +189,6 @@ class Ingestor:
                         "unchanged": report.unchanged, "refused": len({p.index for p in report.refused}),
                         "state": prov.state.value, "origin_node": prov.origin_node}))
         return report
-
-
-def object_marking_refs(obj: dict[str, Any]) -> list[str]:
-    """The object-level marking refs, which decide the version's TLP. Granular markings mark
-    parts of the object and are applied per reader at read time (policy/redact.py)."""
-    return [r for r in obj.get("object_marking_refs") or () if isinstance(r, str)]
 
 
 def ingest_items(tx: Transaction, collection: Collection, items: Iterable[Item], provenance: Provenance, *,

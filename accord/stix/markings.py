@@ -152,23 +152,14 @@ def tlp_of_refs(refs: Iterable[str], known: Mapping[str, str] | None = None) -> 
     return strictest(levels)
 
 
-def marking_refs(obj: Mapping[str, Any]) -> list[str]:
-    """Every marking an object carries: object-level refs and the refs of its granular markings."""
-    refs = [r for r in obj.get("object_marking_refs") or () if isinstance(r, str)]
-    granular = obj.get("granular_markings")
-    if isinstance(granular, list):
-        refs.extend(g["marking_ref"] for g in granular
-                    if isinstance(g, Mapping) and isinstance(g.get("marking_ref"), str))
-    return refs
+def object_marking_refs(obj: Mapping[str, Any]) -> list[str]:
+    """The object-level marking refs: they decide the version's TLP. Granular markings mark parts
+    of an object and are applied per reader when it is read (accord/policy/redact.py)."""
+    return [r for r in obj.get("object_marking_refs") or () if isinstance(r, str)]
 
 
 def object_tlp(obj: Mapping[str, Any], known: Mapping[str, str] | None = None) -> str | None:
-    """The effective TLP of an object; None if no marking says anything about TLP.
-
-    Granular markings count too: until Accord can share an object with a property removed,
-    a property marked RED makes the whole object RED (the strictest marking wins).
-    """
-    refs = marking_refs(obj)
-    if not refs:
-        return None
-    return tlp_of_refs(refs, known)
+    """The effective TLP of an object from its object-level markings; None if none says anything
+    about TLP (the caller then applies the collection default)."""
+    refs = object_marking_refs(obj)
+    return tlp_of_refs(refs, known) if refs else None
