@@ -113,6 +113,23 @@ class PostgresTransaction(SQLTransaction):
         return count
 
 
+def _refresh_due(commits: int) -> bool:
+    """Refresh after commits 8, 16, 32, 64, then every 128: often while a store is young and
+    growing fast (a bulk load outruns autovacuum), rarely once autovacuum keeps up."""
+    return commits >= 8 and (commits & (commits - 1) == 0 or commits % 128 == 0)
+
+
+def _refresh_statistics(conn: psycopg.Connection[Any]) -> None:
+    """ANALYZE the tables every listing reads. With statistics from when the collection was
+    small, PostgreSQL sorted the whole collection for a page of 100 (3.8 s at 1M objects)
+    instead of walking the date_added index and stopping after 101 rows."""
+    try:
+        with conn.transaction():
+            conn.execute("ANALYZE object_versions, collection_objects, observables")
+    except psycopg.Error:
+        pass  # statistics are an optimisation; never fail a write or a close over them
+
+
 class PostgresStore(SQLStore):
     """``url`` is ``postgresql://user@host:port/dbname`` (libpq URL syntax)."""
 
@@ -128,6 +145,7 @@ class PostgresStore(SQLStore):
         self._connect_timeout = connect_timeout
         self._pool: ConnectionPool | None = None
         self._converted: dict[str, str] = {}
+        self._commits = 0
 
     def _sql(self, query: str) -> str:
         converted = self._converted.get(query)
@@ -189,6 +207,17 @@ class PostgresStore(SQLStore):
                 raise AlreadyExistsError(str(exc)) from exc
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL write failed: {exc}") from exc
+            self._commits += 1
+            if _refresh_due(self._commits):
+                _refresh_statistics(conn)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            if self._commits:  # e.g. after an import: the next reader plans with the new sizes
+                with self._pool.connection() as conn:
+                    _refresh_statistics(conn)
+            self._pool.close()
+            self._pool = None
 
     # -- schema ------------------------------------------------------------------------------
     def initialise(self) -> None:
@@ -223,10 +252,6 @@ class PostgresStore(SQLStore):
     def check_schema(self) -> None:
         migrate.check_revision(self.schema_revision())
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
 
 
 __all__ = ["NotInitialisedError", "PostgresStore", "is_postgres_url"]
