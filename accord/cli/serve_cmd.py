@@ -6,8 +6,10 @@ import logging.config
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -70,12 +72,33 @@ def serve(node: NodeContext, host: str, port: int, workers: int) -> None:
     backend = settings.database_url.partition(":")[0]
     server_log.info("starting", extra={"host": host, "port": port, "workers": workers, "backend": backend})
     try:
-        uvicorn.run(WORKER_APP, factory=True, host=host, port=port, workers=workers, log_config=logging_config,
-                    log_level="info", access_log=False, proxy_headers=False, server_header=False)
+        options: dict[str, Any] = {
+            "factory": True, "host": host, "port": port, "workers": workers, "log_config": logging_config,
+            "log_level": "info", "access_log": False, "proxy_headers": False, "server_header": False}
+        if workers == 1:
+            uvicorn.run(WORKER_APP, **options)
+        else:
+            _run_workers(uvicorn.Config(WORKER_APP, **options))
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         server_log.info("stopped")
+
+
+def _run_workers(config: Any) -> None:
+    """uvicorn.run's multi-worker branch, with TCP_NODELAY on the listening socket.
+
+    The workers receive the socket from the parent, and asyncio then does not recognise the
+    accepted connections as TCP (their protocol number is lost on the way), so it leaves Nagle's
+    algorithm on: a small response written in two pieces waited for the client's delayed ACK,
+    44 ms per keep-alive request (match[id] 0.9 ms with one worker, 44 ms with two). Accepted
+    sockets inherit the option from the listening one on Linux.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 COMMANDS = [serve]
