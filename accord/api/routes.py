@@ -19,14 +19,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from accord.errors import AccordError, AuthenticationError, ConfigError, NotFoundError
-from accord.policy.credentials import Throttle, Throttled, authenticate_request
+from accord.policy.credentials import AUTH_CHALLENGE, Throttle, Throttled, authenticate_request
 from accord.policy.viewer import Viewer
 from accord.services import release
 from accord.stix.timestamps import key_to_timestamp
 from accord.storage.base import Store, VersionFacts
 
 JSON = "application/json"
-CHALLENGE = 'Basic realm="accord", charset="UTF-8", Bearer realm="accord"'
 MAX_BODY = 64 * 1024  # release requests are small; anything bigger is a mistake or an attack
 
 
@@ -58,7 +57,7 @@ def _error(exc: Exception) -> Response:
         exc = ApiError(429, "Too many requests", str(exc), {"Retry-After": str(exc.retry_after)})
     elif isinstance(exc, AuthenticationError):
         exc = ApiError(401, "Unauthorized", "Valid credentials are required: HTTP Basic (username and API "
-                       "token) or a Bearer token.", {"WWW-Authenticate": CHALLENGE})
+                       "token) or a Bearer token.", {"WWW-Authenticate": AUTH_CHALLENGE})
     elif isinstance(exc, release.ReleaseError):
         exc = ApiError(403, "Forbidden", str(exc))
     elif isinstance(exc, ConfigError):

@@ -10,7 +10,7 @@ from accord.cli.context import NodeContext
 from accord.errors import ConfigError
 from accord.services import release
 from accord.stix.markings import TLP_LEVELS
-from accord.storage.base import Agreement
+from accord.storage.base import OPERATOR, Agreement
 from accord.storage.sql import micros_now
 
 
@@ -62,7 +62,7 @@ def agreement_add(node: NodeContext, name: str, parties: tuple[str, ...], max_tl
         raise ConfigError("--valid-until must be later than --valid-from")
     added = node.store().add_agreement(name, parties=parties, max_tlp=max_tlp, onward=onward, valid_from=start,
                                        valid_until=end, collections=collections, types=types,
-                                       actor="(node operator)")
+                                       actor=OPERATOR)
     click.echo(f"agreement {added.name}: {added.state_at(micros_now())}")
 
 
@@ -100,7 +100,7 @@ def _change(action: str, help_text: str) -> click.Command:
     @click.argument("name")
     @click.pass_obj
     def command(node: NodeContext, name: str) -> None:
-        changed = node.store().change_agreement(name, action=action, actor="(node operator)")
+        changed = node.store().change_agreement(name, action=action, actor=OPERATOR)
         click.echo(f"agreement {changed.name}: {changed.state_at(micros_now())}")
 
     return command

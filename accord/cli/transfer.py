@@ -19,7 +19,7 @@ from accord.services.disclose import disclose
 from accord.services.ingest import IngestReport, bulk_gc, ingest_document
 from accord.services.release import write_provenance
 from accord.stix.stream import Limits, StixDocument
-from accord.storage.base import DEFAULT_COLLECTION_ALIAS, AuditEvent, ListedVersion, VersionQuery
+from accord.storage.base import DEFAULT_COLLECTION_ALIAS, OPERATOR, AuditEvent, ListedVersion, VersionQuery
 from accord.storage.sql import micros_now
 
 STIX_SUFFIXES = {".json", ".stix2", ".stix"}
@@ -166,7 +166,7 @@ def export(node: NodeContext, collection_ref: str | None, types: tuple[str, ...]
         out.write(b"]}\n")
         out.flush()
     if not gated:
-        store.audit_append(AuditEvent("(node operator)", "export", detail={"objects": count, "gated": False}))
+        store.audit_append(AuditEvent(OPERATOR, "export", detail={"objects": count, "gated": False}))
     if output:
         click.echo(f"exported {count} objects to {output}", err=True)
 

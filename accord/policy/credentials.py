@@ -21,6 +21,8 @@ from accord.policy.tokens import authenticate
 from accord.policy.viewer import Viewer
 from accord.storage.base import Store
 
+# The WWW-Authenticate challenge of every 401, in every API.
+AUTH_CHALLENGE = 'Basic realm="accord", charset="UTF-8", Bearer realm="accord"'
 WINDOW_MICROS = 60 * 1_000_000
 # Addresses tracked at most; beyond it the quietest are forgotten, so the table stays bounded.
 MAX_TRACKED = 10_000

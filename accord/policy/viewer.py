@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accord.policy.roles import Role
-from accord.storage.base import User
+from accord.storage.base import OPERATOR, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class Viewer:
 
     @classmethod
     def operator(cls) -> Viewer:
-        return cls("(node operator)", None, None, Role.NODE_ADMIN)
+        return cls(OPERATOR, None, None, Role.NODE_ADMIN)
 
     @property
     def is_node_admin(self) -> bool:

@@ -28,7 +28,16 @@ from accord.stix.stream import Item, StixDocument
 from accord.stix.upgrade import needs_upgrade, upgrade_object
 from accord.stix.validate import validate_object
 from accord.stix.versions import body_hash, version_key
-from accord.storage.base import AuditEvent, Collection, PreparedVersion, Provenance, Status, Transaction, WriteResult
+from accord.storage.base import (
+    OPERATOR,
+    AuditEvent,
+    Collection,
+    PreparedVersion,
+    Provenance,
+    Status,
+    Transaction,
+    WriteResult,
+)
 
 BATCH = 1000
 
@@ -184,7 +193,7 @@ class Ingestor:
         if report.stored or report.added:
             prov = self.provenance
             self.tx.audit(AuditEvent(
-                prov.author or "(node operator)", "write", org=prov.owner_name, subject=self.collection.id,
+                prov.author or OPERATOR, "write", org=prov.owner_name, subject=self.collection.id,
                 detail={"collection": self.collection.id, "stored": report.stored, "added": report.added,
                         "unchanged": report.unchanged, "refused": len({p.index for p in report.refused}),
                         "state": prov.state.value, "origin_node": prov.origin_node}))

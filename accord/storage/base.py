@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 DEFAULT_API_ROOT = "default"
+# How the node operator (the CLI without --as, who has direct database access) appears as an actor.
+OPERATOR = "(node operator)"
 DEFAULT_COLLECTION_ALIAS = "default"
 
 

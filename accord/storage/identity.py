@@ -12,10 +12,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from accord.errors import AlreadyExistsError, NotFoundError
-from accord.storage.base import AuditEvent, Collection, Grant, Organisation, Token, User
+from accord.storage.base import OPERATOR, AuditEvent, Collection, Grant, Organisation, Token, User
 from accord.storage.sharing import append_audit
-
-OPERATOR = "(node operator)"
 
 _SELECT_USERS = ("SELECT u.pk, u.username, u.org_pk, o.name, u.role, u.disabled, u.created "
          "FROM users u JOIN organisations o ON o.pk = u.org_pk")

@@ -16,9 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from accord.errors import AuthenticationError, InputError, NotFoundError
+from accord.policy.credentials import AUTH_CHALLENGE
 from accord.taxii.media import TaxiiResponse
-
-AUTH_CHALLENGE = 'Basic realm="accord", charset="UTF-8", Bearer realm="accord"'
 
 
 class TaxiiError(Exception):
