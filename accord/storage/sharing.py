@@ -23,6 +23,27 @@ from accord.storage.ordering import placeholders
 _AUDIT_COLUMNS = "seq, at, actor, org, action, agreement, subject, detail, prev_hash, hash"
 
 
+MARKING_DEFINITIONS = "SELECT body FROM object_versions WHERE type = 'marking-definition'"
+
+
+def learn_marking(levels: dict[str, str], obj: dict[str, Any]) -> None:
+    """Record what a stored marking definition says. A definition Accord cannot read, or two
+    versions of one id that disagree, make the marking UNKNOWN: it fails closed, so re-issuing a
+    marking id can never loosen what it restricts."""
+    level = definition_level(obj)
+    value = level if level is not None else UNKNOWN
+    seen = levels.get(obj["id"])
+    levels[obj["id"]] = value if seen is None or seen == value else UNKNOWN
+
+
+def read_marking_levels(conn: Any) -> dict[str, str]:
+    """Levels of every stored non-standard marking definition (partial index, see migration 0004)."""
+    levels: dict[str, str] = {}
+    for (body,) in conn.execute(MARKING_DEFINITIONS):
+        learn_marking(levels, orjson.loads(body))
+    return levels
+
+
 def new_record(seq: int, at: int, event: AuditEvent, detail: bytes, prev_hash: bytes) -> AuditRecord:
     digest = entry_hash(prev_hash, seq, at, event.actor, event.org, event.action, event.agreement, event.subject,
                         detail)
@@ -150,15 +171,8 @@ class SharingQueries:
 
     # -- release state -----------------------------------------------------------------------
     def marking_levels(self) -> dict[str, str]:
-        levels: dict[str, str] = {}
         with self._read() as conn:
-            for (body,) in conn.execute("SELECT body FROM object_versions WHERE type = 'marking-definition'"):
-                obj = orjson.loads(body)
-                level = definition_level(obj)
-                value = level if level is not None else UNKNOWN
-                seen = levels.get(obj["id"])
-                levels[obj["id"]] = value if seen is None or seen == value else UNKNOWN
-        return levels
+            return read_marking_levels(conn)
 
     def version_facts(self, stix_id: str, owner_org: int | None = None) -> list[VersionFacts]:
         query = ("SELECT pk, stix_id, version, type, owner_org, origin_org, state, tlp, author FROM object_versions "

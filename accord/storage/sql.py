@@ -22,7 +22,6 @@ from typing import Any
 import orjson
 
 from accord.errors import AlreadyExistsError, NotFoundError
-from accord.stix.markings import UNKNOWN, definition_level
 from accord.stix.versions import same_content
 from accord.storage.base import (
     DEFAULT_API_ROOT,
@@ -42,7 +41,7 @@ from accord.storage.base import (
 )
 from accord.storage.identity import IdentityQueries
 from accord.storage.ordering import placeholders, version_order
-from accord.storage.sharing import SharingQueries, append_audit
+from accord.storage.sharing import SharingQueries, append_audit, learn_marking, read_marking_levels
 from accord.storage.taxii_queries import TaxiiQueries, insert_status
 
 Clock = Callable[[], int]
@@ -96,21 +95,8 @@ class SQLTransaction:
 
     def marking_levels(self) -> dict[str, str]:
         if self._levels is None:
-            self._levels = {}
-            rows = self._conn.execute("SELECT body FROM object_versions WHERE type = 'marking-definition'")
-            for (body,) in rows:
-                obj = orjson.loads(body)
-                self._learn_marking(obj["id"], definition_level(obj))
+            self._levels = read_marking_levels(self._conn)
         return self._levels
-
-    def _learn_marking(self, marking_id: str, level: str | None) -> None:
-        """Record what a marking definition says. A definition Accord cannot read, or two
-        versions of one id that disagree, make the marking UNKNOWN: it fails closed, so
-        re-issuing a marking id can never loosen what it restricts."""
-        assert self._levels is not None
-        value = level if level is not None else UNKNOWN
-        seen = self._levels.get(marking_id)
-        self._levels[marking_id] = value if seen is None or seen == value else UNKNOWN
 
     def set_tlp(self, fixes: Sequence[tuple[str, str, str | None]], owner_org: int) -> None:
         """Record the effective TLP of versions written earlier in this transaction."""
@@ -131,7 +117,7 @@ class SQLTransaction:
 
     def _note_marking(self, p: PreparedVersion) -> None:
         if p.type == "marking-definition" and self._levels is not None:
-            self._learn_marking(p.stix_id, definition_level(orjson.loads(p.body)))
+            learn_marking(self._levels, orjson.loads(p.body))
 
     def write(self, collection: Collection, batch: Sequence[PreparedVersion],
               provenance: Provenance) -> list[WriteResult]:
