@@ -174,18 +174,15 @@ class SharingQueries:
         with self._read() as conn:
             return read_marking_levels(conn)
 
-    def version_facts(self, stix_id: str, owner_org: int | None = None) -> list[VersionFacts]:
-        query = ("SELECT pk, stix_id, version, type, owner_org, origin_org, state, tlp, author FROM object_versions "
-                 "WHERE stix_id = ?")
-        params: list[object] = [stix_id]
-        if owner_org is not None:
-            query += " AND owner_org = ?"
-            params.append(owner_org)
+    def _facts(self, where: str, params: Sequence[object]) -> list[VersionFacts]:
+        """Versions matching ``where``, with their RED recipients."""
         with self._read() as conn:
-            rows = conn.execute(self._sql(query + " ORDER BY version, pk"), params).fetchall()
+            rows = conn.execute(self._sql(
+                "SELECT pk, stix_id, version, type, owner_org, origin_org, state, tlp, author FROM object_versions "
+                f"WHERE {where}"), params).fetchall()
             recipients: dict[int, list[int]] = {}
-            if rows:
-                pks = [r[0] for r in rows]
+            for start in range(0, len(rows), 500):
+                pks = [r[0] for r in rows[start:start + 500]]
                 for vpk, opk in conn.execute(self._sql(
                         f"SELECT version_pk, org_pk FROM version_recipients WHERE version_pk IN "
                         f"({placeholders(len(pks))}) ORDER BY org_pk"), pks):
@@ -193,14 +190,14 @@ class SharingQueries:
         return [VersionFacts(pk, sid, ver, t, owner, origin, state, tlp, tuple(recipients.get(pk, ())), author)
                 for pk, sid, ver, t, owner, origin, state, tlp, author in rows]
 
+    def version_facts(self, stix_id: str, owner_org: int | None = None) -> list[VersionFacts]:
+        if owner_org is None:
+            return self._facts("stix_id = ? ORDER BY version, pk", (stix_id,))
+        return self._facts("stix_id = ? AND owner_org = ? ORDER BY version, pk", (stix_id, owner_org))
+
     def drafts(self, owner_org: int, limit: int = 1000) -> list[VersionFacts]:
         """An organisation's drafts, oldest first (the approval queue)."""
-        with self._read() as conn:
-            rows = conn.execute(self._sql(
-                "SELECT pk, stix_id, version, type, owner_org, origin_org, state, tlp, author FROM object_versions "
-                "WHERE owner_org = ? AND state = 'draft' ORDER BY pk LIMIT ?"), (owner_org, limit)).fetchall()
-        return [VersionFacts(pk, sid, ver, t, owner, origin, state, tlp, (), author)
-                for pk, sid, ver, t, owner, origin, state, tlp, author in rows]
+        return self._facts("owner_org = ? AND state = 'draft' ORDER BY pk LIMIT ?", (owner_org, limit))
 
     def set_state(self, versions: Sequence[VersionFacts], state: State, *, actor: str,
                   recipients: Sequence[int] = (), detail: dict[str, object] | None = None) -> None:

@@ -133,11 +133,14 @@ class SQLTransaction:
         return results
 
     def _add_recipients(self, versions: Sequence[tuple[str, str]], owner_org: int, orgs: Sequence[int]) -> None:
+        wanted = set(versions)
         rows: list[tuple[int, int]] = []
-        for sid, ver in versions:
-            pk = self._one("SELECT pk FROM object_versions WHERE stix_id = ? AND version = ? AND owner_org = ?",
-                           (sid, ver, owner_org))
-            rows.extend((pk, org) for org in orgs)
+        for part in _chunks(list({sid for sid, _ in versions})):
+            query = (f"SELECT pk, stix_id, version FROM object_versions WHERE owner_org = ? "
+                     f"AND stix_id IN ({placeholders(len(part))})")
+            for pk, sid, ver in self._conn.execute(self._sql(query), (owner_org, *part)):
+                if (sid, ver) in wanted:
+                    rows.extend((pk, org) for org in orgs)
         if rows:
             self._many(INSERT_RECIPIENT, rows)
 

@@ -121,9 +121,8 @@ class TaxiiQueries:
         sql, params = list_versions_sql(query, where)
         with self._read() as conn:
             rows = conn.execute(self._sql(sql), params).fetchall()
-        return [ListedVersion(added, sid, ver, spec, bytes(r[11]) if query.with_body else None, pk, cpk, stix_type,
-                              owner, origin, state, tlp)
-                for r in rows for added, sid, ver, spec, pk, cpk, stix_type, owner, origin, state, tlp in [r[:11]]]
+        return [ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]) if query.with_body else None, r[4], r[5], r[6],
+                              r[7], r[8], r[9], r[10]) for r in rows]  # column order: list_versions_sql
 
     # -- status resources --------------------------------------------------------------------
     def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:
