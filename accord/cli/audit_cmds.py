@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import sys
 
@@ -75,8 +76,8 @@ def audit_show(node: NodeContext, org: str | None, stix_id: str | None, agreemen
     """
     store = node.store()
     if head:
-        records = list(store.iter_audit())
-        click.echo(records[-1].hash.hex() if records else "(empty)")
+        newest = collections.deque(store.iter_audit(), maxlen=1)  # streamed: the log can be long
+        click.echo(newest[0].hash.hex() if newest else "(empty)")
         return
     records = store.audit_records(org=org, stix_id=stix_id, agreement=agreement, action=action, limit=limit)
     items = store.audit_items([r.seq for r in records]) if stix_id else {}

@@ -39,8 +39,10 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
     out: list[Disclosed] = []
     received: dict[str, list[tuple[str, str, str | None]]] = {}
     levels: dict[str, str] | None = None
+    # RED rows came through the SQL recipient check; the rows carry no recipient list, so the
+    # viewer's organisation stands for it here and the cross-check covers everything else.
+    recipients = (viewer.org_pk,) if viewer.org_pk is not None else ()
     for row in rows:
-        recipients = (viewer.org_pk,) if viewer.org_pk is not None else ()
         allowance = vis.allowance_for(row.facts(recipients), row.collection_pk)
         if allowance is None:
             log.error("gate disagreement: SQL admitted %s version %s for %s; dropped", row.stix_id, row.version,
