@@ -88,6 +88,11 @@ SETTINGS: tuple[Setting, ...] = (
         "it must not be its author (true/false).", _boolean,
     ),
     Setting(
+        "node_name", "ACCORD_NODE_NAME", lambda _: "accord",
+        "This node's name as others see it: exports name it as their source (the creating "
+        "organisation of a MISP event, the message of a Suricata rule).",
+    ),
+    Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
         "Format of the server's log lines on stderr: json (one object per line, for log "
         "collectors) or text (for a person at a terminal).", _log_format,
@@ -105,6 +110,7 @@ class Settings:
     auth_failures_per_minute: int
     log_format: str = "json"
     four_eyes: bool = False
+    node_name: str = "accord"
 
 
 def load_settings(

@@ -15,12 +15,12 @@ Every read path that hands object bodies to someone (TAXII, export, sync push) e
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR, redact
-from accord.storage.base import AuditEvent, ListedVersion, Store
+from accord.storage.base import AuditEvent, ListedVersion, Store, VersionQuery
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +65,21 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
                                       subject=subject, detail={"channel": channel, "basis": agreement},
                                       items=tuple(items)), durable=False)
     return out
+
+
+def disclosed_bodies(store: Store, vis: Visibility, query: VersionQuery, *, channel: str,
+                     batch: int = 1000) -> Iterator[bytes]:
+    """Every version ``query`` selects that ``vis`` may see, disclosed, as bodies in store order.
+
+    The one streaming exit for exports in any format: rows come from the gate's SQL predicate,
+    go through :func:`disclose` in batches (cross-check, redaction, receipts), and only then
+    reach the caller. The node operator (``vis.sees_everything``) gets the stored bytes.
+    """
+    rows: list[ListedVersion] = []
+    for row in store.iter_visible(query, vis.predicate()):
+        rows.append(row)
+        if len(rows) >= batch:
+            yield from (d.body for d in disclose(store, vis, rows, channel=channel) if d.body is not None)
+            rows = []
+    if rows:
+        yield from (d.body for d in disclose(store, vis, rows, channel=channel) if d.body is not None)
