@@ -19,7 +19,9 @@ import orjson
 from accord.cli.context import NodeContext
 from accord.cli.progress import count_progress, counting_stream
 from accord.errors import ConfigError, InputError, Problem
-from accord.io.formats import (
+from accord.policy.gate import Visibility, org_visibility, visibility
+from accord.services.disclose import disclosed_bodies
+from accord.services.formats import (
     ExportOptions,
     Importer,
     ImportOptions,
@@ -28,8 +30,6 @@ from accord.io.formats import (
     parse_params,
     registry,
 )
-from accord.policy.gate import Visibility, org_visibility, visibility
-from accord.services.disclose import disclosed_bodies
 from accord.services.ingest import IngestReport, bulk_gc, ingest_items
 from accord.services.release import write_provenance
 from accord.stix.stream import Item, Limits

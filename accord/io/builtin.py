@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 
 import accord.io
-from accord.io.formats import FormatRegistry
+from accord.services.formats import FormatRegistry
 
 # Modules of accord.io that are infrastructure, not formats.
 NOT_FORMATS = frozenset({"builtin", "formats"})

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from accord.errors import InputError
-from accord.io.formats import (
+from accord.services.formats import (
     Exporter,
     ExportOptions,
     ExportSummary,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from accord.errors import ConfigError, InputError
-from accord.io.formats import FormatRegistry, Source, check_params, parse_params, registry
 from accord.io.stix_format import StixExporter, StixImporter
+from accord.services.formats import FormatRegistry, Source, check_params, parse_params, registry
 
 
 def test_builtin_formats_are_found_through_the_entry_point() -> None:
