@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from accord.api import routes as api_routes
+from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
 from accord.errors import AccordError
 from accord.policy.credentials import Throttle
@@ -60,7 +61,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
 
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
-                *api_routes.ROUTES, *ROUTES],
+                *api_routes.ROUTES, *api_transfer.ROUTES, *ROUTES],
         # Domain errors get their own entry so Starlette answers them in its exception middleware;
         # the Exception entry alone runs in the server-error middleware, which re-raises after
         # answering (a 4xx logged as a crash, the connection dropped).
@@ -69,7 +70,8 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         lifespan=lifespan,
     )
     app.state.taxii = context
-    app.state.api = ApiContext(store, throttle, clock, settings.four_eyes)
+    app.state.api = ApiContext(store, throttle, clock, settings.four_eyes, settings.max_content_length,
+                               settings.max_nesting_depth, settings.max_object_bytes, settings.node_name)
     app.state.api_log = logging.getLogger("accord.api")
     return app
 

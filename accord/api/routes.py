@@ -1,4 +1,5 @@
-"""REST routes under /api/v1/: release (approval queue, publish, retract).
+"""REST routes under /api/v1/: release (approval queue, publish, retract); import and export are in
+transfer.py.
 
 Every handler authenticates the caller like TAXII does (policy.credentials), acts through the
 services with the caller's Viewer, and answers JSON. Errors have one shape,
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.errors import AccordError, AuthenticationError, ConfigError, NotFoundError
+from accord.errors import AccordError, AuthenticationError, ConfigError, InputError, NotFoundError
 from accord.policy.credentials import AUTH_CHALLENGE, Throttle, Throttled, authenticate_request
 from accord.policy.viewer import Viewer
 from accord.services import release
@@ -35,6 +36,10 @@ class ApiContext:
     throttle: Throttle
     clock: Callable[[], int]
     four_eyes: bool = False
+    max_content_length: int = 100 * 1024 * 1024
+    max_nesting_depth: int = 100
+    max_object_bytes: int = 64 * 1024 * 1024
+    node_name: str = "accord"
 
 
 class ApiError(Exception):
@@ -46,7 +51,7 @@ class ApiError(Exception):
 NOT_FOUND = ApiError(404, "Not found", "There is no such resource, or it is not visible to you.")
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
@@ -62,17 +67,20 @@ def _error(exc: Exception) -> Response:
         exc = ApiError(403, "Forbidden", str(exc))
     elif isinstance(exc, ConfigError):
         exc = ApiError(400, "Bad request", str(exc))
+    elif isinstance(exc, InputError):
+        exc = ApiError(400, "Bad request", f"nothing stored: {exc.reason}")
     elif not isinstance(exc, ApiError):
         exc = ApiError(500, "Internal server error", "the server could not complete the request")
     body = {"error": {"status": exc.status, "title": exc.title, "detail": exc.detail}}
-    return _json(body, exc.status, exc.headers)
+    return json_response(body, exc.status, exc.headers)
 
 
 Handler = Callable[[ApiContext, Viewer, Request, dict[str, Any]], Any]
+RawHandler = Callable[[Request, ApiContext, Viewer], Awaitable[Response]]
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate, read an optional JSON object body, run ``handler`` in a thread, answer JSON."""
+def guarded(handler: RawHandler) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate the caller, then run ``handler``; every error becomes the one JSON error shape."""
 
     async def run(request: Request) -> Response:
         ctx: ApiContext = request.app.state.api
@@ -81,20 +89,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             viewer = await run_in_threadpool(authenticate_request, ctx.store, ctx.throttle, address,
                                              request.headers.get("authorization"), now=ctx.clock())
             request.state.username = viewer.username
-            body: dict[str, Any] = {}
-            if request.method == "POST":
-                raw = await request.body()
-                if len(raw) > MAX_BODY:
-                    raise ApiError(413, "Content too large", f"at most {MAX_BODY} bytes")
-                if raw.strip():
-                    try:
-                        parsed = orjson.loads(raw)
-                    except orjson.JSONDecodeError as exc:
-                        raise ApiError(400, "Bad request", f"the body is not JSON: {exc}") from None
-                    if not isinstance(parsed, dict):
-                        raise ApiError(400, "Bad request", "the body must be a JSON object")
-                    body = parsed
-            return _json(await run_in_threadpool(handler, ctx, viewer, request, body))
+            return await handler(request, ctx, viewer)
         except (ApiError, AccordError) as exc:
             return _error(exc)
         except Exception as exc:  # a bug: answer 500 without internals, and let it be logged
@@ -102,6 +97,28 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _error(exc)
 
     return run
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """A guarded JSON endpoint: reads an optional JSON object body, runs ``handler`` in a thread."""
+
+    async def run(request: Request, ctx: ApiContext, viewer: Viewer) -> Response:
+        body: dict[str, Any] = {}
+        if request.method == "POST":
+            raw = await request.body()
+            if len(raw) > MAX_BODY:
+                raise ApiError(413, "Content too large", f"at most {MAX_BODY} bytes")
+            if raw.strip():
+                try:
+                    parsed = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    raise ApiError(400, "Bad request", f"the body is not JSON: {exc}") from None
+                if not isinstance(parsed, dict):
+                    raise ApiError(400, "Bad request", "the body must be a JSON object")
+                body = parsed
+        return json_response(await run_in_threadpool(handler, ctx, viewer, request, body))
+
+    return guarded(run)
 
 
 def _versions(facts: list[VersionFacts]) -> list[dict[str, str]]:
