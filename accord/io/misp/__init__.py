@@ -7,8 +7,8 @@ events and feeds). Heavy libraries are imported inside the functions that use th
 
 from __future__ import annotations
 
-from accord.services.formats import FormatRegistry
 from accord.io.misp.importer import MispImporter
+from accord.services.formats import FormatRegistry
 
 
 def register(registry: FormatRegistry) -> None:

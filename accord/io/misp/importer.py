@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 import orjson
 
 from accord.errors import ConfigError, InputError
-from accord.services.formats import Imported, Importer, ImportOptions, Source
 from accord.io.misp.events import CheckedEvent, check_event, load_document, looks_like_misp, raw_events
+from accord.services.formats import Imported, Importer, ImportOptions, Source
 from accord.settings import _boolean
 from accord.stix.stream import Item
 
