@@ -310,7 +310,8 @@ def check_event(raw: Any, where: str, source_key: str, *, max_attachment_bytes: 
     label = f"event {event_uuid}"
     checker = _Checker(body, label, max_attachment_bytes)
     usable = checker.run()
-    _fill_uuids(body, event_uuid)
+    if usable:
+        _fill_uuids(body, event_uuid)
     return CheckedEvent(label, body if usable else None, checker.problems, checker.notes)
 
 

@@ -9,6 +9,11 @@ re-import stores nothing new. Accord repairs two things in what comes out:
   clusters, some observables), the converter stamps the wall clock, which would make every
   re-import a new version. Any timestamp taken during the conversion becomes the event's own
   ``timestamp``;
+- organisations: misp-stix writes an event's organisation as an identity created at the
+  event's time, so two events of one organisation would disagree on the identity's
+  ``created``, which STIX 2.1 fixes for all versions of an object. Accord keeps ``modified``
+  (the event's time: a renamed organisation is a new version) and sets ``created`` to the
+  Unix epoch, the one instant every event agrees on;
 - TLP: MISP ``tlp:white/green/amber/red`` tags come out as the TLP 1.0 marking definitions;
   Accord writes TLP 2.0 (``tlp:white`` is TLP:CLEAR), so the refs and the definitions are
   swapped for the TLP 2.0 ones (``tlp:clear`` and ``tlp:amber+strict`` already are).
@@ -23,12 +28,15 @@ from typing import Any
 
 import orjson
 
+from accord.io.misp.library import misp_stix
 from accord.stix.markings import STANDARD_TLP, TLP2_ID_FOR_LEVEL
 from accord.stix.timestamps import format_micros, parse_to_micros
 
 # Top-level properties the converter fills with the clock when MISP gives it no time.
 _TIME_PROPERTIES = ("created", "modified", "valid_from", "first_observed", "last_observed", "published",
                     "first_seen", "last_seen")
+
+IDENTITY_CREATED = "1970-01-01T00:00:00.000Z"
 
 
 @dataclass
@@ -45,9 +53,7 @@ def _now_micros() -> int:
 
 def convert_event(event: dict[str, Any]) -> Converted:
     """STIX objects for one checked event (see events.check_event); raises what misp-stix raises."""
-    from misp_stix_converter import MISPtoSTIX21Parser  # type: ignore[import-untyped]
-
-    parser = MISPtoSTIX21Parser()
+    parser = misp_stix().MISPtoSTIX21Parser()
     started = _now_micros()
     parser.parse_json_content({"Event": event})
     bundle = parser.bundle
@@ -57,6 +63,8 @@ def convert_event(event: dict[str, Any]) -> Converted:
     out = Converted()
     for obj in _with_tlp2(objects):
         _restamp(obj, started, finished, event_time)
+        if obj.get("type") == "identity":
+            obj["created"] = IDENTITY_CREATED
         out.objects.append(obj)
     for kind in ("errors", "warnings"):
         for messages in (getattr(parser, kind, None) or {}).values():
@@ -77,8 +85,7 @@ def _restamp(obj: dict[str, Any], started: int, finished: int, event_time: str) 
 
 def _with_tlp2(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """The objects with TLP 1.0 refs replaced by TLP 2.0 ones, each TLP 2.0 definition once."""
-    from misp_stix_converter.misp_stix_mapping import TLP2MarkingDefinitions  # type: ignore[import-untyped]
-
+    definitions = misp_stix().misp_stix_mapping.TLP2MarkingDefinitions
     swap = {mid: TLP2_ID_FOR_LEVEL[level] for mid, (level, version, _) in STANDARD_TLP.items() if version == 1}
     emitted: set[str] = set()
     for obj in objects:
@@ -86,7 +93,7 @@ def _with_tlp2(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             tlp2 = swap.get(obj["id"], obj["id"])
             if tlp2 not in emitted:
                 emitted.add(tlp2)
-                definition = TLP2MarkingDefinitions.by_uuid(tlp2)
+                definition = definitions.by_uuid(tlp2)
                 yield orjson.loads(definition.serialize()) if definition is not None else obj
             continue
         refs = obj.get("object_marking_refs")

@@ -1,0 +1,19 @@
+"""misp-stix, loaded on first use.
+
+Importing it takes about a second (it pulls in the STIX 1 and 2 object models) and, through
+the ``six`` compatibility module of its STIX 1 dependencies, raises ImportWarnings that say
+nothing about Accord's input; they are silenced for that import only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+
+def misp_stix() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImportWarning)
+        import misp_stix_converter.misp_stix_mapping  # type: ignore[import-untyped]
+
+    return misp_stix_converter
