@@ -99,6 +99,11 @@ class LatestSpool:
             "vkey = excluded.vkey, body = excluded.body WHERE excluded.vkey > latest.vkey",
             (obj.get("id"), self._seq, obj.get("type"), version_key(obj), body))
 
+    def count(self) -> int:
+        """How many objects are kept (one per id)."""
+        (n,) = self.connection.execute("SELECT count(*) FROM latest").fetchone()
+        return int(n)
+
     def bodies(self, *types: str) -> Iterator[bytes]:
         """The kept bodies of these types (all without types), in first-seen order."""
         where = f" WHERE type IN ({','.join('?' * len(types))})" if types else ""
