@@ -26,7 +26,7 @@ from accord.policy.gate import collection_access, visibility
 from accord.policy.viewer import Viewer
 from accord.services.disclose import disclosed_bodies
 from accord.services.formats import ExportOptions, ImportOptions, Source, check_params, parse_params, registry
-from accord.services.ingest import ingest_items
+from accord.services.ingest import prepare_document, write_prepared
 from accord.services.release import write_provenance
 from accord.stix.stream import Limits
 from accord.storage.base import AuditEvent, Collection, VersionQuery
@@ -75,8 +75,10 @@ def _import(ctx: ApiContext, viewer: Viewer, request: Request, body: bytes) -> d
     provenance = write_provenance(ctx.store, viewer, draft=_flag(request, "draft") or importer.review_required,
                                   four_eyes=ctx.four_eyes)
     imported = importer.read(source, ImportOptions(Limits(ctx.max_nesting_depth, ctx.max_object_bytes), params))
+    # A request body is bounded: prepare it all before taking the write lock (as TAXII does).
+    prepared = prepare_document(imported.items, ctx.store.marking_levels(), bundle_spec_version=imported.spec_version)
     with ctx.store.transaction() as tx:
-        report = ingest_items(tx, collection, imported.items, provenance, bundle_spec_version=imported.spec_version)
+        report = write_prepared(tx, collection, provenance, prepared)
     return {
         "format": importer.name, "collection": collection.id, "state": provenance.state.value,
         "stored": report.stored, "added": report.added, "unchanged": report.unchanged, "upgraded": report.upgraded,

@@ -21,7 +21,12 @@ def register(registry: FormatRegistry) -> None:
     for info in sorted(pkgutil.iter_modules(accord.io.__path__), key=lambda m: m.name):
         if info.name in NOT_FORMATS or info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"accord.io.{info.name}")
+        name = f"accord.io.{info.name}"
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # one broken format must not take the others (or the CLI) down
+            registry.record_broken(name, exc)
+            continue
         hook = getattr(module, "register", None)
         if callable(hook):
             hook(registry)

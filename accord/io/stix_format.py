@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from accord.errors import InputError
 from accord.services.formats import (
     Exporter,
     ExportOptions,
@@ -17,7 +16,6 @@ from accord.services.formats import (
     ImportOptions,
     Source,
 )
-from accord.stix.ids import split_id
 from accord.stix.stream import BOM, Item, StixDocument
 
 STIX_SUFFIXES = frozenset({".json", ".stix2", ".stix"})
@@ -45,24 +43,16 @@ class StixImporter(Importer):
         return _looks_like_stix(head)
 
     def read(self, source: Source, options: ImportOptions) -> Imported:
-        doc_box: list[StixDocument] = []
-
-        def spec() -> str | None:
-            value = doc_box[0].envelope.get("spec_version") if doc_box else None
-            return value if isinstance(value, str) else None
+        docs: list[StixDocument] = []
 
         def items() -> Iterator[Item]:
             with source.open() as stream:
                 doc = StixDocument(stream.read, source=source.name, limits=options.limits)
-                doc_box.append(doc)
+                docs.append(doc)
                 yield from doc
-            if doc.shape == "bundle":
-                bundle_id = doc.envelope.get("id")
-                parts = split_id(bundle_id)
-                if parts is None or parts[0] != "bundle":
-                    raise InputError(f"bundle id {bundle_id!r} is not of the form bundle--UUID", source=source.name)
+            doc.check_envelope()
 
-        return Imported(items(), spec_version=spec)
+        return Imported(items(), spec_version=lambda: docs[0].spec_version() if docs else None)
 
 
 class StixExporter(Exporter):

@@ -24,6 +24,7 @@ store. So an exporter cannot leak what the gate withheld, however it is written.
 from __future__ import annotations
 
 import io
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from typing import Any, BinaryIO, ClassVar
 
 from accord.errors import ConfigError, InputError
 from accord.stix.stream import Item, Limits
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "accord.formats"
 # How much of a file auto-detection looks at.
@@ -191,6 +194,12 @@ class FormatRegistry:
     def __init__(self) -> None:
         self.importers: dict[str, Importer] = {}
         self.exporters: dict[str, Exporter] = {}
+        # Plugins that failed to load: name -> why. Logged, and the rest of Accord carries on.
+        self.broken: dict[str, str] = {}
+
+    def record_broken(self, name: str, exc: BaseException) -> None:
+        self.broken[name] = f"{type(exc).__name__}: {exc}"
+        log.warning("format plugin %s failed to load and is not available: %s", name, self.broken[name])
 
     def add_importer(self, importer: Importer) -> None:
         if importer.name in self.importers or importer.name == "auto":
@@ -270,8 +279,10 @@ def registry() -> FormatRegistry:
         found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (not ep.value.startswith("accord."),
                                                                                ep.name))
         for ep in found:
-            hook = ep.load()
-            hook(reg)
+            try:
+                ep.load()(reg)
+            except Exception as exc:  # a third party's bug must not take the CLI and the server down
+                reg.record_broken(f"{ep.name} ({ep.value})", exc)
         _registry = reg
     return _registry
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
-from accord.errors import InputError, Problem
-from accord.stix.ids import split_id
+from accord.errors import Problem
 from accord.stix.markings import UNKNOWN, object_marking_refs, tlp_of_refs
 from accord.stix.observables import observables_of
 from accord.stix.stream import Item, StixDocument
@@ -38,6 +37,7 @@ from accord.storage.base import (
     Transaction,
     WriteResult,
 )
+from accord.storage.sharing import learn_marking
 
 BATCH = 1000
 
@@ -83,8 +83,66 @@ class IngestReport:
         self.results.extend(other.results)
 
 
+def prepare_item(item: Item, bundle_spec_version: str | None, levels: dict[str, str],
+                 report: IngestReport) -> PreparedVersion | list[Problem]:
+    """Upgrade, validate and serialise one object; its TLP is judged with ``levels`` (the known
+    non-standard marking definitions). Returns the problems instead when it is refused."""
+    obj = item.value
+    if item.problem is not None:
+        return [Problem(None, None, item.problem, item.index)]
+    if not isinstance(obj, dict):
+        return [Problem(None, None, f"expected a STIX object, found JSON {type(obj).__name__}", item.index)]
+    if needs_upgrade(obj, bundle_spec_version):
+        obj = upgrade_object(obj)
+        report.upgraded += 1
+    problems = validate_object(obj, index=item.index)
+    if problems:
+        return problems
+    refs = object_marking_refs(obj)
+    body = orjson.dumps(obj)
+    return PreparedVersion(
+        index=item.index,
+        stix_id=obj["id"],
+        version=version_key(obj),
+        type=obj["type"],
+        spec_version=obj.get("spec_version", "2.1"),
+        revoked=obj.get("revoked") is True,
+        tlp=tlp_of_refs(refs, levels) if refs else None,
+        content_hash=body_hash(body),
+        body=body,
+        observables=observables_of(obj),
+    )
+
+
+def _count(report: IngestReport, results: list[WriteResult]) -> None:
+    for r in results:
+        if r.status is Status.STORED:
+            report.stored += 1
+        elif r.status is Status.ADDED:
+            report.added += 1
+        elif r.status is Status.UNCHANGED:
+            report.unchanged += 1
+        else:
+            report.refused.append(Problem(
+                r.stix_id, "modified",
+                "this version is already stored with different content; a changed object needs a "
+                "new 'modified' timestamp", r.index))
+    if report.keep_results:
+        report.results.extend(results)
+
+
+def _audit_write(tx: Transaction, collection: Collection, provenance: Provenance, report: IngestReport) -> None:
+    if report.stored or report.added:
+        tx.audit(AuditEvent(
+            provenance.author or OPERATOR, "write", org=provenance.owner_name, subject=collection.id,
+            detail={"collection": collection.id, "stored": report.stored, "added": report.added,
+                    "unchanged": report.unchanged, "refused": len({p.index for p in report.refused}),
+                    "state": provenance.state.value, "origin_node": provenance.origin_node}))
+
+
 class Ingestor:
-    """Prepares objects and writes them in batches into one open transaction."""
+    """Prepares objects and writes them in batches into one open transaction (streaming: a
+    document of any size, memory bounded by one batch)."""
 
     def __init__(self, tx: Transaction, collection: Collection, provenance: Provenance, *,
                  keep_results: bool = False, on_progress: Callable[[int], None] | None = None):
@@ -102,44 +160,13 @@ class Ingestor:
         self._unresolved: dict[int, tuple[str, str, list[str]]] = {}
         self._resolvable: list[tuple[str, str, list[str]]] = []
 
-    def prepare(self, item: Item, bundle_spec_version: str | None = None) -> PreparedVersion | list[Problem]:
-        obj = item.value
-        if item.problem is not None:
-            return [Problem(None, None, item.problem, item.index)]
-        if not isinstance(obj, dict):
-            return [Problem(None, None, f"expected a STIX object, found JSON {type(obj).__name__}", item.index)]
-        if needs_upgrade(obj, bundle_spec_version):
-            obj = upgrade_object(obj)
-            self.report.upgraded += 1
-        problems = validate_object(obj, index=item.index)
-        if problems:
-            return problems
-        stix_id: str = obj["id"]
-        stix_type: str = obj["type"]
-        refs = object_marking_refs(obj)
-        tlp = tlp_of_refs(refs, self._levels) if refs else None
-        version = version_key(obj)
-        body = orjson.dumps(obj)
-        if tlp == UNKNOWN:
-            self._unresolved[item.index] = (stix_id, version, refs)
-        return PreparedVersion(
-            index=item.index,
-            stix_id=stix_id,
-            version=version,
-            type=stix_type,
-            spec_version=obj.get("spec_version", "2.1"),
-            revoked=obj.get("revoked") is True,
-            tlp=tlp,
-            content_hash=body_hash(body),
-            body=body,
-            observables=observables_of(obj),
-        )
-
     def add(self, item: Item, bundle_spec_version: str | None = None) -> None:
-        prepared = self.prepare(item, bundle_spec_version)
+        prepared = prepare_item(item, bundle_spec_version, self._levels, self.report)
         if isinstance(prepared, list):
             self.report.refused.extend(prepared)
             return
+        if prepared.tlp == UNKNOWN:
+            self._unresolved[item.index] = (prepared.stix_id, prepared.version, object_marking_refs(item.value))
         if prepared.type == "marking-definition":
             # Later objects of this document may be marked with it: flush so it is known.
             self._batch.append(prepared)
@@ -154,24 +181,12 @@ class Ingestor:
         if not self._batch:
             return
         results = self.tx.write(self.collection, self._batch, self.provenance)
-        report = self.report
         for r in results:
             if r.status is Status.STORED:
-                report.stored += 1
                 pending = self._unresolved.pop(r.index, None)
                 if pending is not None:
                     self._resolvable.append(pending)
-            elif r.status is Status.ADDED:
-                report.added += 1
-            elif r.status is Status.UNCHANGED:
-                report.unchanged += 1
-            else:
-                report.refused.append(Problem(
-                    r.stix_id, "modified",
-                    "this version is already stored with different content; a changed object needs a "
-                    "new 'modified' timestamp", r.index))
-        if report.keep_results:
-            report.results.extend(results)
+        _count(self.report, results)
         if self._on_progress is not None:
             self._on_progress(len(self._batch))
         self._batch = []
@@ -189,15 +204,66 @@ class Ingestor:
             if fixes:
                 self.tx.set_tlp(fixes, self.provenance.owner_org)
             self._resolvable = []
-        report = self.report
-        if report.stored or report.added:
-            prov = self.provenance
-            self.tx.audit(AuditEvent(
-                prov.author or OPERATOR, "write", org=prov.owner_name, subject=self.collection.id,
-                detail={"collection": self.collection.id, "stored": report.stored, "added": report.added,
-                        "unchanged": report.unchanged, "refused": len({p.index for p in report.refused}),
-                        "state": prov.state.value, "origin_node": prov.origin_node}))
-        return report
+        _audit_write(self.tx, self.collection, self.provenance, self.report)
+        return self.report
+
+
+@dataclass
+class PreparedDocument:
+    """A bounded document (one request body) validated and serialised BEFORE the write lock is
+    taken, so that several server workers parse and validate in parallel while one writes.
+
+    ``refs`` keeps the marking refs of the versions whose TLP depends on a non-standard marking
+    definition: the levels known at write time decide those (another request may have stored
+    or contradicted a definition in between), never the levels seen while preparing.
+    """
+
+    versions: list[PreparedVersion]
+    refs: dict[int, list[str]]
+    definitions: list[dict[str, Any]]
+    report: IngestReport
+
+
+def prepare_document(items: Iterable[Item], levels: dict[str, str], *,
+                     bundle_spec_version: Callable[[], str | None] = lambda: None,
+                     keep_results: bool = False) -> PreparedDocument:
+    """Phase one, outside any transaction: every object upgraded, validated and serialised.
+    ``levels`` are the store's marking levels as last seen; the document's own definitions are
+    learnt as they come, for the objects after them."""
+    levels = dict(levels)
+    prepared = PreparedDocument([], {}, [], IngestReport(keep_results=keep_results))
+    for item in items:
+        version = prepare_item(item, bundle_spec_version(), levels, prepared.report)
+        if isinstance(version, list):
+            prepared.report.refused.extend(version)
+            continue
+        refs = object_marking_refs(item.value)
+        if refs and tlp_of_refs(refs) == UNKNOWN:
+            prepared.refs[version.index] = refs
+        if version.type == "marking-definition":
+            prepared.definitions.append(item.value)
+            learn_marking(levels, item.value)
+        prepared.versions.append(version)
+    return prepared
+
+
+def write_prepared(tx: Transaction, collection: Collection, provenance: Provenance,
+                   prepared: PreparedDocument) -> IngestReport:
+    """Phase two, inside the caller's transaction: TLPs that hang on non-standard definitions
+    judged with the levels known now, then the batched writes and the audit entry."""
+    if prepared.refs:
+        levels = dict(tx.marking_levels())
+        for definition in prepared.definitions:
+            learn_marking(levels, definition)
+        for i, version in enumerate(prepared.versions):
+            refs = prepared.refs.get(version.index)
+            if refs is not None:
+                prepared.versions[i] = replace(version, tlp=tlp_of_refs(refs, levels))
+    report = prepared.report
+    for start in range(0, len(prepared.versions), BATCH):
+        _count(report, tx.write(collection, prepared.versions[start:start + BATCH], provenance))
+    _audit_write(tx, collection, provenance, report)
+    return report
 
 
 def ingest_items(tx: Transaction, collection: Collection, items: Iterable[Item], provenance: Provenance, *,
@@ -213,18 +279,9 @@ def ingest_document(tx: Transaction, collection: Collection, doc: StixDocument, 
                     keep_results: bool = False,
                     on_progress: Callable[[int], None] | None = None) -> IngestReport:
     """Ingest one document; raises InputError (caller rolls back) if the document is malformed."""
-
-    def spec() -> str | None:
-        value = doc.envelope.get("spec_version")
-        return value if isinstance(value, str) else None
-
-    report = ingest_items(tx, collection, doc, provenance, bundle_spec_version=spec,
+    report = ingest_items(tx, collection, doc, provenance, bundle_spec_version=doc.spec_version,
                           keep_results=keep_results, on_progress=on_progress)
-    if doc.shape == "bundle":
-        bundle_id = doc.envelope.get("id")
-        parts = split_id(bundle_id)
-        if parts is None or parts[0] != "bundle":
-            raise InputError(f"bundle id {bundle_id!r} is not of the form bundle--UUID", source=doc.source)
+    doc.check_envelope()
     return report
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from accord.errors import InputError
+from accord.stix.ids import split_id
 
 BOM = b"\xef\xbb\xbf"
 # Deepest nesting accepted in one object (documented in docs/stix.md); STIX needs well under 20.
@@ -427,6 +428,19 @@ class StixDocument:
             pass
         if self._buf.startswith(BOM):
             self._pos = len(BOM)
+
+    def check_envelope(self) -> None:
+        """After iteration: refuse a bundle whose id is not ``bundle--UUID`` (STIX 2.1 section 8)."""
+        if self.shape == "bundle":
+            bundle_id = self.envelope.get("id")
+            parts = split_id(bundle_id)
+            if parts is None or parts[0] != "bundle":
+                raise InputError(f"bundle id {bundle_id!r} is not of the form bundle--UUID", source=self.source)
+
+    def spec_version(self) -> str | None:
+        """The envelope's ``spec_version`` (a STIX 2.0 bundle says 2.0), once read."""
+        value = self.envelope.get("spec_version")
+        return value if isinstance(value, str) else None
 
     def __iter__(self) -> Iterator[Item]:
         self._strip_bom()

@@ -22,7 +22,7 @@ from accord.errors import Problem
 from accord.policy.gate import Predicate, Visibility, objects_predicate, visibility
 from accord.policy.viewer import Viewer
 from accord.services.disclose import disclose
-from accord.services.ingest import IngestReport, ingest_document
+from accord.services.ingest import IngestReport, prepare_document, write_prepared
 from accord.services.release import write_provenance
 from accord.stix.ids import split_id
 from accord.stix.stream import Item, Limits, StixDocument
@@ -237,12 +237,16 @@ def _ingest(ctx: TaxiiContext, viewer: Viewer, collection: Collection, api_root:
     doc = _RecordingDocument(io.BytesIO(body).read, source="request body",
                              limits=Limits(ctx.max_nesting_depth, ctx.max_object_bytes))
     provenance = write_provenance(ctx.store, viewer, four_eyes=ctx.four_eyes)
+    # Parse, upgrade and validate before taking the write lock: other workers' requests are
+    # written meanwhile, and the lock is held only for the writes themselves.
+    prepared = prepare_document(doc, ctx.store.marking_levels(), bundle_spec_version=doc.spec_version,
+                                keep_results=True)
+    doc.check_envelope()
+    if doc.shape not in ACCEPTED_SHAPES:
+        raise TaxiiError(422, "Unprocessable entity", "The body must be a TAXII envelope "
+                         '({"objects": [...]}) or a STIX bundle.', details={"found": doc.shape})
     with ctx.store.transaction() as tx:
-        report = ingest_document(tx, collection, doc, provenance, keep_results=True)
-        if doc.shape not in ACCEPTED_SHAPES:
-            # Raised inside the transaction, so the objects of a bare array or object are rolled back.
-            raise TaxiiError(422, "Unprocessable entity", "The body must be a TAXII envelope "
-                             '({"objects": [...]}) or a STIX bundle.', details={"found": doc.shape})
+        report = write_prepared(tx, collection, provenance, prepared)
         status_id, encoded = _status_resource(report, doc, requested)
         # In the same transaction: one commit (one fsync) per request, and a status exists exactly
         # when the objects it lists were stored.

@@ -54,3 +54,13 @@ def test_options_are_checked_against_what_the_format_declares() -> None:
         parse_params(["novalue"])
     with pytest.raises(ConfigError, match="has no option 'zzz'"):
         check_params("import", "stix", {}, {"zzz": "1"})
+
+
+def test_every_builtin_format_module_loads() -> None:
+    assert registry().broken == {}
+
+
+def test_a_broken_plugin_is_reported_and_skipped() -> None:
+    reg = FormatRegistry()
+    reg.record_broken("example", ImportError("no module named example_dep"))
+    assert reg.broken == {"example": "ImportError: no module named example_dep"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from accord.services.ingest import IngestReport, ingest_document
+from accord.services.ingest import IngestReport, PreparedDocument, ingest_document, prepare_document, write_prepared
 from accord.stix.markings import TLP2_CLEAR, TLP2_RED
 from accord.stix.stream import StixDocument
 from accord.storage.sqlite import SQLiteStore
@@ -81,4 +81,44 @@ def test_granular_markings_leave_the_objects_tlp_to_its_object_markings(template
         indicator(2, description="secret", granular_markings=[{"marking_ref": TLP2_RED, "selectors": ["description"]}]),
     ])
     assert sorted(tlps(store).values(), key=str) == [None, "clear"]
+    store.close()
+
+
+def _prepared(store: SQLiteStore, objects: list[dict[str, Any]]) -> PreparedDocument:
+    doc = StixDocument(io.BytesIO(orjson.dumps(objects)).read)
+    return prepare_document(doc, store.marking_levels(), bundle_spec_version=doc.spec_version)
+
+
+def _write(store: SQLiteStore, prepared: PreparedDocument) -> IngestReport:
+    with store.transaction() as tx:
+        return write_prepared(tx, store.get_collection("default"), node_provenance(store), prepared)
+
+
+def test_prepared_outside_the_lock_takes_the_levels_known_when_written(template_db: Path, tmp_path: Path) -> None:
+    """TAXII prepares a request before taking the write lock; a definition stored (or contradicted)
+    by another request in between decides the TLP, not what the preparation saw."""
+    store = store_from(template_db, tmp_path)
+    early = _prepared(store, [indicator(1, object_marking_refs=[STATEMENT])])
+    ingest(store, [statement("2026-01-01T00:00:00.000Z")])  # another request defines it: a statement
+    assert _write(store, early).stored == 1
+    assert tlps(store) == {indicator(1)["id"]: None}  # a statement says nothing about TLP
+
+    late = _prepared(store, [indicator(2, object_marking_refs=[STATEMENT])])
+    # Another request stores a second "version" of the id that Accord cannot read as a statement.
+    ingest(store, [{"type": "marking-definition", "spec_version": "2.1", "id": STATEMENT,
+                    "created": "2025-01-01T00:00:00.000Z", "name": "PARTNER-RESTRICTED",
+                    "extensions": {"extension-definition--11111111-1111-4111-8111-111111111111":
+                                   {"extension_type": "property-extension", "level": "restricted"}}}])
+    assert _write(store, late).stored == 1
+    assert tlps(store)[indicator(2)["id"]] == "unknown"  # contradicted meanwhile: fails closed
+    store.close()
+
+
+def test_prepared_document_learns_its_own_definitions_in_order(template_db: Path, tmp_path: Path) -> None:
+    store = store_from(template_db, tmp_path)
+    report = _write(store, _prepared(store, [indicator(1, object_marking_refs=[STATEMENT]),
+                                             statement("2026-01-01T00:00:00.000Z"),
+                                             indicator(2, object_marking_refs=[STATEMENT, TLP2_RED])]))
+    assert (report.stored, report.refused) == (3, [])
+    assert tlps(store) == {indicator(1)["id"]: None, indicator(2)["id"]: "red"}
     store.close()
