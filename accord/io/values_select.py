@@ -22,11 +22,14 @@ from typing import Any
 
 from accord.io.indicators import KINDS, Kind, values_of
 from accord.stix.observables import observables_of
+from accord.stix.patterns import Path as PropertyPath
+from accord.stix.patterns import fast_comparisons, reference_comparisons, split_path
 from accord.stix.timestamps import parse_to_micros, timestamp_key
 
 _BY_INDEX_TYPE = {k.index_type: k for k in KINDS.values()}
 _SCO_TYPES = frozenset(k.sco_type for k in KINDS.values())
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'", re.DOTALL)
+_ESCAPED = re.compile(r"\\(['\\])")
 # Outside string literals: observations joined by AND or FOLLOWEDBY (all must be seen, so no one
 # value indicates alone), qualifiers (a count or a time window), negation and inequalities.
 _NOT_ALONE = re.compile(r"\][\s)]*(?:AND|FOLLOWEDBY)\b|\b(?:WITHIN|REPEATS|START|STOP|NOT)\b|!=|<>")
@@ -37,6 +40,24 @@ def values_indicate_alone(pattern: str) -> bool:
     (its comparisons describe one object, as misp-stix writes ``network-traffic`` with a type and
     an address), or observations joined by OR, without qualifiers or negation."""
     return not _NOT_ALONE.search(_STRING.sub("''", pattern))
+
+
+def equalities(pattern: str) -> list[tuple[str, PropertyPath, str]]:
+    """(object type, property path, string value) of every ``=`` and ``IN`` comparison of a valid
+    pattern, for formats whose vocabulary reaches past Accord's kinds (MVT's ``process:name``)."""
+    fast = fast_comparisons(pattern)
+    comparisons = (list(reference_comparisons(pattern)) if fast is None
+                   else [(stype, split_path(path), op, literal) for stype, path, op, literal in fast])
+    out: list[tuple[str, PropertyPath, str]] = []
+    for stype, path, op, literal in comparisons:
+        if op in ("=", "=="):
+            texts = [literal]
+        elif op == "IN":
+            texts = _STRING.findall(literal)
+        else:
+            continue
+        out.extend((stype, path, _ESCAPED.sub(r"\1", text[1:-1])) for text in texts if text.startswith("'"))
+    return out
 
 
 def kind_values(obj: Mapping[str, Any], *, disjunctive_only: bool,
