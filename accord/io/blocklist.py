@@ -15,22 +15,19 @@ version, and only while live: revoked ones and those whose ``valid_until`` has p
 out, and so are values of patterns whose values do not indicate alone (observations joined by
 AND, qualifiers). Values on MISP warninglists are left out unless ``include_benign=true``.
 Values are de-duplicated and sorted. Objects are spooled to a temporary SQLite file
-(accord/io/values_select.py), so memory stays flat however large the store.
+(accord/io/values_live.py), so memory stays flat however large the store.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO, ClassVar
-
-import orjson
 
 from accord.errors import ConfigError
 from accord.io.indicators import KINDS
 from accord.io.values_columns import parse_flag
-from accord.io.values_select import LatestSpool, kind_values, skip_reason, version_key
+from accord.io.values_live import LiveValues
 from accord.services.formats import Exporter, ExportOptions, ExportSummary, FormatRegistry
 from accord.stix.timestamps import parse_to_micros
 
@@ -39,7 +36,6 @@ STYLES: dict[str, tuple[str, ...]] = {
     "hosts": ("domain",),
     "rpz": ("domain", "ipv4", "ipv6"),
 }
-BENIGN_VALUES = "values left out: on a MISP warninglist"
 
 
 def _kinds(text: str | None, style: str) -> list[str]:
@@ -105,79 +101,31 @@ class BlocklistExporter(Exporter):
         comments = parse_flag("comments", params["comments"]) if "comments" in params else several
         include_benign = parse_flag("include_benign", params.get("include_benign", "false"))
         summary = ExportSummary()
-        with LatestSpool() as spool:
-            for body in bodies:
-                summary.objects_in += 1
-                obj = orjson.loads(body)
-                if obj.get("type") == "indicator":
-                    spool.add(obj, body)
-                else:
-                    summary.skip(kind_values(obj, disjunctive_only=True, observables=False)[1] or "not an indicator")
-            newest = _collect(spool, kinds, include_benign, summary)
-            db = spool.connection
-            rows = db.execute("SELECT rank, value FROM vals WHERE NOT benign ORDER BY rank, value")
+        with LiveValues(kinds, include_benign) as live:
+            live.collect(bodies, summary)
             if style == "rpz":
-                _write_rpz(out, rows, kinds, newest, options.node)
+                _write_rpz(out, live, options.node)
                 return summary
-            current = -1
-            for rank, value in rows:
-                if comments and rank != current:
-                    out.write(f"{'' if current < 0 else chr(10)}# {kinds[rank]}\n".encode())
-                    current = rank
+            current = ""
+            for kind, value, _, _ in live.rows():
+                if comments and kind != current:
+                    out.write(f"{chr(10) if current else ''}# {kind}\n".encode())
+                    current = kind
                 out.write(f"0.0.0.0 {value}\n".encode() if style == "hosts" else value.encode() + b"\n")
         return summary
 
 
-def _collect(spool: LatestSpool, kinds: list[str], include_benign: bool, summary: ExportSummary) -> str:
-    """Fill the spool's ``vals`` table with the live values; returns the newest version key."""
-    from accord.io.warninglists import benign
-
-    db = spool.connection
-    db.execute("CREATE TABLE vals (rank INTEGER, value TEXT, benign INTEGER, PRIMARY KEY (rank, value)) "
-               "WITHOUT ROWID")
-    superseded = summary.objects_in - sum(summary.skipped.values()) - spool.count()
-    if superseded:
-        summary.skip("older versions of exported indicators", superseded)
-    now = int(time.time() * 1_000_000)
-    newest = ""
-    for body in spool.bodies():
-        obj = orjson.loads(body)
-        reason = skip_reason(obj, now)
-        values, why = kind_values(obj, disjunctive_only=True)
-        chosen = [(kind, value) for kind, value in values if kind.name in kinds]
-        if reason or not chosen:
-            summary.skip(reason or why or "no value of the kinds asked")
-            continue
-        kept = False
-        for kind, value in chosen:
-            rank = kinds.index(kind.name)
-            row = db.execute("SELECT benign FROM vals WHERE rank = ? AND value = ?", (rank, value)).fetchone()
-            if row is None:
-                listed = not include_benign and bool(benign(value))
-                db.execute("INSERT INTO vals VALUES (?, ?, ?)", (rank, value, listed))
-                if listed:
-                    summary.skip(BENIGN_VALUES)
-            else:
-                listed = bool(row[0])
-            kept = kept or not listed
-        if kept:
-            summary.written += 1
-            newest = max(newest, version_key(obj))
-        else:
-            summary.skip("indicators whose values are all on MISP warninglists")
-    return newest
-
-
-def _write_rpz(out: BinaryIO, rows: Iterable[tuple[int, str]], kinds: list[str], newest: str, node: str) -> None:
+def _write_rpz(out: BinaryIO, live: LiveValues, node: str) -> None:
     # The serial must grow when the content does: the newest indicator version (seconds since the
     # epoch) does, and stays the same for the same content.
+    newest = live.newest()
     micros = parse_to_micros(newest) if newest else None
     serial = max(1, (micros or 0) // 1_000_000) % 2**32
     out.write(f"; DNS response policy zone exported by Accord node {node}\n"
               f"$TTL 300\n@ IN SOA localhost. hostmaster.localhost. {serial} 3600 600 86400 300\n"
               "@ IN NS localhost.\n".encode())
-    for rank, value in rows:
-        if kinds[rank] == "domain":
+    for kind, value, _, _ in live.rows():
+        if kind == "domain":
             out.write(f"{value} CNAME .\n*.{value} CNAME .\n".encode())
         else:
             out.write(f"{rpz_ip_owner(value)} CNAME .\n".encode())
