@@ -7,9 +7,12 @@ events and feeds). Heavy libraries are imported inside the functions that use th
 
 from __future__ import annotations
 
+from accord.io.misp.exporter import MispExporter, MispFeedExporter
 from accord.io.misp.importer import MispImporter
 from accord.services.formats import FormatRegistry
 
 
 def register(registry: FormatRegistry) -> None:
     registry.add_importer(MispImporter())
+    registry.add_exporter(MispExporter())
+    registry.add_exporter(MispFeedExporter())

@@ -17,3 +17,15 @@ def misp_stix() -> Any:
         import misp_stix_converter.misp_stix_mapping  # type: ignore[import-untyped]
 
     return misp_stix_converter
+
+
+def messages(parser: Any) -> list[str]:
+    """misp-stix's errors and warnings for one conversion, the first line of each (its errors
+    carry a traceback after it)."""
+    out = []
+    for kind in ("errors", "warnings"):
+        for values in (getattr(parser, kind, None) or {}).values():
+            for message in values:
+                text = str(message).strip()
+                out.append(text.splitlines()[0].rstrip(":") if text else text)
+    return out

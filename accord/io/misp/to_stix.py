@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from accord.io.misp.library import misp_stix
+from accord.io.misp.library import messages, misp_stix
 from accord.stix.markings import STANDARD_TLP, TLP2_ID_FOR_LEVEL
 from accord.stix.timestamps import format_micros, parse_to_micros
 
@@ -66,9 +66,7 @@ def convert_event(event: dict[str, Any]) -> Converted:
         if obj.get("type") == "identity":
             obj["created"] = IDENTITY_CREATED
         out.objects.append(obj)
-    for kind in ("errors", "warnings"):
-        for messages in (getattr(parser, kind, None) or {}).values():
-            out.messages.extend(_first_line(m) for m in messages)
+    out.messages = messages(parser)
     return out
 
 
@@ -103,7 +101,3 @@ def _with_tlp2(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             if isinstance(granular, dict) and granular.get("marking_ref") in swap:
                 granular["marking_ref"] = swap[granular["marking_ref"]]
         yield obj
-
-
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0].rstrip(":") if message.strip() else message
