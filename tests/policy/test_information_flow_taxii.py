@@ -2,8 +2,9 @@
 oracle (hidden and missing give the same 404) and the three-organisation walkthrough.
 
 Every world is built, with unique names, in the one database the module's server uses; readers
-call the TAXII routes with their own tokens. Objects, manifest, one object and its versions must
-return exactly what the oracle (tests/policy/oracle.py) allows.
+call the TAXII routes and the REST export with their own tokens. Objects, manifest, one object,
+its versions and the REST export must return exactly what the oracle (tests/policy/oracle.py)
+allows.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ def check_reader(n: Node, built: Built, username: str, token: str) -> None:
             base = f"/default/collections/{collection.id}"
             if not world.reaches(username, name):
                 response = c.get(f"{base}/objects/", params=PAGE)
+                rest = c.get(f"/api/v1/collections/{collection.id}/export")
                 if world.grants.get((name, org), (False, False))[1] and role != "reader":
                     # A writer without read knows the collection (it is listed, can_write): 403.
                     assert response.status_code == 403, f"{username} on {name}: {response.status_code}"
+                    assert rest.status_code == 404, f"{username} REST export of write-only {name}"
                     CASES["TAXII write-only collection"] += 1
                     continue
                 missing = str(uuid.uuid4())
@@ -67,11 +70,14 @@ def check_reader(n: Node, built: Built, username: str, token: str) -> None:
                                 collection.id, missing)
                 assert_same_404(c, f"{base}/manifest/", f"/default/collections/{missing}/manifest/",
                                 collection.id, missing)
+                assert_same_404(c, f"/api/v1/collections/{collection.id}/export",
+                                f"/api/v1/collections/{missing}/export", collection.id, missing)
                 CASES["TAXII unreachable collection"] += 1
                 continue
             before = micros_now()
             objects_page = c.get(f"{base}/objects/", params=PAGE)
             manifest_page = c.get(f"{base}/manifest/", params=PAGE)
+            rest_export = c.get(f"/api/v1/collections/{collection.id}/export", params={"format": "stix"})
             singles: dict[str, tuple[httpx.Response, httpx.Response]] = {}
             ids = sorted({v.stix_id for v in world.versions if v.collection == name})
             for stix_id in ids:
@@ -88,6 +94,9 @@ def check_reader(n: Node, built: Built, username: str, token: str) -> None:
             assert manifest == expected, f"{where} manifest: {manifest ^ expected}"
             CASES["TAXII objects"] += 1
             CASES["TAXII manifest"] += 1
+            assert rest_export.status_code == 200, (where, rest_export.text)
+            check_bodies(world, org, rest_export.json()["objects"], expected, before, where + " REST export")
+            CASES["REST export"] += 1
             for stix_id, (one, versions) in singles.items():
                 mine = {k for k in expected if k[0] == stix_id}
                 if not mine:
