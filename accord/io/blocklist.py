@@ -27,7 +27,7 @@ from typing import BinaryIO, ClassVar
 from accord.errors import ConfigError
 from accord.io.indicators import KINDS
 from accord.io.values_columns import parse_flag
-from accord.io.values_live import LiveValues
+from accord.io.values_live import LiveValues, parse_kinds
 from accord.services.formats import Exporter, ExportOptions, ExportSummary, FormatRegistry
 from accord.stix.timestamps import parse_to_micros
 
@@ -36,22 +36,6 @@ STYLES: dict[str, tuple[str, ...]] = {
     "hosts": ("domain",),
     "rpz": ("domain", "ipv4", "ipv6"),
 }
-
-
-def _kinds(text: str | None, style: str) -> list[str]:
-    allowed = STYLES[style]
-    if not text or text == "all":
-        return list(allowed)
-    out: list[str] = []
-    for name in (n.strip().lower() for n in text.split(",")):
-        names = ["ipv4", "ipv6"] if name == "ip" else [name]
-        for one in names:
-            if one not in allowed:
-                raise ConfigError(f"-O kind: {name!r} is not one of {', '.join(allowed)}"
-                                  + ("" if style == "plain" else f" (style {style})") + ", ip or all")
-            if one not in out:
-                out.append(one)
-    return out
 
 
 def rpz_ip_owner(value: str) -> str:
@@ -94,7 +78,7 @@ class BlocklistExporter(Exporter):
         style = params.get("style", "plain")
         if style not in STYLES:
             raise ConfigError(f"-O style: one of {', '.join(STYLES)}")
-        kinds = _kinds(params.get("kind"), style)
+        kinds = parse_kinds(params.get("kind"), STYLES[style])
         # One list asked for (ip is one: a firewall's address list) is bare; several are grouped.
         requested = params.get("kind", "all")
         several = len(kinds) > 1 and (requested == "all" or "," in requested)

@@ -16,10 +16,26 @@ from types import TracebackType
 
 import orjson
 
+from accord.errors import ConfigError
 from accord.io.values_select import LatestSpool, kind_values, skip_reason, version_key
 from accord.services.formats import ExportSummary
 
 BENIGN_VALUES = "values left out: on a MISP warninglist"
+
+
+def parse_kinds(text: str | None, allowed: tuple[str, ...]) -> list[str]:
+    """The kinds named by ``-O kind=a,b`` (``ip`` is ipv4 and ipv6, ``all`` or nothing is every
+    allowed one), in the order given."""
+    if not text or text == "all":
+        return list(allowed)
+    out: list[str] = []
+    for name in (n.strip().lower() for n in text.split(",")):
+        for one in ["ipv4", "ipv6"] if name == "ip" else [name]:
+            if one not in allowed:
+                raise ConfigError(f"-O kind: {name!r} is not one of {', '.join(allowed)}, ip or all")
+            if one not in out:
+                out.append(one)
+    return out
 
 
 class LiveValues:

@@ -23,8 +23,9 @@ def ind(kind: str, value: str, **extra: Any) -> dict[str, Any]:
     return indicator(KINDS[kind], value, source_key="blocklist-test", created=CREATED, **extra)
 
 
-def load(accord: Run, tmp_path: Path, objects: list[dict[str, Any]]) -> None:
-    path = tmp_path / "in.json"
+def load(accord: Run, tmp_path: Path, objects: list[dict[str, Any]], name: str = "in.json") -> None:
+    """Import ``objects`` as one STIX file; every one must be stored."""
+    path = tmp_path / name
     path.write_bytes(orjson.dumps(objects))
     result = accord("import", str(path))
     assert result.exit_code == 0, result.output
