@@ -210,6 +210,7 @@ class SharingQueries:
             if state is State.PUBLISHED:
                 cur.executemany(self._sql("UPDATE object_versions SET state = ?, released_by = ?, released_at = ? "
                                           "WHERE pk = ?"), [(state.value, *released, v.pk) for v in versions])
+                self._restamp(cur, [v.pk for v in versions], now)
             else:
                 cur.executemany(self._sql("UPDATE object_versions SET state = ? WHERE pk = ?"),
                                 [(state.value, v.pk) for v in versions])
@@ -221,6 +222,28 @@ class SharingQueries:
             append_audit(conn, self._sql, now, AuditEvent(
                 actor, action, subject=versions[0].stix_id, detail=dict(detail or {}),
                 items=tuple((v.stix_id, v.version, None) for v in versions)))
+
+    def _restamp(self, cur: Any, version_pks: list[int], now: int) -> None:
+        """Give published versions a new ``date_added`` in each of their collections.
+
+        For everyone but its owner a draft appears when it is published, so that is when it is
+        added as far as they can tell: a partner (or a sync link) reading with ``added_after``
+        from where it last stopped would otherwise never see a draft written before that point
+        and published after it. The new values continue the node's strictly increasing sequence.
+        """
+        last = cur.execute("SELECT coalesce(max(date_added), 0) FROM collection_objects").fetchone()[0]
+        rows = []
+        for start in range(0, len(version_pks), 500):
+            part = version_pks[start:start + 500]
+            rows.extend(cur.execute(self._sql(
+                f"SELECT collection_pk, version_pk FROM collection_objects WHERE version_pk IN "
+                f"({placeholders(len(part))}) ORDER BY date_added"), part).fetchall())
+        stamped = []
+        for collection_pk, version_pk in rows:
+            last = now if now > last else last + 1
+            stamped.append((last, collection_pk, version_pk))
+        cur.executemany(self._sql("UPDATE collection_objects SET date_added = ? WHERE collection_pk = ? "
+                                  "AND version_pk = ?"), stamped)
 
     def remove_from_collection(self, collection: Collection, rows: Sequence[ListedVersion], *, actor: str,
                                org: str | None) -> None:

@@ -90,3 +90,25 @@ def test_rest_errors(node: Node) -> None:  # noqa: F811
                            json={"recipients": ["no-such-org"]})
     assert unknown_org.status_code == 404
     api.close()
+
+
+def test_a_partner_paging_with_added_after_sees_a_draft_once_published(node: Node) -> None:  # noqa: F811
+    """Publishing re-stamps date_added: a partner (or a sync link) that read up to a point after
+    the draft was written, and carries on from there, still receives it when it is published."""
+    collection, analyst, publisher, reader, _ = _setup(node)
+    draft, later = indicator(1), indicator(2)
+    for obj in (draft, later):
+        with node.client(analyst) as c:
+            assert c.post(f"/default/collections/{collection.id}/objects/", content=orjson.dumps({"objects": [obj]}),
+                          headers={"Content-Type": TAXII}).status_code == 202
+    api = httpx.Client(base_url=node.url, timeout=30, headers={"Authorization": f"Bearer {publisher}"})
+    assert api.post(f"/api/v1/objects/{later['id']}/publish").status_code == 200
+    with node.client(reader) as c:
+        first = c.get(f"/default/collections/{collection.id}/objects/")
+        assert [o["id"] for o in first.json()["objects"]] == [later["id"]]
+        mark = first.headers["X-TAXII-Date-Added-Last"]
+        assert api.post(f"/api/v1/objects/{draft['id']}/publish").status_code == 200
+        after = c.get(f"/default/collections/{collection.id}/objects/", params={"added_after": mark})
+        assert [o["id"] for o in after.json()["objects"]] == [draft["id"]]
+        assert after.headers["X-TAXII-Date-Added-First"] > mark
+    api.close()
