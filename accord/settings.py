@@ -88,6 +88,16 @@ SETTINGS: tuple[Setting, ...] = (
         "it must not be its author (true/false).", _boolean,
     ),
     Setting(
+        "key_file", "ACCORD_KEY_FILE", lambda s: str(Path(s["data_dir"]) / "node.key"),
+        "File holding the key that seals partner nodes' tokens (created on first use, mode 0600); "
+        "keep it out of database backups.",
+    ),
+    Setting(
+        "sync_ca_bundle", "ACCORD_SYNC_CA_BUNDLE", lambda _: "",
+        "A CA bundle (PEM file) to verify partner nodes' TLS certificates with, for a private CA; "
+        "empty: the system's trust store. Verification is never off.",
+    ),
+    Setting(
         "node_name", "ACCORD_NODE_NAME", lambda _: "accord",
         "This node's name as others see it: exports name it as their source (the creating "
         "organisation of a MISP event, the message of a Suricata rule).",
@@ -111,6 +121,8 @@ class Settings:
     log_format: str = "json"
     four_eyes: bool = False
     node_name: str = "accord"
+    key_file: str = ""
+    sync_ca_bundle: str = ""
 
 
 def load_settings(

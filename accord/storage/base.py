@@ -138,6 +138,41 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerLink:
+    """One collection exchanged with a peer, in one direction, and how far it has got."""
+
+    pk: int
+    peer_pk: int
+    direction: str  # 'pull' (remote -> local) or 'push' (local -> remote)
+    remote_collection: str
+    local_collection_pk: int
+    cursor: str | None
+    objects: int
+    last_attempt: int | None
+    last_success: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A partner's node. ``sealed_token`` is the API token sealed with the node key."""
+
+    pk: int
+    name: str
+    url: str
+    username: str
+    sealed_token: bytes
+    org_pk: int
+    org_name: str
+    interval_s: int
+    paused: bool
+    accept_max_tlp: str
+    accept_types: tuple[str, ...]
+    created: int
+    links: tuple[PeerLink, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Agreement:
     """A sharing agreement between organisations. Empty ``collections``/``types`` mean "all"."""
 
@@ -248,6 +283,10 @@ class Transaction(Protocol):
 
     def marking_levels(self) -> dict[str, str]:
         """Levels of the non-standard marking definitions stored so far (see stix.markings)."""
+        ...
+
+    def advance_link(self, link_pk: int, cursor: str, objects: int) -> None:
+        """Move a peer link's cursor, committed with (and only with) what it moved past."""
         ...
 
 
@@ -397,6 +436,25 @@ class Store(Protocol):
 
     def iter_audit(self) -> Iterator[AuditRecord]:
         """Every audit record in sequence order, streamed (for verification)."""
+        ...
+
+    # federation: peers and their links (storage/peers.py)
+    def add_peer(self, name: str, *, url: str, username: str, sealed_token: bytes, org: str, interval_s: int,
+                 accept_max_tlp: str, accept_types: Sequence[str], links: Sequence[tuple[str, str, str]],
+                 actor: str) -> Peer:
+        """``links`` are (direction, remote collection id, local collection id or alias)."""
+        ...
+
+    def get_peer(self, name: str) -> Peer: ...
+
+    def peers(self) -> list[Peer]: ...
+
+    def change_peer(self, name: str, *, action: str, actor: str) -> Peer:
+        """``action`` is 'pause', 'resume' or 'remove'; audited."""
+        ...
+
+    def record_link_attempt(self, link_pk: int, *, error: str | None) -> None:
+        """Note a sync attempt of a link: its time, and its error (None: it succeeded)."""
         ...
 
 

@@ -41,6 +41,7 @@ from accord.storage.base import (
 )
 from accord.storage.identity import IdentityQueries
 from accord.storage.ordering import placeholders, version_order
+from accord.storage.peers import PeerQueries
 from accord.storage.sharing import SharingQueries, append_audit, learn_marking, read_marking_levels
 from accord.storage.taxii_queries import TaxiiQueries, insert_status
 
@@ -108,6 +109,10 @@ class SQLTransaction:
 
     def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:
         insert_status(self._conn, self._sql, self._clock(), status_id, api_root, owner, body)
+
+    def advance_link(self, link_pk: int, cursor: str, objects: int) -> None:
+        self._conn.execute(self._sql("UPDATE peer_links SET cursor = ?, objects = objects + ? WHERE pk = ?"),
+                           (cursor, objects, link_pk))
 
     def _date_added(self) -> int:
         now = self._clock()
@@ -262,7 +267,7 @@ class _DryRun(Exception):
     """Raised inside a dry-run transaction to roll it back."""
 
 
-class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries):
+class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries):
     """Everything a SQL backend does the same way. Subclasses provide connections and locking:
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding
