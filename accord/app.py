@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,10 +23,12 @@ from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
 from accord.errors import AccordError
 from accord.policy.credentials import Throttle
+from accord.services.secrets import SecretBox
 from accord.settings import Settings, load_settings
 from accord.storage import open_store
 from accord.storage.base import Store
 from accord.storage.sql import micros_now
+from accord.sync.cycle import LinkRun, default_client, run_cycle
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error
 from accord.taxii.paging import Cursors
@@ -91,3 +94,9 @@ def worker_app() -> RequestTelemetry:
     store = open_store(settings.database_url)
     store.check_schema()
     return instrumented_app(settings, store)
+
+
+def sync_cycle(settings: Settings, store: Store, *, peer_name: str | None = None) -> list[LinkRun]:
+    """One sync cycle over every active peer (or the one named): what `accord sync run` does."""
+    return run_cycle(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle),
+                     peer_name=peer_name)

@@ -16,6 +16,7 @@ from accord import __version__
 from accord.cli import (
     audit_cmds,
     collection_cmds,
+    federation_cmds,
     identity_cmds,
     serve_cmd,
     sharing_cmds,
@@ -63,7 +64,8 @@ def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -
     ctx.call_on_close(ctx.obj.close)
 
 
-for module in (store_cmds, transfer, stats_cmd, collection_cmds, identity_cmds, sharing_cmds, audit_cmds, serve_cmd):
+for module in (store_cmds, transfer, stats_cmd, collection_cmds, identity_cmds, sharing_cmds, audit_cmds,
+               federation_cmds, serve_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

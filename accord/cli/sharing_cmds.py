@@ -27,7 +27,7 @@ def _date(text: str | None, option: str) -> int | None:
     return int(value.timestamp() * 1_000_000)
 
 
-def _show_time(micros: int | None) -> str:
+def show_time(micros: int | None) -> str:
     return "-" if micros is None else dt.datetime.fromtimestamp(micros / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -90,9 +90,9 @@ def agreement_show(node: NodeContext, name: str) -> None:
     by_pk = {c.pk: c.alias or c.id for c in store.collections()}
     click.echo(f"name: {a.name}\nstate: {a.state_at(micros_now())}\nparties: {', '.join(a.party_names)}\n"
                f"max TLP: {a.max_tlp}\nonward sharing: {'yes' if a.onward else 'no'}\n"
-               f"valid from: {_show_time(a.valid_from)}\nvalid until: {_show_time(a.valid_until)}\n"
+               f"valid from: {show_time(a.valid_from)}\nvalid until: {show_time(a.valid_until)}\n"
                f"collections: {', '.join(by_pk[c] for c in a.collections) or 'all'}\n"
-               f"types: {', '.join(a.types) or 'all'}\nended: {_show_time(a.ended)}")
+               f"types: {', '.join(a.types) or 'all'}\nended: {show_time(a.ended)}")
 
 
 def _change(action: str, help_text: str) -> click.Command:

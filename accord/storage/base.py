@@ -254,6 +254,7 @@ class VersionQuery:
     types: tuple[str, ...] = ()
     latest_only: bool = False
     owner_org: int | None = None  # only versions this organisation owns
+    added_after: int | None = None  # only memberships with a later date_added (iter_visible)
 
 
 @dataclass(frozen=True, slots=True)

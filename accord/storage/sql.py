@@ -367,6 +367,9 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries):
         if query.types:
             inner.append(f"v.type IN ({placeholders(len(query.types))})")
             params.extend(query.types)
+        if query.added_after is not None:
+            inner.append("m.date_added > ?")
+            params.append(query.added_after)
         sql = ("SELECT o.date_added, o.stix_id, o.version, o.spec_version, o.body, o.vpk, o.cpk, o.type, o.owner_org, "
                "o.origin_org, o.state, o.tlp FROM (SELECT m.date_added AS date_added, v.stix_id AS stix_id, "
                "v.version AS version, v.spec_version AS spec_version, v.body AS body, v.pk AS vpk, "

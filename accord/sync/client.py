@@ -1,0 +1,145 @@
+"""A TAXII 2.1 client for talking to partner nodes, careful about where it sends credentials.
+
+Every outbound request of the node goes through :class:`PeerClient`, which holds the rules:
+
+* only the configured peer's origin (scheme, host, port) is contacted: an API root or a ``next``
+  link elsewhere is refused, not followed, so a peer cannot point our credentials at a third
+  host (or at our own network);
+* redirects are never followed (a 3xx is an error naming where it pointed);
+* every request has a connect and a read timeout, and a response larger than the cap is cut off
+  and refused rather than held in memory;
+* TLS certificates are always verified, against the system's store or a CA bundle the operator
+  names (``sync_ca_bundle``); there is no switch to turn verification off.
+
+TAXII 2.1 sections: discovery 4.1, API root 4.2, get objects 5.3, add objects 5.4, status 4.3.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import orjson
+
+from accord.errors import AccordError
+
+TAXII = "application/taxii+json;version=2.1"
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+STATUS_POLLS = 60  # an asynchronous add is polled at most this many times, a second apart
+
+
+class SyncError(AccordError):
+    """A partner node could not be reached, refused us, or answered something unusable."""
+
+
+@dataclass(frozen=True)
+class Page:
+    objects: list[dict[str, Any]]
+    more: bool
+    next: str | None
+    date_added_last: str | None
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SyncError(f"{url!r} is not an http(s) URL")
+    return parts.scheme, parts.hostname.lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class PeerClient:
+    def __init__(self, url: str, username: str, token: str, *, ca_bundle: str = "",
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT, max_response_bytes: int = MAX_RESPONSE_BYTES,
+                 transport: httpx.BaseTransport | None = None):
+        self.url = url
+        self._origin = origin(url)
+        self._max = max_response_bytes
+        self._http = httpx.Client(auth=(username, token), timeout=timeout, follow_redirects=False,
+                                  verify=ca_bundle or True, transport=transport,
+                                  headers={"Accept": TAXII, "User-Agent": "accord-sync"})
+        self._api_root: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PeerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        if origin(url) != self._origin:
+            raise SyncError(f"refusing to contact {url}: it is not on the peer's origin {self.url}")
+        try:
+            with self._http.stream(method, url, **kwargs) as response:
+                if response.is_redirect:
+                    raise SyncError(f"{method} {url} answered {response.status_code} redirecting to "
+                                    f"{response.headers.get('location')!r}; redirects are not followed")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self._max:
+                        raise SyncError(f"{method} {url}: response larger than {self._max} bytes, refused")
+                status, headers = response.status_code, response.headers
+        except httpx.HTTPError as exc:
+            raise SyncError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        try:
+            parsed = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            raise SyncError(f"{method} {url} answered {status} with a body that is not JSON") from None
+        if status >= 400:
+            detail = parsed.get("title") or parsed.get("description") if isinstance(parsed, dict) else None
+            raise SyncError(f"{method} {url} answered {status}" + (f": {detail}" if detail else ""))
+        return parsed, headers
+
+    def api_root(self) -> str:
+        """The peer's API root URL: discovery's ``default``, else its first API root (TAXII 2.1 4.1)."""
+        if self._api_root is None:
+            discovery, _ = self._request("GET", self.url)
+            roots = discovery.get("api_roots") if isinstance(discovery, dict) else None
+            chosen = discovery.get("default") if isinstance(discovery, dict) else None
+            if not chosen and isinstance(roots, list) and roots:
+                chosen = roots[0]
+            if not isinstance(chosen, str):
+                raise SyncError(f"{self.url}: discovery names no API root")
+            root = urljoin(self.url, chosen)
+            self._api_root = root if root.endswith("/") else root + "/"
+        return self._api_root
+
+    def get_objects(self, collection_id: str, *, added_after: str | None, next_token: str | None,
+                    limit: int) -> Page:
+        """One page of every version in a remote collection, oldest ``date_added`` first (5.3)."""
+        params: dict[str, str] = {"match[version]": "all", "limit": str(limit)}
+        if added_after:
+            params["added_after"] = added_after
+        if next_token:
+            params["next"] = next_token
+        url = f"{self.api_root()}collections/{collection_id}/objects/"
+        envelope, headers = self._request("GET", url, params=params)
+        if not isinstance(envelope, dict):
+            raise SyncError(f"GET {url} answered something other than a TAXII envelope")
+        objects = envelope.get("objects") or []
+        if not isinstance(objects, list):
+            raise SyncError(f"GET {url}: 'objects' is not a list")
+        nxt = envelope.get("next")
+        return Page(objects, bool(envelope.get("more")), nxt if isinstance(nxt, str) else None,
+                    headers.get("X-TAXII-Date-Added-Last"))
+
+    def add_objects(self, collection_id: str, objects: list[bytes]) -> dict[str, Any]:
+        """POST one envelope (5.4); waits for an asynchronous status to complete (4.3)."""
+        url = f"{self.api_root()}collections/{collection_id}/objects/"
+        body = b'{"objects":[' + b",".join(objects) + b"]}"
+        status, _ = self._request("POST", url, content=body, headers={"Content-Type": TAXII})
+        for _ in range(STATUS_POLLS):
+            if not isinstance(status, dict) or status.get("status") == "complete" or not status.get("id"):
+                break
+            time.sleep(1)
+            status, _ = self._request("GET", f"{self.api_root()}status/{status['id']}/")
+        if not isinstance(status, dict):
+            raise SyncError(f"POST {url} answered something other than a status resource")
+        return status
