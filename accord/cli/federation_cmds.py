@@ -94,6 +94,10 @@ def _describe(store: object, p: Peer) -> list[str]:
 @click.pass_obj
 def peer_list(node: NodeContext) -> None:
     """List partner nodes and their links."""
+    _print_peers(node)
+
+
+def _print_peers(node: NodeContext) -> None:
     store = node.store()
     for p in store.peers():
         click.echo("\n".join(_describe(store, p)))
@@ -156,9 +160,7 @@ def sync_run(node: NodeContext, peer_name: str | None) -> None:
 @click.pass_obj
 def sync_status(node: NodeContext) -> None:
     """Per peer and link: last success, cursor, objects moved, last error."""
-    store = node.store()
-    for p in store.peers():
-        click.echo("\n".join(_describe(store, p)))
+    _print_peers(node)
 
 
 COMMANDS = [peer, sync]
