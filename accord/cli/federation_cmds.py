@@ -13,7 +13,7 @@ from accord.cli.sharing_cmds import show_time
 from accord.errors import ConfigError
 from accord.services.secrets import SecretBox
 from accord.stix.markings import TLP_LEVELS
-from accord.storage.base import OPERATOR, Peer
+from accord.storage.base import OPERATOR, Peer, Store
 
 
 def _links(specs: tuple[str, ...], direction: str) -> list[tuple[str, str, str]]:
@@ -76,8 +76,8 @@ def peer_add(node: NodeContext, name: str, url: str, username: str, token: str, 
     click.echo(f"peer {added.name} added ({len(added.links)} links)")
 
 
-def _describe(store: object, p: Peer) -> list[str]:
-    names = {c.pk: c.id for c in store.collections()}  # type: ignore[attr-defined]
+def _describe(store: Store, p: Peer) -> list[str]:
+    names = {c.pk: c.alias or c.id for c in store.collections()}
     lines = [f"{p.name}: {p.url} as {p.username}, organisation {p.org_name}, every {p.interval_s} s"
              + (", PAUSED" if p.paused else ""),
              f"  inbound: TLP up to {p.accept_max_tlp}, types {', '.join(p.accept_types) or 'all'}"]
