@@ -27,5 +27,7 @@ def messages(parser: Any) -> list[str]:
         for values in (getattr(parser, kind, None) or {}).values():
             for message in values:
                 text = str(message).strip()
-                out.append(text.splitlines()[0].rstrip(":") if text else text)
+                line = text.splitlines()[0] if text else text
+                # some messages run straight into their traceback, on the same line
+                out.append(line.split('  File "', 1)[0].rstrip().rstrip(":"))
     return out
