@@ -125,7 +125,8 @@ def _export(ctx: ApiContext, viewer: Viewer, request: Request) -> tuple[Any, str
                                   ExportOptions(node=ctx.node_name, params=params))
         ctx.store.audit_append(AuditEvent(viewer.username, "export", org=viewer.org_name, subject=collection.id,
                                           detail={"format": exporter.name, "objects": summary.objects_in,
-                                                  "written": summary.written, "gated": True, "channel": "rest"}))
+                                                  "written": summary.written, "gated": True, "channel": "rest",
+                                                  "notes": summary.notes[:20]}))
     except BaseException:
         spool.close()
         raise

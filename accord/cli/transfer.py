@@ -239,6 +239,8 @@ def export(node: NodeContext, collection_ref: str | None, types: tuple[str, ...]
     if output or skipped:
         click.echo(f"exported {summary.written} of {summary.objects_in} objects as {fmt}"
                    + (f" to {output}" if output else "") + skipped, err=True)
+    for note in summary.notes:
+        click.echo(f"  note: {note}", err=True)
 
 
 def _counted(bodies: Iterable[bytes], advance: Callable[[int], None]) -> Iterator[bytes]:

@@ -29,4 +29,7 @@ def register(registry: FormatRegistry) -> None:
             continue
         hook = getattr(module, "register", None)
         if callable(hook):
-            hook(registry)
+            try:
+                hook(registry)
+            except Exception as exc:
+                registry.record_broken(name, exc)

@@ -164,6 +164,8 @@ class ExportSummary:
     objects_in: int = 0
     written: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    # Remarks for the person exporting (what a converter left out and why), shown after the summary.
+    notes: list[str] = field(default_factory=list)
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count

@@ -14,7 +14,7 @@ from typing import Any
 def misp_stix() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ImportWarning)
-        import misp_stix_converter.misp_stix_mapping  # type: ignore[import-untyped]
+        import misp_stix_converter.misp_stix_mapping
 
     return misp_stix_converter
 

@@ -60,7 +60,7 @@ def to_event(objects: list[dict[str, Any]], *, container: dict[str, Any] | None,
     objects in no report); raises what misp-stix raises."""
     def parse(objects: list[dict[str, Any]]) -> Converted:
         module = misp_stix()
-        from misp_stix_converter.tools import load_stix2_content  # type: ignore[import-untyped]
+        from misp_stix_converter.tools import load_stix2_content
 
         bundle = load_stix2_content({"type": "bundle", "id": f"bundle--{event_uuid}", "objects": objects})
         parser = module.InternalSTIX2toMISPParser() if from_misp_stix(container) else \
