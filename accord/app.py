@@ -29,6 +29,7 @@ from accord.storage import open_store
 from accord.storage.base import Store
 from accord.storage.sql import micros_now
 from accord.sync.cycle import LinkRun, default_client, run_cycle
+from accord.sync.scheduler import Scheduler, SchedulerThread
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error
 from accord.taxii.paging import Cursors
@@ -57,9 +58,17 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         four_eyes=settings.four_eyes,
     )
 
+    scheduler = SchedulerThread(
+        Scheduler(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle)),
+        Path(settings.data_dir) / "sync.lock") if settings.sync_scheduler else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if scheduler is not None and scheduler.start():
+            logging.getLogger("accord.sync").info("sync scheduler started in this worker")
         yield
+        if scheduler is not None:
+            scheduler.stop()
         store.close()
 
     app = Starlette(

@@ -98,6 +98,11 @@ SETTINGS: tuple[Setting, ...] = (
         "empty: the system's trust store. Verification is never off.",
     ),
     Setting(
+        "sync_scheduler", "ACCORD_SYNC_SCHEDULER", lambda _: True,
+        "Run the sync scheduler inside `accord serve` (each peer on its own interval); false "
+        "leaves syncing to `accord sync run` (true/false).", _boolean,
+    ),
+    Setting(
         "node_name", "ACCORD_NODE_NAME", lambda _: "accord",
         "This node's name as others see it: exports name it as their source (the creating "
         "organisation of a MISP event, the message of a Suricata rule).",
@@ -123,6 +128,7 @@ class Settings:
     node_name: str = "accord"
     key_file: str = ""
     sync_ca_bundle: str = ""
+    sync_scheduler: bool = True
 
 
 def load_settings(

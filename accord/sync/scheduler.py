@@ -1,0 +1,135 @@
+"""The sync scheduler inside ``accord serve``: each peer on its own interval, failures backed off.
+
+One thread wakes every second, re-reads the peers now and then (so ``accord peer add/pause``
+take effect without a restart) and starts each due peer's cycle on a small pool, so a slow or
+unreachable peer (bounded by the client's timeouts) never holds up another. After a failed cycle
+a peer waits ``interval * 2**failures`` (capped at an hour) times a random factor in [0.5, 1.5):
+partners that went down together do not all retry at the same instant.
+
+With several server workers only one runs the scheduler: the first to take an exclusive lock on
+``sync.lock`` in the data directory (one node is one host; see docs/federation.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from accord.services.secrets import SecretBox
+from accord.storage.base import Peer, Store
+from accord.sync.cycle import ClientFactory, LinkRun, run_peer
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 3600.0
+RELOAD_S = 5.0
+PARALLEL_PEERS = 4
+
+
+@dataclass
+class PeerTimer:
+    due: float
+    failures: int = 0
+
+
+def next_due(now: float, interval_s: float, failures: int, rand: Callable[[], float]) -> float:
+    """When a peer runs next: its interval after a success, backed off with jitter after failures."""
+    if failures == 0:
+        return now + interval_s
+    backoff: float = min(interval_s * 2.0 ** failures, MAX_BACKOFF_S)
+    return now + backoff * (0.5 + rand())
+
+
+@dataclass
+class Scheduler:
+    store: Store
+    box: SecretBox
+    client_for: ClientFactory
+    clock: Callable[[], float] = time.monotonic
+    rand: Callable[[], float] = random.random
+    timers: dict[str, PeerTimer] = field(default_factory=dict)
+    _running: dict[str, Future[list[LinkRun]]] = field(default_factory=dict)
+
+    def due_peers(self, peers: list[Peer], now: float) -> list[Peer]:
+        out = []
+        for peer in peers:
+            if peer.paused or peer.name in self._running:
+                continue
+            timer = self.timers.setdefault(peer.name, PeerTimer(due=now))  # a new peer runs at once
+            if timer.due <= now:
+                out.append(peer)
+        return out
+
+    def settle(self, peer: Peer, runs: list[LinkRun] | None, now: float) -> None:
+        """Record a finished cycle (``runs`` None: it raised) and set the peer's next time."""
+        timer = self.timers.setdefault(peer.name, PeerTimer(due=now))
+        failed = runs is None or any(r.error is not None for r in runs)
+        timer.failures = timer.failures + 1 if failed else 0
+        timer.due = next_due(now, peer.interval_s, timer.failures, self.rand)
+
+    def run(self, stop: threading.Event) -> None:
+        peers: list[Peer] = []
+        reloaded = float("-inf")
+        with ThreadPoolExecutor(PARALLEL_PEERS, thread_name_prefix="accord-sync") as pool:
+            while not stop.is_set():
+                now = self.clock()
+                try:
+                    if now - reloaded >= RELOAD_S:
+                        peers, reloaded = self.store.peers(), now
+                        for gone in set(self.timers) - {p.name for p in peers}:
+                            del self.timers[gone]
+                    for peer in self.due_peers(peers, now):
+                        self._running[peer.name] = pool.submit(run_peer, self.store, peer, self.box, self.client_for)
+                except Exception:  # the store is briefly unavailable: try again next second
+                    log.exception("sync scheduler: reading peers failed")
+                for name, future in list(self._running.items()):
+                    if future.done():
+                        del self._running[name]
+                        finished = next((p for p in peers if p.name == name), None)
+                        runs = None if future.exception() is not None else future.result()
+                        if runs is None:
+                            log.error("sync of %s raised: %s", name, future.exception())
+                        if finished is not None:
+                            self.settle(finished, runs, self.clock())
+                stop.wait(1.0)
+
+
+class SchedulerThread:
+    """Runs a :class:`Scheduler` in a daemon thread if this process takes the node's sync lock."""
+
+    def __init__(self, scheduler: Scheduler, lock_path: Path):
+        self._scheduler = scheduler
+        self._lock_path = lock_path
+        self._lock: IO[bytes] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> bool:
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self._lock_path, "ab")  # noqa: SIM115 -- held open for the process's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False  # another worker of this node runs the scheduler
+        self._lock = handle
+        self._thread = threading.Thread(target=self._scheduler.run, args=(self._stop,), name="accord-sync-scheduler",
+                                        daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
+            self._lock = None
