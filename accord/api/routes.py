@@ -24,6 +24,7 @@ from accord.policy.credentials import AUTH_CHALLENGE, Throttle, Throttled, authe
 from accord.policy.viewer import Viewer
 from accord.services import release
 from accord.stix.timestamps import key_to_timestamp
+from accord.stix.versions import CONTENT_VERSION_PREFIX
 from accord.storage.base import Store, VersionFacts
 
 JSON = "application/json"
@@ -121,9 +122,13 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return guarded(run)
 
 
+def _version_text(key: str) -> str:
+    """A stored version key as its STIX timestamp; content-versioned objects (SCOs) keep the key."""
+    return key_to_timestamp(key) if not key.startswith(CONTENT_VERSION_PREFIX) else key
+
+
 def _versions(facts: list[VersionFacts]) -> list[dict[str, str]]:
-    return [{"id": f.stix_id, "version": key_to_timestamp(f.version) if not f.version.startswith("#") else f.version}
-            for f in facts]
+    return [{"id": f.stix_id, "version": _version_text(f.version)} for f in facts]
 
 
 def _string(body: dict[str, Any], name: str) -> str | None:
@@ -162,8 +167,26 @@ def retract(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, A
     return {"retracted": _versions(done)}
 
 
+RETRACTIONS_PAGE = 1000
+
+
+def retractions(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    """GET /api/v1/sync/retractions?after=SEQ: versions retracted at this node that the caller's
+    organisation received, oldest first; a partner node polls it to retract its copies (and so
+    on down the chain: it records its own retractions, which its partners then poll)."""
+    if viewer.org_name is None:
+        raise NOT_FOUND
+    after_text = request.query_params.get("after", "0")
+    if not after_text.isdigit():
+        raise ApiError(400, "Bad request", "'after' must be a non-negative integer (an audit sequence number)")
+    found = ctx.store.retractions_received(viewer.org_name, after=int(after_text), limit=RETRACTIONS_PAGE)
+    return {"retractions": [{"seq": seq, "id": sid, "version": _version_text(ver)} for seq, _, sid, ver in found],
+            "more": len(found) == RETRACTIONS_PAGE}
+
+
 ROUTES = [
     Route("/api/v1/drafts", endpoint(drafts), methods=["GET"]),
     Route("/api/v1/objects/{stix_id}/publish", endpoint(publish), methods=["POST"]),
     Route("/api/v1/objects/{stix_id}/retract", endpoint(retract), methods=["POST"]),
+    Route("/api/v1/sync/retractions", endpoint(retractions), methods=["GET"]),
 ]

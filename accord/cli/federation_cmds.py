@@ -151,7 +151,8 @@ def sync_run(node: NodeContext, peer_name: str | None) -> None:
         reasons = "; ".join(f"{k}: {v}" for k, v in sorted((t.reasons or {}).items()))
         click.echo(f"{run.peer} {link.direction} {link.remote_collection}: {verb} {t.objects}"
                    + (f", stored {t.stored}" if link.direction == "pull" else "")
-                   + (f", refused {t.refused}" if t.refused else "") + (f" ({reasons})" if reasons else ""))
+                   + (f", refused {t.refused}" if t.refused else "") + (f" ({reasons})" if reasons else "")
+                   + (f", retracted {t.retracted}" if t.retracted else ""))
     if failed:
         sys.exit(1)
 

@@ -151,6 +151,7 @@ class PeerLink:
     last_attempt: int | None
     last_success: int | None
     last_error: str | None
+    retractions_cursor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +457,13 @@ class Store(Protocol):
 
     def record_link_attempt(self, link_pk: int, *, error: str | None) -> None:
         """Note a sync attempt of a link: its time, and its error (None: it succeeded)."""
+        ...
+
+    def set_retractions_cursor(self, link_pk: int, seq: int) -> None: ...
+
+    def retractions_received(self, org: str, *, after: int, limit: int) -> list[tuple[int, int, str, str]]:
+        """(audit seq, time, stix_id, version) of retractions, after audit entry ``after``, of
+        versions the audit log records as received by organisation ``org``, oldest first."""
         ...
 
 

@@ -14,14 +14,25 @@ from typing import Any
 import orjson
 
 from accord.errors import AlreadyExistsError, ConfigError, NotFoundError
+from accord.stix.timestamps import parse_to_micros
 from accord.storage.base import AuditEvent, Peer, PeerLink
 from accord.storage.sharing import append_audit
 
 DIRECTIONS = ("pull", "push")
+
+
+def cursor_order(cursor: str) -> tuple[int, str]:
+    """A link cursor as something that sorts in time: a push cursor is a local date_added (an
+    integer), a pull cursor the remote's RFC 3339 date_added (compared as an instant, since
+    servers write different numbers of fractional digits)."""
+    if cursor.isdigit():
+        return int(cursor), ""
+    micros = parse_to_micros(cursor)
+    return (micros, "") if micros is not None else (-1, cursor)
 _PEER_COLUMNS = ("p.pk, p.name, p.url, p.username, p.sealed_token, p.org_pk, o.name, p.interval_s, p.paused, "
                  "p.accept_max_tlp, p.accept_types, p.created")
 _LINK_COLUMNS = ("pk, peer_pk, direction, remote_collection, local_collection_pk, cursor, objects, last_attempt, "
-                 "last_success, last_error")
+                 "last_success, last_error, retractions_cursor")
 
 
 class PeerQueries:
@@ -117,3 +128,9 @@ class PeerQueries:
             else:
                 conn.execute(self._sql("UPDATE peer_links SET last_attempt = ?, last_error = ? WHERE pk = ?"),
                              (now, error[:2000], link_pk))
+
+    def set_retractions_cursor(self, link_pk: int, seq: int) -> None:
+        with self._write() as conn:
+            conn.execute(self._sql(
+                "UPDATE peer_links SET retractions_cursor = ? WHERE pk = ? AND retractions_cursor < ?"),
+                (seq, link_pk, seq))

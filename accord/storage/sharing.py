@@ -257,6 +257,19 @@ class SharingQueries:
                 actor, "delete", org=org, subject=collection.id, detail={"collection": collection.id},
                 items=tuple((r.stix_id, r.version, None) for r in rows)))
 
+    def retractions_received(self, org: str, *, after: int, limit: int) -> list[tuple[int, int, str, str]]:
+        """The retraction feed a partner's node reads: only versions the audit log says this
+        organisation received (over TAXII, an export or a push), so the feed reveals nothing
+        about objects it never saw."""
+        with self._read() as conn:
+            rows = conn.execute(self._sql(
+                "SELECT l.seq, l.at, i.stix_id, i.version FROM audit_log l JOIN audit_items i ON i.seq = l.seq "
+                "WHERE l.action = 'retract' AND l.seq > ? AND EXISTS (SELECT 1 FROM audit_items r "
+                "JOIN audit_log rl ON rl.seq = r.seq WHERE r.stix_id = i.stix_id AND r.version = i.version "
+                "AND r.recipient = ? AND rl.action = 'receive') ORDER BY l.seq LIMIT ?"),
+                (after, org, limit)).fetchall()
+        return [(seq, at, sid, ver) for seq, at, sid, ver in rows]
+
     # -- audit log ---------------------------------------------------------------------------
     def audit_append(self, event: AuditEvent, *, durable: bool = True) -> AuditRecord:
         """Append one event in a transaction of its own. ``durable=False`` (partners' read

@@ -41,7 +41,7 @@ from accord.storage.base import (
 )
 from accord.storage.identity import IdentityQueries
 from accord.storage.ordering import placeholders, version_order
-from accord.storage.peers import PeerQueries
+from accord.storage.peers import PeerQueries, cursor_order
 from accord.storage.sharing import SharingQueries, append_audit, learn_marking, read_marking_levels
 from accord.storage.taxii_queries import TaxiiQueries, insert_status
 
@@ -111,8 +111,12 @@ class SQLTransaction:
         insert_status(self._conn, self._sql, self._clock(), status_id, api_root, owner, body)
 
     def advance_link(self, link_pk: int, cursor: str, objects: int) -> None:
+        row = self._conn.execute(self._sql("SELECT cursor FROM peer_links WHERE pk = ?"), (link_pk,)).fetchone()
+        # Two runs of one link at once (a scheduler and `accord sync run`) may commit pages out of
+        # order: the cursor only ever moves forward.
+        moved = cursor if row is None or row[0] is None or cursor_order(cursor) > cursor_order(row[0]) else row[0]
         self._conn.execute(self._sql("UPDATE peer_links SET cursor = ?, objects = objects + ? WHERE pk = ?"),
-                           (cursor, objects, link_pk))
+                           (moved, objects, link_pk))
 
     def _date_added(self) -> int:
         now = self._clock()

@@ -97,6 +97,33 @@ class PeerClient:
             raise SyncError(f"{method} {url} answered {status}" + (f": {detail}" if detail else ""))
         return parsed, headers
 
+    def _rest(self, path: str) -> str:
+        scheme, host, port = self._origin
+        return f"{scheme}://{host}:{port}/api/v1/{path}"
+
+    def get_retractions(self, after: int) -> dict[str, Any] | None:
+        """The peer's retraction feed for us (an Accord extension, not TAXII); None when the peer
+        does not have one (a foreign TAXII server: retractions cannot travel from it)."""
+        try:
+            feed, _ = self._request("GET", self._rest("sync/retractions"), params={"after": str(after)})
+        except SyncError as exc:
+            if " answered 404" in str(exc) or " answered 405" in str(exc):
+                return None
+            raise
+        if not isinstance(feed, dict) or not isinstance(feed.get("retractions"), list):
+            raise SyncError(f"{self._rest('sync/retractions')}: not a retraction feed")
+        return feed
+
+    def retract(self, stix_id: str, version: str) -> bool:
+        """Retract our copy of a version on the peer's node (REST); False when it has none."""
+        try:
+            self._request("POST", self._rest(f"objects/{stix_id}/retract"), json={"version": version})
+        except SyncError as exc:
+            if " answered 404" in str(exc):
+                return False
+            raise
+        return True
+
     def api_root(self) -> str:
         """The peer's API root URL: discovery's ``default``, else its first API root (TAXII 2.1 4.1)."""
         if self._api_root is None:

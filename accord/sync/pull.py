@@ -23,6 +23,7 @@ from accord.stix.stream import Item
 from accord.storage.base import AuditEvent, Collection, Peer, PeerLink, Provenance, State, Store
 from accord.storage.sharing import learn_marking
 from accord.sync.client import PeerClient, SyncError
+from accord.sync.retract import apply_remote_retractions
 
 PAGE_SIZE = 1000
 
@@ -35,6 +36,7 @@ class Transfer:
     stored: int = 0
     refused: int = 0
     reasons: dict[str, int] | None = None
+    retracted: int = 0  # versions retracted because their origin retracted them
 
     def refuse(self, reason: str) -> None:
         self.refused += 1
@@ -103,4 +105,5 @@ def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, 
             if not page.date_added_last:
                 raise SyncError(f"{client.url}: 'more' pages, but neither a next token nor a date to go on from")
             query_after = cursor  # a server without tokens: a fresh query from where we are
+    transfer.retracted = apply_remote_retractions(store, peer, link, client)
     return transfer

@@ -21,6 +21,7 @@ from accord.storage.base import OPERATOR, AuditEvent, Collection, ListedVersion,
 from accord.storage.sql import micros_now
 from accord.sync.client import PeerClient
 from accord.sync.pull import Transfer
+from accord.sync.retract import push_retractions
 
 ENVELOPE = 500
 
@@ -57,4 +58,5 @@ def push_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, 
             batch = []
     if batch:
         _send(store, peer, link, collection, client, vis, batch, transfer)
+    transfer.retracted = push_retractions(store, peer, link, client)
     return transfer

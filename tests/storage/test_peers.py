@@ -71,6 +71,9 @@ def test_a_cursor_moves_only_with_its_transaction(store: Store) -> None:  # noqa
     moved = store.get_peer("cert-b").links[0]
     assert (moved.cursor, moved.objects, moved.last_error, moved.last_success) == (
         "2026-01-01T00:00:00.000001Z", 5, "timed out", None)
+    with store.transaction() as tx:  # a page committed late by a concurrent run: never backwards
+        tx.advance_link(link.pk, "2025-12-31T23:59:59.9Z", 1)
+    assert store.get_peer("cert-b").links[0].cursor == "2026-01-01T00:00:00.000001Z"
     store.record_link_attempt(link.pk, error=None)
     done = store.get_peer("cert-b").links[0]
     assert done.last_error is None and done.last_success is not None

@@ -44,6 +44,8 @@ def upgrade() -> None:
         # pull: the remote's X-TAXII-Date-Added-Last reached (its added_after for the next page);
         # push: the local date_added of the last version sent.
         sa.Column("cursor", sa.Text),
+        # pull from another Accord node: the last entry of its retraction feed applied here.
+        sa.Column("retractions_cursor", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("objects", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("last_attempt", sa.BigInteger),
         sa.Column("last_success", sa.BigInteger),
