@@ -461,6 +461,10 @@ class Store(Protocol):
 
     def set_retractions_cursor(self, link_pk: int, seq: int) -> None: ...
 
+    def originated_here(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (stix_id, version) of ``keys`` held as this node's own data, not received from a peer."""
+        ...
+
     def retractions_received(self, org: str, *, after: int, limit: int) -> list[tuple[int, int, str, str]]:
         """(audit seq, time, stix_id, version) of retractions, after audit entry ``after``, of
         versions the audit log records as received by organisation ``org``, oldest first."""

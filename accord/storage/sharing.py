@@ -257,6 +257,19 @@ class SharingQueries:
                 actor, "delete", org=org, subject=collection.id, detail={"collection": collection.id},
                 items=tuple((r.stix_id, r.version, None) for r in rows)))
 
+    def originated_here(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (stix_id, version) of ``keys`` this node holds as its own data (not received
+        from another node): a pull must not take them back as the partner's."""
+        ids = sorted({sid for sid, _ in keys})
+        found: set[tuple[str, str]] = set()
+        with self._read() as conn:
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                found.update(conn.execute(self._sql(
+                    f"SELECT stix_id, version FROM object_versions WHERE origin_org IS NULL AND stix_id IN "
+                    f"({placeholders(len(part))})"), part).fetchall())
+        return found & set(keys)
+
     def retractions_received(self, org: str, *, after: int, limit: int) -> list[tuple[int, int, str, str]]:
         """The retraction feed a partner's node reads: only versions the audit log says this
         organisation received (over TAXII, an export or a push), so the feed reveals nothing

@@ -20,6 +20,7 @@ from typing import Any
 from accord.services.ingest import prepare_document, write_prepared
 from accord.stix.markings import TLP_RANK, UNKNOWN, object_marking_refs, tlp_of_refs
 from accord.stix.stream import Item
+from accord.stix.versions import version_key
 from accord.storage.base import AuditEvent, Collection, Peer, PeerLink, Provenance, State, Store
 from accord.storage.sharing import learn_marking
 from accord.sync.client import PeerClient, SyncError
@@ -49,12 +50,24 @@ def peer_provenance(peer: Peer) -> Provenance:
                       origin_node=peer.name, owner_name=peer.org_name)
 
 
-def _inbound(peer: Peer, objects: list[Any], levels: dict[str, str], transfer: Transfer) -> Iterator[Item]:
-    """The page's objects the peer's inbound policy accepts, as items; the rest counted."""
+def _keys(objects: list[Any]) -> dict[int, tuple[str, str]]:
+    return {i: (o["id"], version_key(o)) for i, o in enumerate(objects)
+            if isinstance(o, dict) and isinstance(o.get("id"), str)}
+
+
+def _inbound(store: Store, peer: Peer, objects: list[Any], levels: dict[str, str],
+             transfer: Transfer) -> Iterator[Item]:
+    """The page's objects the peer's inbound policy accepts, as items; the rest counted. Our
+    own data coming back (the partner's node shows us what we gave it) is not taken again."""
     limit = TLP_RANK[peer.accept_max_tlp]
+    keys = _keys(objects)
+    ours = store.originated_here(list(keys.values()))
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict):
             yield Item(index, obj)  # ingest refuses it with its reason
+            continue
+        if keys.get(index) in ours:
+            transfer.refuse("originated on this node")
             continue
         if peer.accept_types and obj.get("type") not in peer.accept_types:
             transfer.refuse(f"type {obj.get('type')!r} not accepted from this peer")
@@ -81,7 +94,8 @@ def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, 
         if not page.objects:
             break
         levels = store.marking_levels()
-        prepared = prepare_document(_inbound(peer, page.objects, levels, transfer), levels, keep_results=True)
+        prepared = prepare_document(_inbound(store, peer, page.objects, levels, transfer), levels,
+                                    keep_results=True)
         with store.transaction() as tx:
             report = write_prepared(tx, collection, provenance, prepared)
             if page.date_added_last:

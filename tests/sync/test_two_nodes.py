@@ -110,10 +110,17 @@ def test_pull_and_push_between_two_nodes(node_a: Node, node_b: tuple[Settings, S
     at_a = _ids(node_a.store, collection.id)
     assert mine["green"]["id"] in at_a and mine["amber"]["id"] not in at_a
     assert at_a[str(mine["green"]["id"])] == node_a.store.get_org(f"cert-b-{tag}").pk
+    # The next pull meets B's own object at A (B's organisation owns it there): it does not come
+    # back to B as the partner's, and nothing new is stored.
+    back = sync_cycle(settings, b)
+    assert back[0].transfer is not None and back[0].transfer.stored == 0
+    assert back[0].transfer.reasons == {"originated on this node": 1}
+    assert {f.owner_org for f in b.version_facts(str(mine["green"]["id"]))} == {b.get_org("node").pk}
     # Both sides audited the exchange.
     assert {r.action for r in b.audit_records(org=f"cert-a-{tag}")} >= {"sync.pull", "sync.push", "receive"}
     link = b.get_peer("node-a").links
-    assert link[0].cursor is not None and link[1].cursor is not None and link[0].objects == 3
+    # received: three, then our own object once (seen, not taken)
+    assert link[0].cursor is not None and link[1].cursor is not None and link[0].objects == 4
 
 
 def test_a_failing_peer_is_recorded_and_does_not_stop_others(node_a: Node, node_b: tuple[Settings, Store]) -> None:
