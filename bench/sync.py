@@ -225,6 +225,17 @@ def measure_lag(b: Node, port_a: int, shared: Shared, samples: int, rng: random.
         stop_server(proc)
 
 
+# Where a pull's time goes: (label, file suffix, function), cumulative seconds from the profile.
+PULL_PARTS = (
+    ("fetch a page (request, server, JSON parse)", "accord/sync/client.py", "get_objects"),
+    ("  of which httpx send (to the response head)", "httpx/_client.py", "send"),
+    ("  of which reading the body", "httpx/_models.py", "iter_bytes"),
+    ("validate and prepare a page", "accord/services/ingest.py", "prepare_document"),
+    ("write a page", "accord/services/ingest.py", "write_prepared"),
+    ("audit a page", "accord/storage/sql.py", "audit"),
+)
+
+
 def profile_sync(b: Node, port_a: int, shared: Shared, n: int, top: int) -> None:
     """A second initial sync into a fresh B under cProfile: where the pull's time goes."""
     import pstats  # only this path needs it
@@ -234,14 +245,16 @@ def profile_sync(b: Node, port_a: int, shared: Shared, n: int, top: int) -> None
     subprocess.run(["env", f"ACCORD_DATA_DIR={b.data_dir}", sys.executable, "-m", "cProfile", "-o", str(prof),
                     b.accord[-1], "--db", b.url, "sync", "run", "--peer", "node-a"], check=True, capture_output=True,
                    cwd=ROOT)
-    report = OUT / f"sync-profile-{n}.txt"
-    with open(report, "w") as f:
-        stats = pstats.Stats(str(prof), stream=f)
-        for key in ("cumulative", "tottime"):
-            print(f"\n==== accord sync run (pull of {n:,} objects), top {top} by {key} ====", file=f)
-            stats.sort_stats(key).print_stats(top)
-    print(report.read_text())
-    print(f"profile data in {prof.relative_to(ROOT)}, report in {report.relative_to(ROOT)}")
+    stats = pstats.Stats(str(prof))
+    entries = stats.stats  # type: ignore[attr-defined]  # {(file, line, function): (cc, nc, tt, ct, callers)}
+    total = max(ct for _, _, _, ct, _ in entries.values())
+    print(f"\nprofile of the pull of {n:,} objects ({total:.1f} s under cProfile):")
+    for label, suffix, function in PULL_PARTS:
+        ct = sum(v[3] for (file, _, fn), v in entries.items() if fn == function and file.endswith(suffix))
+        print(f"  {label:<45} {ct:8.1f} s  {100 * ct / total:5.1f}%")
+    print(f"\ntop {top} by own time:")
+    stats.sort_stats("tottime").print_stats(top)
+    print(f"profile data in {prof.relative_to(ROOT)} (python -m pstats)")
 
 
 def run_size(accord: list[str], n: int, args: argparse.Namespace, rng: random.Random) -> SizeRun:
