@@ -23,6 +23,7 @@ change. ``msg`` names the node; ``metadata`` the first indicator that stated the
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO, ClassVar
@@ -40,10 +41,15 @@ DEFAULT_SID_BASE = 1_000_000
 DEFAULT_SID_RANGE = 1_000_000
 MAX_SID = 2**32 - 1
 _CONTENT_SPECIAL = frozenset(b'";\\|')
+_PLAIN_CONTENT = re.compile(r'[ !#-:<-\[\]-{}~]*')  # printable ASCII but " ; \\ |
+_NOT_PRINTABLE = re.compile(r"[^ -~]")
+_NOT_METADATA = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
 def content(value: str) -> str:
     """``value`` as the inside of a ``content:"..."`` option: special and non-printable bytes as hex."""
+    if _PLAIN_CONTENT.fullmatch(value):
+        return value
     out: list[str] = []
     in_hex = False
     for byte in value.encode("utf-8"):
@@ -61,13 +67,13 @@ def content(value: str) -> str:
 
 def msg_text(text: str) -> str:
     """Text safe inside ``msg:"..."``: printable ASCII, with ``\\`` ``"`` ``;`` escaped."""
-    safe = "".join(c if " " <= c <= "~" else "?" for c in text)
+    safe = _NOT_PRINTABLE.sub("?", text)
     return safe.replace("\\", "\\\\").replace('"', '\\"').replace(";", "\\;")
 
 
 def _metadata_word(text: str) -> str:
     # metadata values end at a comma or semicolon and may not hold spaces.
-    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in text) or "_"
+    return _NOT_METADATA.sub("_", text) or "_"
 
 
 def rule_bodies(kind: str, value: str) -> list[tuple[str, str, str]]:
@@ -175,9 +181,8 @@ def _assign_sids(db: sqlite3.Connection, base: int, size: int) -> int:
     db.execute("CREATE TABLE used (sid INTEGER PRIMARY KEY, key TEXT NOT NULL)")
     for key, pref in db.execute("SELECT key, pref FROM rules ORDER BY pref, key"):
         sid = pref
-        while db.execute("SELECT 1 FROM used WHERE sid = ?", (sid,)).fetchone():
+        while not db.execute("INSERT OR IGNORE INTO used VALUES (?, ?)", (sid, key)).rowcount:
             sid = base + (sid - base + 1) % size
-        db.execute("INSERT INTO used VALUES (?, ?)", (sid, key))
     db.execute("CREATE INDEX used_key ON used (key)")
     return int(count)
 
