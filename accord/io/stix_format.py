@@ -38,6 +38,7 @@ class StixImporter(Importer):
     summary = "STIX 2.1 (or 2.0, upgraded): bundles, arrays of objects, single objects, TAXII envelopes"
     suffixes = STIX_SUFFIXES
     sniff_priority = 10
+    suffix_priority = 10
 
     def sniff(self, head: bytes, source: Source) -> bool:
         return _looks_like_stix(head)

@@ -131,6 +131,9 @@ class Importer(ABC):
     review_required: ClassVar[bool] = False
     # Order in which --format auto asks importers (lower first): specific formats before lenient ones.
     sniff_priority: ClassVar[int] = 50
+    # When no importer recognises the content, the first (lowest) importer listing the file's suffix
+    # takes it and says what is wrong with it: STIX, the general JSON format, for .json.
+    suffix_priority: ClassVar[int] = 50
 
     def sniff(self, head: bytes, source: Source) -> bool:
         """Whether ``head`` (the first bytes of ``source``) looks like this format, for --format auto."""
@@ -244,7 +247,7 @@ class FormatRegistry:
         # Content says nothing we know: the suffix decides, so the importer that owns it can say
         # precisely what is wrong ("not JSON at byte 0") rather than "unknown format".
         suffix = source.path.suffix.lower() if source.path is not None else ""
-        for imp in ordered:
+        for imp in sorted(ordered, key=lambda i: (i.suffix_priority, i.name)):
             if suffix in imp.suffixes:
                 return imp
         raise InputError("cannot tell the format from the content or the file name; name it with --format",
