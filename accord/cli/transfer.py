@@ -23,6 +23,7 @@ from accord.policy.gate import Visibility, org_visibility, visibility
 from accord.services.disclose import disclosed_bodies
 from accord.services.formats import (
     ExportOptions,
+    Imported,
     Importer,
     ImportOptions,
     Source,
@@ -31,6 +32,7 @@ from accord.services.formats import (
     registry,
 )
 from accord.services.ingest import IngestReport, bulk_gc, ingest_items
+from accord.services.pipeline import Pipeline, Read, worth_forking
 from accord.services.release import write_provenance
 from accord.stix.stream import Item, Limits
 from accord.storage.base import DEFAULT_COLLECTION_ALIAS, OPERATOR, AuditEvent, Provenance, VersionQuery
@@ -74,14 +76,23 @@ def _print_problems(problems: list[Problem], source: str) -> None:
         click.echo(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more refusals in {source}", err=True)
 
 
-def _with_progress(source: Source, stack: ExitStack) -> Source:
-    """The same source, its bytes counted on a progress bar when stderr is a terminal."""
+def _progress(source: Source, stack: ExitStack) -> Callable[[int], None] | None:
+    """A progress bar counting the bytes of a file when stderr is a terminal, else None."""
     if source.path is None or not source.path.is_file():
-        return source
-    advance = stack.enter_context(count_progress(source.name, source.size, unit="bytes"))
-    if advance is None:
-        return source
-    return Source(source.name, source.path, lambda: counting_stream(source.open(), advance), source.size)
+        return None
+    advance: Callable[[int], None] | None = stack.enter_context(count_progress(source.name, source.size,
+                                                                               unit="bytes"))
+    return advance
+
+
+def _reader(importer: Importer, source: Source, options: ImportOptions) -> Read:
+    """How to read ``source``, its bytes counted by the function given (in whichever process reads)."""
+    def read(advance: Callable[[int], None] | None) -> Imported:
+        if advance is None:
+            return importer.read(source, options)
+        counted = Source(source.name, source.path, lambda: counting_stream(source.open(), advance), source.size)
+        return importer.read(counted, options)
+    return read
 
 
 def _kept(items: Iterable[Item], sink: list[object]) -> Iterator[Item]:
@@ -149,12 +160,22 @@ def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt:
             try:
                 importer = registry().detect(source) if fmt == "auto" else registry().importer(fmt)
                 check_params("import", importer.name, importer.options, params)
-                imported = importer.read(_with_progress(source, stack), options)
+                read = _reader(importer, source, options)
+                advance = _progress(source, stack)
                 shown: list[object] = []
-                items = _kept(imported.items, shown) if dry_run and importer.review_required else imported.items
-                with bulk_gc(), store.transaction(dry_run=dry_run) as tx:
-                    report = ingest_items(tx, collection, items, provenance_for(importer),
-                                          bundle_spec_version=imported.spec_version)
+                if worth_forking(source) and not (dry_run and importer.review_required):
+                    # Read and prepared by a child process while this one writes (services/pipeline.py).
+                    pipeline = stack.enter_context(Pipeline(read, advance))
+                    with bulk_gc(), store.transaction(dry_run=dry_run) as tx:
+                        report = pipeline.ingest(tx, collection, provenance_for(importer))
+                    notes = pipeline.notes
+                else:
+                    imported = read(advance)
+                    items = _kept(imported.items, shown) if dry_run and importer.review_required else imported.items
+                    with bulk_gc(), store.transaction(dry_run=dry_run) as tx:
+                        report = ingest_items(tx, collection, items, provenance_for(importer),
+                                              bundle_spec_version=imported.spec_version)
+                    notes = imported.notes
             except InputError as exc:
                 failed_files += 1
                 click.echo(f"{source.name}: refused, nothing stored: {exc.reason}"
@@ -169,7 +190,7 @@ def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt:
                    + (f" (upgraded from STIX 2.0: {report.upgraded})" if report.upgraded else "")
                    + (f" [{importer.name}]" if fmt == "auto" and importer.name != "stix" else ""),
                    err=bool(shown))
-        for note in imported.notes:
+        for note in notes:
             click.echo(f"  note: {note}", err=True)
         _print_problems(report.refused, source.name)
         total.merge(report)
