@@ -177,7 +177,7 @@ def retractions(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[st
     if viewer.org_name is None:
         raise NOT_FOUND
     after_text = request.query_params.get("after", "0")
-    if not after_text.isdigit():
+    if not (after_text.isascii() and after_text.isdigit()) or int(after_text) >= 2 ** 63:
         raise ApiError(400, "Bad request", "'after' must be a non-negative integer (an audit sequence number)")
     found = ctx.store.retractions_received(viewer.org_name, after=int(after_text), limit=RETRACTIONS_PAGE)
     return {"retractions": [{"seq": seq, "id": sid, "version": _version_text(ver)} for seq, _, sid, ver in found],

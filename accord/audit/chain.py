@@ -98,10 +98,12 @@ def verify(entries: Iterable[Entry], *, expect_head: bytes | None = None) -> tup
     return count, None
 
 
-def items_digest(items: Iterable[tuple[str, str, str | None]]) -> str:
-    """Digest of an entry's item rows, kept in its (hashed) detail so the rows are covered too.
-    Order-free (rows are sorted first): databases return unordered rows in any order."""
+def items_digest(items: Iterable[tuple[str, str, str | None, str | None]]) -> str:
+    """Digest of an entry's item rows (stix_id, version, recipient, owner), kept in its (hashed)
+    detail so the rows are covered too. Order-free (rows are sorted first): databases return
+    unordered rows in any order. An item without an owner hashes as entries written before
+    owners were recorded did, so those still verify."""
     h = hashlib.sha256()
-    for stix_id, version, recipient in sorted(items, key=lambda i: (i[0], i[1], i[2] or "")):
-        h.update(_field(stix_id) + _field(version) + _field(recipient))
+    for stix_id, version, recipient, owner in sorted(items, key=lambda i: (i[0], i[1], i[2] or "", i[3] or "")):
+        h.update(_field(stix_id) + _field(version) + _field(recipient) + (_field(owner) if owner is not None else b""))
     return h.hexdigest()

@@ -83,9 +83,10 @@ def audit_show(node: NodeContext, org: str | None, stix_id: str | None, agreemen
     items = store.audit_items([r.seq for r in records]) if stix_id else {}
     for r in records:
         click.echo(_line(r))
-        for sid, version, recipient in items.get(r.seq, []):
+        for sid, version, recipient, owner in items.get(r.seq, []):
             if sid == stix_id:
-                click.echo(f"    {sid} version {version}" + (f" -> {recipient}" if recipient else ""))
+                click.echo(f"    {sid} version {version}" + (f" of {owner}" if owner else "")
+                           + (f" -> {recipient}" if recipient else ""))
 
 
 COMMANDS = [audit]

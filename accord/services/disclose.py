@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR, redact
-from accord.storage.base import AuditEvent, ListedVersion, Store, VersionQuery
+from accord.storage.base import AuditEvent, AuditItem, ListedVersion, Store, VersionQuery
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
         return [Disclosed(r, r.body) for r in rows]
     viewer = vis.viewer
     out: list[Disclosed] = []
-    received: dict[str, list[tuple[str, str, str | None]]] = {}
+    received: dict[str, list[AuditItem]] = {}
+    owners: dict[int, str] | None = None
     levels: dict[str, str] | None = None
     # RED rows came through the SQL recipient check; the rows carry no recipient list, so the
     # viewer's organisation stands for it here and the cross-check covers everything else.
@@ -57,8 +58,9 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
             body = redact(body, facts, row.collection_pk, vis, levels)
         out.append(Disclosed(row, body))
         if row.owner_org != viewer.org_pk:
+            owners = {o.pk: o.name for o in store.orgs()} if owners is None else owners
             received.setdefault(allowance.agreement or allowance.why, []).append(
-                (row.stix_id, row.version, viewer.org_name))
+                (row.stix_id, row.version, viewer.org_name, owners.get(row.owner_org)))
     for agreement, items in received.items():
         store.audit_append(AuditEvent(viewer.username, "receive", org=viewer.org_name,
                                       agreement=agreement if agreement not in ("clear",) else None,

@@ -21,6 +21,9 @@ from typing import Protocol
 DEFAULT_API_ROOT = "default"
 # How the node operator (the CLI without --as, who has direct database access) appears as an actor.
 OPERATOR = "(node operator)"
+
+# An audit item: (stix_id, version, recipient organisation, owner organisation).
+AuditItem = tuple[str, str, str | None, str | None]
 DEFAULT_COLLECTION_ALIAS = "default"
 
 
@@ -206,7 +209,8 @@ class Agreement:
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """Something to record in the audit log. ``items`` are (stix_id, version, recipient org name)."""
+    """Something to record in the audit log. ``items`` are (stix_id, version, recipient org name,
+    owner org name): the owner says WHICH organisation's copy of the version it concerns."""
 
     actor: str
     action: str
@@ -214,7 +218,7 @@ class AuditEvent:
     agreement: str | None = None
     subject: str | None = None
     detail: dict[str, object] = field(default_factory=dict)
-    items: tuple[tuple[str, str, str | None], ...] = ()
+    items: tuple[AuditItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,7 +438,7 @@ class Store(Protocol):
                       agreement: str | None = None, action: str | None = None,
                       limit: int | None = None) -> list[AuditRecord]: ...
 
-    def audit_items(self, seqs: Sequence[int]) -> dict[int, list[tuple[str, str, str | None]]]: ...
+    def audit_items(self, seqs: Sequence[int]) -> dict[int, list[AuditItem]]: ...
 
     def iter_audit(self) -> Iterator[AuditRecord]:
         """Every audit record in sequence order, streamed (for verification)."""

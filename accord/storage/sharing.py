@@ -17,7 +17,16 @@ import orjson
 from accord.audit.chain import GENESIS, entry_hash, items_digest
 from accord.errors import AlreadyExistsError, ConfigError, NotFoundError
 from accord.stix.markings import UNKNOWN, definition_level
-from accord.storage.base import Agreement, AuditEvent, AuditRecord, Collection, ListedVersion, State, VersionFacts
+from accord.storage.base import (
+    Agreement,
+    AuditEvent,
+    AuditItem,
+    AuditRecord,
+    Collection,
+    ListedVersion,
+    State,
+    VersionFacts,
+)
 from accord.storage.ordering import placeholders
 
 _AUDIT_COLUMNS = "seq, at, actor, org, action, agreement, subject, detail, prev_hash, hash"
@@ -70,8 +79,9 @@ def append_audit(conn: Any, sql: Callable[[str], str], at: int, event: AuditEven
                   record.detail, record.prev_hash, record.hash))
     if event.items:
         cur = conn.cursor()
-        cur.executemany(sql("INSERT INTO audit_items (seq, stix_id, version, recipient) VALUES (?, ?, ?, ?)"),
-                        [(record.seq, sid, ver, rcpt) for sid, ver, rcpt in event.items])
+        cur.executemany(sql("INSERT INTO audit_items (seq, stix_id, version, recipient, owner) "
+                            "VALUES (?, ?, ?, ?, ?)"),
+                        [(record.seq, sid, ver, rcpt, owner) for sid, ver, rcpt, owner in event.items])
         cur.close()
     return record
 
@@ -219,9 +229,12 @@ class SharingQueries:
                                           "ON CONFLICT DO NOTHING"), [(v.pk, o) for v in versions for o in recipients])
             cur.close()
             action = {State.PUBLISHED: "publish", State.RETRACTED: "retract", State.DRAFT: "unpublish"}[state]
+            names: dict[int, str] = dict(conn.execute("SELECT pk, name FROM organisations").fetchall())
+            owners = sorted({names[v.owner_org] for v in versions if v.owner_org in names})
             append_audit(conn, self._sql, now, AuditEvent(
-                actor, action, subject=versions[0].stix_id, detail=dict(detail or {}),
-                items=tuple((v.stix_id, v.version, None) for v in versions)))
+                actor, action, org=owners[0] if len(owners) == 1 else None, subject=versions[0].stix_id,
+                detail=dict(detail or {}),
+                items=tuple((v.stix_id, v.version, None, names.get(v.owner_org)) for v in versions)))
 
     def _restamp(self, cur: Any, version_pks: list[int], now: int) -> None:
         """Give published versions a new ``date_added`` in each of their collections.
@@ -255,7 +268,7 @@ class SharingQueries:
             cur.close()
             append_audit(conn, self._sql, self._clock(), AuditEvent(
                 actor, "delete", org=org, subject=collection.id, detail={"collection": collection.id},
-                items=tuple((r.stix_id, r.version, None) for r in rows)))
+                items=tuple((r.stix_id, r.version, None, org) for r in rows)))
 
     def originated_here(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (stix_id, version) of ``keys`` this node holds as its own data (not received
@@ -271,15 +284,17 @@ class SharingQueries:
         return found & set(keys)
 
     def retractions_received(self, org: str, *, after: int, limit: int) -> list[tuple[int, int, str, str]]:
-        """The retraction feed a partner's node reads: only versions the audit log says this
-        organisation received (over TAXII, an export or a push), so the feed reveals nothing
-        about objects it never saw."""
+        """The retraction feed a partner's node reads: only retractions of the very copy (same
+        owner) that the audit log says this organisation received before it was retracted (over
+        TAXII, an export or a push), so the feed reveals nothing about objects it never saw, and
+        one organisation retracting its own copy of an id never retracts another's."""
         with self._read() as conn:
             rows = conn.execute(self._sql(
                 "SELECT l.seq, l.at, i.stix_id, i.version FROM audit_log l JOIN audit_items i ON i.seq = l.seq "
                 "WHERE l.action = 'retract' AND l.seq > ? AND EXISTS (SELECT 1 FROM audit_items r "
                 "JOIN audit_log rl ON rl.seq = r.seq WHERE r.stix_id = i.stix_id AND r.version = i.version "
-                "AND r.recipient = ? AND rl.action = 'receive') ORDER BY l.seq LIMIT ?"),
+                "AND r.owner = i.owner AND r.recipient = ? AND rl.action = 'receive' AND rl.seq < l.seq) "
+                "ORDER BY l.seq LIMIT ?"),
                 (after, org, limit)).fetchall()
         return [(seq, at, sid, ver) for seq, at, sid, ver in rows]
 
@@ -314,18 +329,18 @@ class SharingQueries:
         with self._read() as conn:
             return [_record(r) for r in conn.execute(self._sql(query), params).fetchall()]
 
-    def audit_items(self, seqs: Sequence[int]) -> dict[int, list[tuple[str, str, str | None]]]:
-        found: dict[int, list[tuple[str, str, str | None]]] = {}
+    def audit_items(self, seqs: Sequence[int]) -> dict[int, list[AuditItem]]:
+        found: dict[int, list[AuditItem]] = {}
         if not seqs:
             return found
         with self._read() as conn:
             for start in range(0, len(seqs), 500):
                 part = list(seqs[start:start + 500])
                 # rowid order is insertion order on both backends' audit_items (no updates ever)
-                for seq, sid, ver, rcpt in conn.execute(self._sql(
-                        f"SELECT seq, stix_id, version, recipient FROM audit_items WHERE seq IN "
+                for seq, sid, ver, rcpt, owner in conn.execute(self._sql(
+                        f"SELECT seq, stix_id, version, recipient, owner FROM audit_items WHERE seq IN "
                         f"({placeholders(len(part))})"), part):
-                    found.setdefault(seq, []).append((sid, ver, rcpt))
+                    found.setdefault(seq, []).append((sid, ver, rcpt, owner))
         return found
 
     def iter_audit(self) -> Iterator[AuditRecord]:

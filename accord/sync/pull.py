@@ -106,7 +106,7 @@ def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, 
                         "received": len(page.objects), "stored": report.stored, "unchanged": report.unchanged,
                         "refused_by_policy": dict(transfer.reasons or {}),
                         "invalid": len({p.index for p in report.refused})},
-                items=tuple((r.stix_id, r.version, None) for r in report.results)))
+                items=tuple((r.stix_id, r.version, None, peer.org_name) for r in report.results)))
         transfer.objects += len(page.objects)
         transfer.stored += report.stored
         transfer.refused += len({p.index for p in report.refused})

@@ -280,7 +280,7 @@ def test_a_receipt_written_without_waiting_for_the_disk_is_committed(backend: st
     SQLite the writer goes back to synchronous=FULL for the writes after it."""
     from accord.storage.base import AuditEvent
 
-    record = store.audit_append(AuditEvent("reader", "receive", items=(("indicator--x", "v", "org"),)),
+    record = store.audit_append(AuditEvent("reader", "receive", items=(("indicator--x", "v", "org", None),)),
                                 durable=False)
     other = PostgresStore(store.url) if backend == "postgres" else SQLiteStore(store.url)
     try:

@@ -53,8 +53,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("peer_pk", "direction", "remote_collection", "local_collection_pk",
                             name="uq_peer_links"),
     )
+    # Which organisation's copy of a version an audit item concerns (two organisations may hold
+    # the same id and version): receipts and retractions name it, so a retraction travels to
+    # exactly those who received that copy.
+    with op.batch_alter_table("audit_items") as batch:
+        batch.add_column(sa.Column("owner", sa.Text))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_items") as batch:
+        batch.drop_column("owner")
     op.drop_table("peer_links")
     op.drop_table("peers")
