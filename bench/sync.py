@@ -361,9 +361,10 @@ def record(runs: list[SizeRun], checks: list[tuple[str, bool, str]], args: argpa
         lines.append(f"- Contended: 1-minute load average above {CONTENDED:g} during the run (column 'load'); "
                      "wall-clock figures are pessimistic, CPU seconds less so")
     lines.append("")
-    # Others append too: open in append mode right now, never rewrite.
+    # Others append too: read the end just before appending (to keep a blank line between entries), never rewrite.
+    ends_blank = RESULTS.read_text().endswith("\n\n") if RESULTS.exists() else True
     with open(RESULTS, "a") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(("" if ends_blank else "\n") + "\n".join(lines) + "\n")
     print(f"recorded in {RESULTS.relative_to(ROOT)}")
 
 
