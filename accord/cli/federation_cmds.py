@@ -11,6 +11,7 @@ from accord.app import sync_cycle
 from accord.cli.context import NodeContext
 from accord.cli.sharing_cmds import show_time
 from accord.errors import ConfigError
+from accord.services.peering import add_peer
 from accord.services.secrets import SecretBox
 from accord.stix.markings import TLP_LEVELS
 from accord.storage.base import OPERATOR, Peer, Store
@@ -68,11 +69,10 @@ def peer_add(node: NodeContext, name: str, url: str, username: str, token: str, 
     """Add a partner node."""
     if not pulls and not pushes:
         raise ConfigError("give at least one --pull or --push link")
-    store = node.store()
-    sealed = SecretBox(Path(node.settings.key_file)).seal(_read_token(token))
-    added = store.add_peer(name, url=url, username=username, sealed_token=sealed, org=org, interval_s=interval,
-                           accept_max_tlp=accept_max_tlp, accept_types=accept_types,
-                           links=[*_links(pulls, "pull"), *_links(pushes, "push")], actor=OPERATOR)
+    added = add_peer(node.store(), SecretBox(Path(node.settings.key_file)), name, url=url, username=username,
+                     token=_read_token(token), org=org, interval_s=interval, accept_max_tlp=accept_max_tlp,
+                     accept_types=accept_types, links=[*_links(pulls, "pull"), *_links(pushes, "push")],
+                     actor=OPERATOR)
     click.echo(f"peer {added.name} added ({len(added.links)} links)")
 
 

@@ -6,8 +6,11 @@ Every outbound request of the node goes through :class:`PeerClient`, which holds
   link elsewhere is refused, not followed, so a peer cannot point our credentials at a third
   host (or at our own network);
 * redirects are never followed (a 3xx is an error naming where it pointed);
-* every request has a connect and a read timeout, and a response larger than the cap is cut off
-  and refused rather than held in memory;
+* every request has a connect and a read timeout; responses are asked for and accepted only
+  uncompressed (a few kilobytes of nested gzip would otherwise inflate to gigabytes before any
+  cap could count them), and one larger than the cap is cut off and refused rather than held;
+* a page with more objects than asked for is refused (parsing many tiny objects costs far more
+  memory than their bytes);
 * TLS certificates are always verified, against the system's store or a CA bundle the operator
   names (``sync_ca_bundle``); there is no switch to turn verification off.
 
@@ -28,7 +31,7 @@ from accord.errors import AccordError
 
 TAXII = "application/taxii+json;version=2.1"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 STATUS_POLLS = 60  # an asynchronous add is polled at most this many times, a second apart
 
 
@@ -45,10 +48,14 @@ class Page:
 
 
 def origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, an unbalanced IPv6 bracket...
+        raise SyncError(f"{url!r} is not a usable URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SyncError(f"{url!r} is not an http(s) URL")
-    return parts.scheme, parts.hostname.lower(), parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
 
 
 class PeerClient:
@@ -60,7 +67,8 @@ class PeerClient:
         self._max = max_response_bytes
         self._http = httpx.Client(auth=(username, token), timeout=timeout, follow_redirects=False,
                                   verify=ca_bundle or True, transport=transport,
-                                  headers={"Accept": TAXII, "User-Agent": "accord-sync"})
+                                  headers={"Accept": TAXII, "User-Agent": "accord-sync",
+                                           "Accept-Encoding": "identity"})
         self._api_root: str | None = None
 
     def close(self) -> None:
@@ -80,8 +88,12 @@ class PeerClient:
                 if response.is_redirect:
                     raise SyncError(f"{method} {url} answered {response.status_code} redirecting to "
                                     f"{response.headers.get('location')!r}; redirects are not followed")
+                encoding = response.headers.get("content-encoding", "identity").strip().lower()
+                if encoding not in ("", "identity"):
+                    raise SyncError(f"{method} {url} answered with Content-Encoding {encoding!r}; only "
+                                    "uncompressed responses are accepted")
                 body = bytearray()
-                for chunk in response.iter_bytes():
+                for chunk in response.iter_raw():
                     body += chunk
                     if len(body) > self._max:
                         raise SyncError(f"{method} {url}: response larger than {self._max} bytes, refused")
@@ -98,8 +110,12 @@ class PeerClient:
         return parsed, headers
 
     def _rest(self, path: str) -> str:
-        scheme, host, port = self._origin
-        return f"{scheme}://{host}:{port}/api/v1/{path}"
+        """Accord's REST API beside the peer's TAXII: the discovery URL with its final ``taxii2/``
+        replaced by ``api/v1/`` (so a node behind a path prefix keeps its prefix)."""
+        parts = urlsplit(self.url)
+        prefix = parts.path.rstrip("/")
+        prefix = prefix[: -len("/taxii2")] if prefix.endswith("/taxii2") else prefix
+        return f"{parts.scheme}://{parts.netloc}{prefix}/api/v1/{path}"
 
     def get_retractions(self, after: int) -> dict[str, Any] | None:
         """The peer's retraction feed for us (an Accord extension, not TAXII); None when the peer
@@ -153,6 +169,8 @@ class PeerClient:
         objects = envelope.get("objects") or []
         if not isinstance(objects, list):
             raise SyncError(f"GET {url}: 'objects' is not a list")
+        if len(objects) > limit:
+            raise SyncError(f"GET {url}: {len(objects)} objects in a page where at most {limit} were asked for")
         nxt = envelope.get("next")
         return Page(objects, bool(envelope.get("more")), nxt if isinstance(nxt, str) else None,
                     headers.get("X-TAXII-Date-Added-Last"))

@@ -59,6 +59,12 @@ def run_peer(store: Store, peer: Peer, box: SecretBox, client_for: ClientFactory
                 store.record_link_attempt(link.pk, error=str(exc))
                 runs.append(LinkRun(peer.name, link, None, str(exc)))
                 continue
+            except Exception as exc:  # a partner's answer we did not foresee: this link fails, the rest go on
+                log.exception("sync %s %s %s failed unexpectedly", peer.name, link.direction, link.remote_collection)
+                error = f"unexpected {type(exc).__name__}: {exc}"
+                store.record_link_attempt(link.pk, error=error)
+                runs.append(LinkRun(peer.name, link, None, error))
+                continue
             store.record_link_attempt(link.pk, error=None)
             runs.append(LinkRun(peer.name, link, transfer, None))
     return runs

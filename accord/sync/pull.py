@@ -27,6 +27,9 @@ from accord.sync.client import PeerClient, SyncError
 from accord.sync.retract import apply_remote_retractions
 
 PAGE_SIZE = 1000
+# Pages one run of a link takes at most; the next cycle goes on from the cursor. Bounds a run
+# against a peer that never stops saying "more".
+MAX_PAGES_PER_RUN = 2000
 
 
 @dataclass
@@ -72,14 +75,22 @@ def _inbound(store: Store, peer: Peer, objects: list[Any], levels: dict[str, str
         if peer.accept_types and obj.get("type") not in peer.accept_types:
             transfer.refuse(f"type {obj.get('type')!r} not accepted from this peer")
             continue
-        if obj.get("type") == "marking-definition":
+        if obj.get("type") == "marking-definition" and isinstance(obj.get("id"), str):
             learn_marking(levels, obj)
-        refs = object_marking_refs(obj)
+        # Granular markings count too: an object must not bring in a part above what we accept.
+        refs = object_marking_refs(obj) + _granular_refs(obj)
         tlp = tlp_of_refs(refs, levels) if refs else None
         if tlp is not None and TLP_RANK.get(tlp, TLP_RANK[UNKNOWN]) > limit:
             transfer.refuse(f"TLP {tlp} above what is accepted from this peer ({peer.accept_max_tlp})")
             continue
         yield Item(index, obj)
+
+
+def _granular_refs(obj: dict[str, Any]) -> list[str]:
+    granular = obj.get("granular_markings")
+    if not isinstance(granular, list):
+        return []
+    return [g["marking_ref"] for g in granular if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)]
 
 
 def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, client: PeerClient) -> Transfer:
@@ -88,11 +99,16 @@ def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, 
     cursor = link.cursor  # how far this node has stored, persisted with each page
     query_after = cursor  # a `next` token belongs to the query it came from: keep its added_after
     next_token: str | None = None
-    while True:
+    seen_pages: set[tuple[str | None, str | None]] = set()
+    for _ in range(MAX_PAGES_PER_RUN):
         page = client.get_objects(link.remote_collection, added_after=query_after, next_token=next_token,
                                   limit=PAGE_SIZE)
         if not page.objects:
             break
+        position = (page.next, page.date_added_last)
+        if position in seen_pages:
+            raise SyncError(f"{client.url}: the same page again ({position}); the peer is not making progress")
+        seen_pages.add(position)
         levels = store.marking_levels()
         prepared = prepare_document(_inbound(store, peer, page.objects, levels, transfer), levels,
                                     keep_results=True)

@@ -15,11 +15,11 @@ refusal does not change by asking again).
 
 from __future__ import annotations
 
-from accord.policy.gate import Visibility, org_visibility
+from accord.policy.gate import Visibility, collection_access, org_visibility
 from accord.services.disclose import disclose
 from accord.storage.base import OPERATOR, AuditEvent, Collection, ListedVersion, Peer, PeerLink, Store, VersionQuery
 from accord.storage.sql import micros_now
-from accord.sync.client import PeerClient
+from accord.sync.client import PeerClient, SyncError
 from accord.sync.pull import Transfer
 from accord.sync.retract import push_retractions
 
@@ -31,21 +31,28 @@ def _send(store: Store, peer: Peer, link: PeerLink, collection: Collection, clie
     disclosed = disclose(store, vis, rows, channel="sync")
     bodies = [d.body for d in disclosed if d.body is not None]
     status = client.add_objects(link.remote_collection, bodies) if bodies else {}
-    failures = status.get("failures") or []
+    listed = status.get("failures") or []
+    failures = [f for f in listed if isinstance(f, dict)] if isinstance(listed, list) else []
     for failure in failures:
-        transfer.refuse(str(failure.get("message", "refused"))[:200] if isinstance(failure, dict) else "refused")
+        transfer.refuse(str(failure.get("message", "refused"))[:200])
     transfer.objects += len(bodies)
     with store.transaction() as tx:
         tx.advance_link(link.pk, str(rows[-1].date_added), len(bodies))
         tx.audit(AuditEvent(
             OPERATOR, "sync.push", org=peer.org_name, subject=peer.name,
             detail={"collection": collection.id, "remote_collection": link.remote_collection, "sent": len(bodies),
-                    "refused_by_peer": len(failures), "failures": failures[:20]}))
+                    "refused_by_peer": len(failures),
+                    "failures": [{"id": str(f.get("id"))[:300], "message": str(f.get("message"))[:300]}
+                                 for f in failures[:20]]}))
 
 
 def push_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, client: PeerClient) -> Transfer:
     transfer = Transfer()
     vis = org_visibility(store, peer.org_pk, micros_now())
+    if not collection_access(store, vis.viewer, collection).can_read:
+        # The same rule as the partner reading over TAXII: no read grant, no objects.
+        raise SyncError(f"organisation {peer.org_name!r} has no read grant on collection {collection.id!r}: "
+                        f"nothing is pushed (accord collection grant {collection.id} {peer.org_name} --read)")
     after = int(link.cursor) if link.cursor else 0
     query = VersionQuery(collection_pk=collection.pk, added_after=after)
     batch: list[ListedVersion] = []

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from accord.stix.timestamps import key_to_timestamp, timestamp_key
 from accord.stix.versions import CONTENT_VERSION_PREFIX
-from accord.storage.base import Peer, PeerLink, State, Store
-from accord.sync.client import PeerClient
+from accord.storage.base import OPERATOR, AuditEvent, Peer, PeerLink, State, Store
+from accord.sync.client import PeerClient, SyncError
 
 FEED_PAGE = 1000
 
@@ -44,7 +44,10 @@ def apply_remote_retractions(store: Store, peer: Peer, link: PeerLink, client: P
                 store.set_state(facts, State.RETRACTED, actor=f"peer {peer.name}",
                                 detail={"origin_node": peer.name, "remote_seq": item["seq"]})
                 applied += len(facts)
-        after = max(after, max(i["seq"] for i in items))
+        newest = max(i["seq"] for i in items)
+        if newest <= after:  # a feed that does not move on: stop rather than ask forever
+            raise SyncError(f"{client.url}: the retraction feed answered entries at or before {after} again")
+        after = newest
         store.set_retractions_cursor(link.pk, after)
         if not feed.get("more"):
             return applied
@@ -58,9 +61,14 @@ def push_retractions(store: Store, peer: Peer, link: PeerLink, client: PeerClien
         found = store.retractions_received(peer.org_name, after=after, limit=FEED_PAGE)
         if not found:
             return applied
+        done = []
         for _, _, stix_id, version in found:
             text = version if version.startswith(CONTENT_VERSION_PREFIX) else key_to_timestamp(version)
-            applied += client.retract(stix_id, text)
+            if client.retract(stix_id, text):
+                done.append((stix_id, version, peer.org_name, None))
+        applied += len(done)
         after = found[-1][0]
+        store.audit_append(AuditEvent(OPERATOR, "sync.retract", org=peer.org_name, subject=peer.name,
+                                      detail={"asked": len(found), "retracted": len(done)}, items=tuple(done)))
         store.set_retractions_cursor(link.pk, after)
 

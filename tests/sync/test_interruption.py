@@ -31,9 +31,20 @@ OBJECTS = 2500  # three pages of 1000
 ROUNDS = 10
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def node_a(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    yield from run_node("sqlite", request, tmp_path_factory.mktemp("a"), ACCORD_SYNC_SCHEDULER="false")
+    yield from run_node(request.param, request, tmp_path_factory.mktemp("a"), ACCORD_SYNC_SCHEDULER="false")
+
+
+@pytest.fixture
+def b_url(node_a: Node, request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> str:
+    """Node B's database, on the same backend as node A's."""
+    if node_a.store.url.startswith("postgresql"):
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    path = tmp_path / "b.db"
+    path.write_bytes(template_db.read_bytes())
+    return f"sqlite:///{path}"
 
 
 def _seed(a: Node) -> tuple[str, str, str, str]:
@@ -44,18 +55,23 @@ def _seed(a: Node) -> tuple[str, str, str, str]:
     a.store.add_agreement(f"ab-{tag}", parties=[f"cert-a-{tag}", f"cert-b-{tag}"], max_tlp="amber", onward=False,
                           valid_from=None, valid_until=None, actor="test")
     user, token = a.user(org=f"cert-b-{tag}", role="reader", read=(collection,))
-    owner = a.store.get_org(f"cert-a-{tag}")
-    with a.store.transaction() as tx:
-        ingest_items(tx, collection, iter_items([indicator(i) for i in range(OBJECTS)]),
-                     Provenance(owner.pk, owner_name=owner.name))
+    _more(a, collection.id, tag, 0)
     return collection.id, user, token, tag
 
 
-def _node_b(tmp_path: Path, template_db: Path, a_url: str, seeded: tuple[str, str, str, str]) -> tuple[Store, dict]:
+def _more(a: Node, collection_id: str, tag: str, start: int) -> int:
+    """Add OBJECTS more versions at A (so an interrupted sync always has work left); returns the total."""
+    owner = a.store.get_org(f"cert-a-{tag}")
+    with a.store.transaction() as tx:
+        ingest_items(tx, a.store.get_collection(collection_id),
+                     iter_items([indicator(i) for i in range(start, start + OBJECTS)]),
+                     Provenance(owner.pk, owner_name=owner.name))
+    return start + OBJECTS
+
+
+def _node_b(tmp_path: Path, b_url: str, a_url: str, seeded: tuple[str, str, str, str]) -> tuple[Store, dict]:
     collection_id, user, token, tag = seeded
-    path = tmp_path / "b.db"
-    path.write_bytes(template_db.read_bytes())
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ACCORD_DATABASE_URL": f"sqlite:///{path}",
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ACCORD_DATABASE_URL": b_url,
            "ACCORD_DATA_DIR": str(tmp_path / "b"), "ACCORD_KEY_FILE": str(tmp_path / "b" / "node.key")}
     store = open_store(env["ACCORD_DATABASE_URL"])
     store.add_org(f"cert-a-{tag}", kind="partner")
@@ -79,25 +95,29 @@ def _sync(env: dict[str, str], kill_after: float | None) -> int | None:
     return process.wait(120)
 
 
-def _check_converged(store: Store, cursors: list[str]) -> None:
+def _check_converged(store: Store, cursors: list[str], total: int = OBJECTS) -> None:
     link = store.get_peer("node-a").links[0]
     assert link.cursor is not None
     orders = [cursor_order(c) for c in [*cursors, link.cursor]]
     assert orders == sorted(orders), "the cursor moved backwards"
     stats = store.stats()
-    assert stats.total_versions == OBJECTS  # every version, none twice (one owner, one collection)
+    assert stats.total_versions == total  # every version, none twice (one owner, one collection)
     pk = store.get_collection("default").pk
-    assert stats.by_collection.get("default", stats.by_collection.get(str(pk))) == OBJECTS
+    assert stats.by_collection.get("default", stats.by_collection.get(str(pk))) == total
 
 
-def test_killed_runs_converge(node_a: Node, tmp_path: Path, template_db: Path) -> None:
-    store, env = _node_b(tmp_path, template_db, node_a.url, _seed(node_a))
+def test_killed_runs_converge(node_a: Node, tmp_path: Path, b_url: str) -> None:
+    seeded = _seed(node_a)
+    store, env = _node_b(tmp_path, b_url, node_a.url, seeded)
+    total = OBJECTS
     rng = random.Random(7)
     cursors: list[str] = []
     kills = 0
-    for _ in range(ROUNDS * 3):
-        if _sync(env, kill_after=rng.uniform(0.3, 2.5)) is None:
+    for _ in range(ROUNDS * 4):
+        if _sync(env, kill_after=rng.uniform(0.3, 2.0)) is None:
             kills += 1
+        else:  # the run finished: give the next one something to be interrupted in
+            total = _more(node_a, seeded[0], seeded[3], total)
         cursor = store.get_peer("node-a").links[0].cursor
         if cursor is not None:
             cursors.append(cursor)
@@ -105,9 +125,9 @@ def test_killed_runs_converge(node_a: Node, tmp_path: Path, template_db: Path) -
             break
     assert kills >= ROUNDS, f"only {kills} runs were still going when killed"
     assert _sync(env, kill_after=None) == 0
-    _check_converged(store, cursors)
+    _check_converged(store, cursors, total)
     assert _sync(env, kill_after=None) == 0  # and a further run changes nothing
-    _check_converged(store, cursors)
+    _check_converged(store, cursors, total)
     store.close()
 
 
@@ -165,11 +185,11 @@ class CuttingProxy:
         self._listener.close()
 
 
-def test_responses_cut_mid_page_converge(node_a: Node, tmp_path: Path, template_db: Path) -> None:
+def test_responses_cut_mid_page_converge(node_a: Node, tmp_path: Path, b_url: str) -> None:
     port = int(node_a.url.rsplit(":", 1)[1])
     proxy = CuttingProxy(port, random.Random(11))
     try:
-        store, env = _node_b(tmp_path, template_db, f"http://127.0.0.1:{proxy.port}", _seed(node_a))
+        store, env = _node_b(tmp_path, b_url, f"http://127.0.0.1:{proxy.port}", _seed(node_a))
         cursors: list[str] = []
         failures = 0
         deadline = time.monotonic() + 120

@@ -81,6 +81,7 @@ def test_pull_and_push_between_two_nodes(node_a: Node, node_b: tuple[Settings, S
     b.add_org(f"cert-a-{tag}", kind="partner")
     b.add_agreement(f"ba-{tag}", parties=["node", f"cert-a-{tag}"], max_tlp="green", onward=False,
                     valid_from=None, valid_until=None, actor="test")
+    b.set_grant(b.get_collection("default"), f"cert-a-{tag}", can_read=True, can_write=False)  # what we push
     b.add_peer("node-a", url=f"{node_a.url}/taxii2/", username=sync_user,
                sealed_token=SecretBox(Path(settings.key_file)).seal(sync_token), org=f"cert-a-{tag}",
                interval_s=60, accept_max_tlp="amber+strict", accept_types=[],
