@@ -165,21 +165,16 @@ class Ingestor:
         if isinstance(prepared, list):
             self.report.refused.extend(prepared)
             return
-        self._add(prepared, object_marking_refs(item.value) if prepared.tlp == UNKNOWN else None)
+        self.add_prepared(prepared, object_marking_refs(item.value) if prepared.tlp == UNKNOWN else None)
 
     def add_prepared(self, prepared: PreparedVersion, refs: list[str] | None) -> None:
-        """A version prepared elsewhere (services/pipeline.py) without this transaction's marking
-        levels: ``refs``, given when its TLP hangs on a non-standard definition, are judged here
-        with the levels known at this point of the document, as :meth:`add` would have."""
+        """Queue a prepared version (also one prepared in another process without the marking
+        levels, services/pipeline.py): ``refs``, given when its TLP hangs on a non-standard
+        definition, are judged with the levels this transaction knows at this point of the document."""
         if refs is not None:
             prepared.tlp = tlp_of_refs(refs, self._levels)
-            if prepared.tlp != UNKNOWN:
-                refs = None
-        self._add(prepared, refs)
-
-    def _add(self, prepared: PreparedVersion, unresolved_refs: list[str] | None) -> None:
-        if unresolved_refs is not None:
-            self._unresolved[prepared.index] = (prepared.stix_id, prepared.version, unresolved_refs)
+            if prepared.tlp == UNKNOWN:
+                self._unresolved[prepared.index] = (prepared.stix_id, prepared.version, refs)
         if prepared.type == "marking-definition":
             # Later objects of this document may be marked with it: flush so it is known.
             self._batch.append(prepared)

@@ -33,13 +33,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import io
 import multiprocessing
+import os
 import pickle
 import signal
+import struct
 import sys
 import traceback
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
 
@@ -60,6 +62,8 @@ PIPE_BYTES = 1 << 20
 STOP_SECONDS = 5.0
 
 _ITEMS, _END, _FAILED = range(3)
+# Each message: its length, then the pickle.
+_HEADER = struct.Struct("<Q")
 
 # Reads a source with a byte counter for the progress bar (None: not counted).
 Read = Callable[[Callable[[int], None] | None], Imported]
@@ -80,14 +84,18 @@ class Pipeline:
 
     def __init__(self, read: Read, progress: Callable[[int], None] | None = None):
         ctx = multiprocessing.get_context("fork")
-        self._receiver, sender = ctx.Pipe(duplex=False)
-        _widen(sender)
+        receiving, sending = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):  # Linux: room for a whole message in the pipe
+            fcntl.fcntl(sending, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self._receiver = open(receiving, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self._progress = progress
-        self._child = ctx.Process(target=_produce, args=(self._receiver, sender, read, progress is not None),
+        self._child = ctx.Process(target=_produce, args=(receiving, sending, read, progress is not None),
                                   name="accord-import-reader", daemon=True)
-        self._child.start()
-        # Only the child may hold the sending end: its death must mean end-of-file here.
-        sender.close()
+        try:
+            self._child.start()
+        finally:
+            # Only the child may hold the sending end: its death must mean end-of-file here.
+            os.close(sending)
         # The importer's remarks, filled when the child has read everything (Imported.notes).
         self.notes: list[str] = []
 
@@ -128,20 +136,33 @@ class Pipeline:
                 raise message[1]
 
     def _receive(self) -> tuple[Any, ...]:
-        try:
-            data = self._receiver.recv_bytes()
-        except (EOFError, OSError):  # OSError: it died half-way through sending a message
+        header = _read_exactly(self._receiver, _HEADER.size)
+        data = _read_exactly(self._receiver, _HEADER.unpack(header)[0]) if header is not None else None
+        if data is None:  # end of file, before or half-way through a message: the child is gone
             self._child.join(STOP_SECONDS)
             raise InputError(f"the process reading it stopped ({_exit_status(self._child.exitcode)}) "
-                             "before the end") from None
+                             "before the end")
         message: tuple[Any, ...] = pickle.loads(data)  # noqa: S301 - from our own child, never from input
         return message
 
 
-def _widen(sender: Connection) -> None:
-    """Let the pipe hold a whole message, so the child is a message ahead (Linux only)."""
-    with contextlib.suppress(OSError, AttributeError):
-        fcntl.fcntl(sender.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+def _read_exactly(stream: io.FileIO, size: int) -> bytearray | None:
+    """``size`` bytes read straight into one buffer, or None at end of file."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    done = 0
+    while done < size:
+        n = stream.readinto(view[done:])
+        if not n:
+            return None
+        done += n
+    return buffer
+
+
+def _write_all(stream: io.FileIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[stream.write(view) or 0:]
 
 
 def _exit_status(code: int | None) -> str:
@@ -175,16 +196,19 @@ def _wire(p: PreparedVersion) -> tuple[Any, ...]:
             p.content_hash, p.body, [(intern(kind), value) for kind, value in p.observables])
 
 
-def _produce(receiver: Connection, sender: Connection, read: Read, counted: bool) -> None:
+def _produce(receiving: int, sending: int, read: Read, counted: bool) -> None:
     """The child: everything but the writes, sent in order (see the module docstring)."""
     # Its copy of the receiving end would keep the pipe open after the parent died.
-    receiver.close()
+    os.close(receiving)
+    sender = open(sending, "wb", buffering=0)  # noqa: SIM115 - the process ends with it
     # The inherited heap is never garbage here; keep the collector (and copy-on-write) off it.
     gc.freeze()
     counter = _Counter()
 
     def send(message: tuple[Any, ...]) -> None:
-        sender.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+        data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        _write_all(sender, _HEADER.pack(len(data)))
+        _write_all(sender, data)
 
     try:
         with bulk_gc():
