@@ -45,6 +45,7 @@ class Page:
     more: bool
     next: str | None
     date_added_last: str | None
+    date_added_first: str | None = None
 
 
 def origin(url: str) -> tuple[str, str, int]:
@@ -173,7 +174,7 @@ class PeerClient:
             raise SyncError(f"GET {url}: {len(objects)} objects in a page where at most {limit} were asked for")
         nxt = envelope.get("next")
         return Page(objects, bool(envelope.get("more")), nxt if isinstance(nxt, str) else None,
-                    headers.get("X-TAXII-Date-Added-Last"))
+                    headers.get("X-TAXII-Date-Added-Last"), headers.get("X-TAXII-Date-Added-First"))
 
     def add_objects(self, collection_id: str, objects: list[bytes]) -> dict[str, Any]:
         """POST one envelope (5.4); waits for an asynchronous status to complete (4.3)."""

@@ -1,9 +1,12 @@
 """Pull: copy what a partner's node lets us read from one of its collections into ours.
 
 Pages are read oldest ``date_added`` first with ``added_after`` (and ``next`` within a run). Each
-page is written in ONE transaction together with the link's new cursor (the page's
-``X-TAXII-Date-Added-Last``), so an interruption at any point resumes exactly after the last
-page that was stored: nothing is skipped, nothing repeated, and the cursor never moves back.
+page is written in ONE transaction together with the link's new cursor, so an interruption at
+any point resumes after what was stored: nothing is skipped, nothing stored twice, and the
+cursor never moves back. The cursor is the newest ``date_added`` up to which EVERYTHING has been
+stored, which lags a page behind: some servers (medallion) give every object of one POST the
+same ``date_added``, so a group may straddle two pages, and resuming from the last page's date
+would skip the rest of its group. A resume re-reads at most a page (stored as unchanged).
 
 What arrives is owned by the partner organisation the peer speaks for, with that organisation
 and the peer's name as its origin, published (the partner released it), and checked against the
@@ -13,6 +16,7 @@ who on this node may see it, exactly as for data written locally.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +24,11 @@ from typing import Any
 from accord.services.ingest import prepare_document, write_prepared
 from accord.stix.markings import TLP_RANK, UNKNOWN, object_marking_refs, tlp_of_refs
 from accord.stix.stream import Item
+from accord.stix.timestamps import parse_to_micros
 from accord.stix.versions import version_key
 from accord.storage.base import AuditEvent, Collection, Peer, PeerLink, Provenance, State, Store
 from accord.storage.sharing import learn_marking
-from accord.sync.client import PeerClient, SyncError
+from accord.sync.client import Page, PeerClient, SyncError
 from accord.sync.retract import apply_remote_retractions
 
 PAGE_SIZE = 1000
@@ -93,29 +98,58 @@ def _granular_refs(obj: dict[str, Any]) -> list[str]:
     return [g["marking_ref"] for g in granular if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)]
 
 
+def _page_digest(objects: list[Any]) -> str:
+    h = hashlib.sha256()
+    for obj in objects:
+        if isinstance(obj, dict):
+            h.update(f"{obj.get('id')}\x1f{obj.get('modified', obj.get('created'))}\x1e".encode())
+    return h.hexdigest()
+
+
+def _later(a: str | None, b: str | None) -> bool:
+    """Whether timestamp ``a`` is after ``b`` (servers differ in fractional digits)."""
+    ka, kb = parse_to_micros(a) if a else None, parse_to_micros(b) if b else None
+    return ka is not None and kb is not None and ka > kb
+
+
+def _safe_cursor(cursor: str | None, pending: str | None, page: Page) -> str | None:
+    """How far everything is stored once ``page`` is: the previous page's newest date when this
+    page reaches past it (its group is then complete), or this page's own when it is the last."""
+    if not page.more and page.date_added_last:
+        return page.date_added_last
+    if pending is not None and _later(page.date_added_last, pending):
+        return pending
+    return cursor
+
+
 def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, client: PeerClient) -> Transfer:
     transfer = Transfer()
     provenance = peer_provenance(peer)
     cursor = link.cursor  # how far this node has stored, persisted with each page
     query_after = cursor  # a `next` token belongs to the query it came from: keep its added_after
     next_token: str | None = None
-    seen_pages: set[tuple[str | None, str | None]] = set()
+    pending: str | None = None  # the previous page's newest date_added: complete once a later date shows
+    seen_pages: set[tuple[str | None, str | None, str]] = set()
     for _ in range(MAX_PAGES_PER_RUN):
         page = client.get_objects(link.remote_collection, added_after=query_after, next_token=next_token,
                                   limit=PAGE_SIZE)
         if not page.objects:
             break
-        position = (page.next, page.date_added_last)
+        # The same page again means no progress (a token and a date can legitimately repeat: medallion
+        # keeps one token per paging session and may give a whole page one date_added).
+        position = (page.next, page.date_added_last, _page_digest(page.objects))
         if position in seen_pages:
-            raise SyncError(f"{client.url}: the same page again ({position}); the peer is not making progress")
+            raise SyncError(f"{client.url}: the same page again (next {page.next!r}, date_added "
+                            f"{page.date_added_last!r}); the peer is not making progress")
         seen_pages.add(position)
         levels = store.marking_levels()
         prepared = prepare_document(_inbound(store, peer, page.objects, levels, transfer), levels,
                                     keep_results=True)
+        safe = _safe_cursor(cursor, pending, page)
         with store.transaction() as tx:
             report = write_prepared(tx, collection, provenance, prepared)
-            if page.date_added_last:
-                tx.advance_link(link.pk, page.date_added_last, len(page.objects))
+            if safe:
+                tx.advance_link(link.pk, safe, len(page.objects))
             tx.audit(AuditEvent(
                 f"peer {peer.name}", "sync.pull", org=peer.org_name, subject=peer.name,
                 detail={"collection": collection.id, "remote_collection": link.remote_collection,
@@ -126,14 +160,15 @@ def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, 
         transfer.objects += len(page.objects)
         transfer.stored += report.stored
         transfer.refused += len({p.index for p in report.refused})
-        if page.date_added_last:
-            cursor = page.date_added_last
+        cursor, pending = safe, page.date_added_last
         if not page.more:
             break
         next_token = page.next
         if next_token is None:
             if not page.date_added_last:
                 raise SyncError(f"{client.url}: 'more' pages, but neither a next token nor a date to go on from")
-            query_after = cursor  # a server without tokens: a fresh query from where we are
+            # A server without tokens: a fresh query after this page (a tie across the boundary
+            # may be split there; Accord and servers with `next` do not have that problem).
+            query_after = page.date_added_last
     transfer.retracted = apply_remote_retractions(store, peer, link, client)
     return transfer

@@ -224,9 +224,6 @@ def test_a_broken_pull_resumes_after_the_last_stored_page(medallion: Medallion,
 
 
 @pytest.mark.realdata
-@pytest.mark.xfail(strict=True, reason="Accord resumes with added_after = the last stored page's date_added; "
-                                       "medallion gives every object of one POST the same date_added, so the "
-                                       "rest of a POST split by a page boundary is skipped for good")
 def test_a_broken_pull_inside_one_posted_envelope_loses_nothing(medallion: Medallion,
                                                                 node_b: tuple[Settings, Store]) -> None:  # noqa: F811
     settings, b = node_b
