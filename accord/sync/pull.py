@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,53 +123,72 @@ def _safe_cursor(cursor: str | None, pending: str | None, page: Page) -> str | N
     return cursor
 
 
+def _following(page: Page, query_after: str | None, url: str) -> tuple[str | None, str | None]:
+    """The (added_after, next) that ask for the page after ``page``."""
+    if page.next is not None:
+        return query_after, page.next  # a `next` token belongs to its query: keep its added_after
+    if not page.date_added_last:
+        raise SyncError(f"{url}: 'more' pages, but neither a next token nor a date to go on from")
+    # A server without tokens: a fresh query after this page (a tie across the boundary may be
+    # split there; Accord and servers with `next` do not have that problem).
+    return page.date_added_last, None
+
+
 def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, client: PeerClient) -> Transfer:
+    """Pull one link. The next page is fetched while this one is validated and written, so the
+    partner's serving and our storing overlap instead of adding up."""
     transfer = Transfer()
-    provenance = peer_provenance(peer)
-    cursor = link.cursor  # how far this node has stored, persisted with each page
-    query_after = cursor  # a `next` token belongs to the query it came from: keep its added_after
-    next_token: str | None = None
+    cursor = link.cursor  # how far this node has stored everything, persisted with each page
     pending: str | None = None  # the previous page's newest date_added: complete once a later date shows
     seen_pages: set[tuple[str | None, str | None, str]] = set()
-    for _ in range(MAX_PAGES_PER_RUN):
-        page = client.get_objects(link.remote_collection, added_after=query_after, next_token=next_token,
+
+    def fetch(added_after: str | None, next_token: str | None) -> Page:
+        return client.get_objects(link.remote_collection, added_after=added_after, next_token=next_token,
                                   limit=PAGE_SIZE)
-        if not page.objects:
-            break
-        # The same page again means no progress (a token and a date can legitimately repeat: medallion
-        # keeps one token per paging session and may give a whole page one date_added).
-        position = (page.next, page.date_added_last, _page_digest(page.objects))
-        if position in seen_pages:
-            raise SyncError(f"{client.url}: the same page again (next {page.next!r}, date_added "
-                            f"{page.date_added_last!r}); the peer is not making progress")
-        seen_pages.add(position)
-        levels = store.marking_levels()
-        prepared = prepare_document(_inbound(store, peer, page.objects, levels, transfer), levels,
-                                    keep_results=True)
-        safe = _safe_cursor(cursor, pending, page)
-        with store.transaction() as tx:
-            report = write_prepared(tx, collection, provenance, prepared)
-            if safe:
-                tx.advance_link(link.pk, safe, len(page.objects))
-            tx.audit(AuditEvent(
-                f"peer {peer.name}", "sync.pull", org=peer.org_name, subject=peer.name,
-                detail={"collection": collection.id, "remote_collection": link.remote_collection,
-                        "received": len(page.objects), "stored": report.stored, "unchanged": report.unchanged,
-                        "refused_by_policy": dict(transfer.reasons or {}),
-                        "invalid": len({p.index for p in report.refused})},
-                items=tuple((r.stix_id, r.version, None, peer.org_name) for r in report.results)))
-        transfer.objects += len(page.objects)
-        transfer.stored += report.stored
-        transfer.refused += len({p.index for p in report.refused})
-        cursor, pending = safe, page.date_added_last
-        if not page.more:
-            break
-        next_token = page.next
-        if next_token is None:
-            if not page.date_added_last:
-                raise SyncError(f"{client.url}: 'more' pages, but neither a next token nor a date to go on from")
-            # A server without tokens: a fresh query after this page (a tie across the boundary
-            # may be split there; Accord and servers with `next` do not have that problem).
-            query_after = page.date_added_last
+
+    query_after = cursor
+    with ThreadPoolExecutor(1, thread_name_prefix="accord-pull") as prefetch:
+        upcoming: Future[Page] | None = prefetch.submit(fetch, query_after, None)
+        for _ in range(MAX_PAGES_PER_RUN):
+            if upcoming is None:
+                break
+            page = upcoming.result()
+            if not page.objects:
+                break
+            # The same page again means no progress (a token and a date can legitimately repeat:
+            # medallion keeps one token per paging session and may give a whole page one date_added).
+            position = (page.next, page.date_added_last, _page_digest(page.objects))
+            if position in seen_pages:
+                raise SyncError(f"{client.url}: the same page again (next {page.next!r}, date_added "
+                                f"{page.date_added_last!r}); the peer is not making progress")
+            seen_pages.add(position)
+            upcoming = None
+            if page.more:
+                query_after, next_token = _following(page, query_after, client.url)
+                upcoming = prefetch.submit(fetch, query_after, next_token)
+            safe = _safe_cursor(cursor, pending, page)
+            _store_page(store, peer, link, collection, page, safe, transfer)
+            cursor, pending = safe, page.date_added_last
     transfer.retracted = apply_remote_retractions(store, peer, link, client)
     return transfer
+
+
+def _store_page(store: Store, peer: Peer, link: PeerLink, collection: Collection, page: Page, safe: str | None,
+                transfer: Transfer) -> None:
+    """One page in one transaction, with the cursor it makes safe and its audit entry."""
+    levels = store.marking_levels()
+    prepared = prepare_document(_inbound(store, peer, page.objects, levels, transfer), levels, keep_results=True)
+    with store.transaction() as tx:
+        report = write_prepared(tx, collection, peer_provenance(peer), prepared)
+        if safe:
+            tx.advance_link(link.pk, safe, len(page.objects))
+        tx.audit(AuditEvent(
+            f"peer {peer.name}", "sync.pull", org=peer.org_name, subject=peer.name,
+            detail={"collection": collection.id, "remote_collection": link.remote_collection,
+                    "received": len(page.objects), "stored": report.stored, "unchanged": report.unchanged,
+                    "refused_by_policy": dict(transfer.reasons or {}),
+                    "invalid": len({p.index for p in report.refused})},
+            items=tuple((r.stix_id, r.version, None, peer.org_name) for r in report.results)))
+    transfer.objects += len(page.objects)
+    transfer.stored += report.stored
+    transfer.refused += len({p.index for p in report.refused})

@@ -57,6 +57,9 @@ class Scheduler:
     rand: Callable[[], float] = random.random
     timers: dict[str, PeerTimer] = field(default_factory=dict)
     _running: dict[str, Future[list[LinkRun]]] = field(default_factory=dict)
+    # Set when a cycle finishes, so its peer's next time is settled at once rather than at the
+    # next tick (a short interval would otherwise stretch by up to a second each cycle).
+    _wake: threading.Event = field(default_factory=threading.Event)
 
     def due_peers(self, peers: list[Peer], now: float) -> list[Peer]:
         out = []
@@ -87,7 +90,9 @@ class Scheduler:
                         for gone in set(self.timers) - {p.name for p in peers}:
                             del self.timers[gone]
                     for peer in self.due_peers(peers, now):
-                        self._running[peer.name] = pool.submit(run_peer, self.store, peer, self.box, self.client_for)
+                        future = pool.submit(run_peer, self.store, peer, self.box, self.client_for)
+                        future.add_done_callback(lambda _done: self._wake.set())
+                        self._running[peer.name] = future
                 except Exception:  # the store is briefly unavailable: try again next second
                     log.exception("sync scheduler: reading peers failed")
                 for name, future in list(self._running.items()):
@@ -99,7 +104,14 @@ class Scheduler:
                             log.error("sync of %s raised: %s", name, future.exception())
                         if finished is not None:
                             self.settle(finished, runs, self.clock())
-                stop.wait(1.0)
+                self._wake.wait(self._sleep())
+                self._wake.clear()
+
+    def _sleep(self) -> float:
+        """Until the soonest idle peer is due: at most a second (stop and new peers are seen then),
+        at least a twentieth (a paused peer's timer may lie in the past)."""
+        dues = [t.due for name, t in self.timers.items() if name not in self._running]
+        return max(0.05, min([1.0, *(due - self.clock() for due in dues)]))
 
 
 class SchedulerThread:
