@@ -172,8 +172,8 @@ def covered(text: str, truth: set[str]) -> tuple[str, int, int]:
 
 def imported_values(data: bytes, name: str) -> set[str]:
     """The values the text importer makes indicators of, as the observable index spells them."""
-    from accord.io.formats import ImportOptions, Source, registry
     from accord.io.indicators import values_of
+    from accord.services.formats import ImportOptions, Source, registry
 
     source = Source(name, Path(name), lambda: io.BytesIO(data), len(data))
     imported = registry().importer("text").read(source, ImportOptions(params={"entities": "false"}))

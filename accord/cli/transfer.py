@@ -1,6 +1,6 @@
 """Moving intelligence in and out of the node: ``accord import`` and ``accord export``.
 
-Both are thin: the format registry (accord/io/formats.py) supplies the importer or exporter,
+Both are thin: the format registry (accord/services/formats.py) supplies the importer or exporter,
 services/ingest.py stores what an importer produced, services/disclose.py decides what an
 exporter receives.
 """

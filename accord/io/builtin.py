@@ -14,7 +14,7 @@ import accord.io
 from accord.services.formats import FormatRegistry
 
 # Modules of accord.io that are infrastructure, not formats.
-NOT_FORMATS = frozenset({"builtin", "formats"})
+NOT_FORMATS = frozenset({"builtin"})
 
 
 def register(registry: FormatRegistry) -> None:

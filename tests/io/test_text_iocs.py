@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from accord.errors import InputError
-from accord.io.formats import Source
 from accord.io.text import decode
 from accord.io.text.decode import open_document
 from accord.io.text.document import first_date, title_of
 from accord.io.text.gazetteer import Entity, Gazetteer, Matches, case_ok
 from accord.io.text.iocs import extract
+from accord.services.formats import Source
 
 SHA512 = hashlib.sha512(b"test").hexdigest()
 

@@ -20,11 +20,11 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from accord.errors import ConfigError
-from accord.io.formats import SNIFF_BYTES, FormatRegistry, Imported, Importer, ImportOptions, Source
 from accord.io.text.decode import KINDS, SUFFIX_KIND, kind_of, open_document
 from accord.io.text.document import EPOCH, first_date, title_of
 from accord.io.text.iocs import Found, extract
 from accord.io.text.report import Extraction, stix_objects
+from accord.services.formats import SNIFF_BYTES, FormatRegistry, Imported, Importer, ImportOptions, Source
 from accord.stix.stream import Item
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from accord.errors import InputError
-from accord.io.formats import Source
+from accord.services.formats import Source
 
 BLOCK = 1 << 20
 # A chunk handed to extraction: big enough that per-call overhead is small, small enough that
