@@ -189,11 +189,12 @@ class Ingestor:
         if not self._batch:
             return
         results = self.tx.write(self.collection, self._batch, self.provenance)
-        for r in results:
-            if r.status is Status.STORED:
-                pending = self._unresolved.pop(r.index, None)
-                if pending is not None:
-                    self._resolvable.append(pending)
+        if self._unresolved:  # usually empty: no pass over the results for it
+            for r in results:
+                if r.status is Status.STORED:
+                    pending = self._unresolved.pop(r.index, None)
+                    if pending is not None:
+                        self._resolvable.append(pending)
         _count(self.report, results)
         if self._on_progress is not None:
             self._on_progress(len(self._batch))

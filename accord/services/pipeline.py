@@ -93,6 +93,9 @@ class Pipeline:
                                   name="accord-import-reader", daemon=True)
         try:
             self._child.start()
+        except BaseException:
+            self._receiver.close()
+            raise
         finally:
             # Only the child may hold the sending end: its death must mean end-of-file here.
             os.close(sending)
