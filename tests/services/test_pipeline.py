@@ -317,15 +317,17 @@ def test_which_sources_are_worth_a_second_process(tmp_path: Path, monkeypatch: p
     assert not worth_forking(Source.from_path(tmp_path))  # a directory a format reads whole
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
 def test_accord_import_prints_the_same_either_way(template_db: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  monkeypatch: pytest.MonkeyPatch, dry_run: bool) -> None:
     path = bundle(tmp_path / "in.json", mixed_objects())
     outputs = []
     for name, min_bytes in (("one", 1 << 60), ("two", 0)):
         monkeypatch.setattr(pipeline, "MIN_BYTES", min_bytes)
         shutil.copyfile(template_db, tmp_path / f"{name}.db")
-        result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / name}.db", "import", str(path)],
-                                    catch_exceptions=False)
-        outputs.append((result.exit_code, result.stdout, result.stderr))
+        result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / name}.db", "import", str(path),
+                                          *(["--dry-run"] if dry_run else [])], catch_exceptions=False)
+        outputs.append((result.exit_code, result.stdout, result.stderr, versions(tmp_path / f"{name}.db")))
     assert outputs[0] == outputs[1]
     assert outputs[0][0] == 1 and "refused 3" in outputs[0][1]
+    assert outputs[0][3] == (0 if dry_run else 2101)
