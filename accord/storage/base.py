@@ -313,8 +313,10 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
-    def transaction(self, *, dry_run: bool = False) -> AbstractContextManager[Transaction]:
-        """One write transaction: committed on normal exit, rolled back on error or dry run."""
+    def transaction(self, *, dry_run: bool = False, durable: bool = True) -> AbstractContextManager[Transaction]:
+        """One write transaction: committed on normal exit, rolled back on error or dry run.
+        ``durable=False`` commits without waiting for the disk (see audit_append): for work that
+        nobody was told is done and that is redone if lost, like a sync page and its cursor."""
         ...
 
     def collections(self) -> list[Collection]: ...

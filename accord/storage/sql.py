@@ -298,9 +298,9 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries):
         raise NotImplementedError
 
     @contextmanager
-    def transaction(self, *, dry_run: bool = False) -> Iterator[SQLTransaction]:
+    def transaction(self, *, dry_run: bool = False, durable: bool = True) -> Iterator[SQLTransaction]:
         try:
-            with self._write() as conn:
+            with self._write(durable=durable) as conn:
                 # _write translates driver errors raised in here, once, for both backends.
                 yield self.transaction_class(conn, self._clock, self._sql)
                 if dry_run:

@@ -8,6 +8,11 @@ stored, which lags a page behind: some servers (medallion) give every object of 
 same ``date_added``, so a group may straddle two pages, and resuming from the last page's date
 would skip the rest of its group. A resume re-reads at most a page (stored as unchanged).
 
+Pages commit without waiting for the disk, except the last of a run: a power cut can lose the
+newest pages, but always together with the cursor that passed them, so the next cycle fetches
+them again; a process crash loses nothing committed. Nothing a pull stored was promised to
+anyone before its run ended, and the run's final commit is durable (it flushes the earlier ones).
+
 What arrives is owned by the partner organisation the peer speaks for, with that organisation
 and the peer's name as its origin, published (the partner released it), and checked against the
 peer's inbound policy (types, highest TLP) before anything is stored. The agreements then decide
@@ -178,7 +183,7 @@ def _store_page(store: Store, peer: Peer, link: PeerLink, collection: Collection
     """One page in one transaction, with the cursor it makes safe and its audit entry."""
     levels = store.marking_levels()
     prepared = prepare_document(_inbound(store, peer, page.objects, levels, transfer), levels, keep_results=True)
-    with store.transaction() as tx:
+    with store.transaction(durable=not page.more) as tx:
         report = write_prepared(tx, collection, peer_provenance(peer), prepared)
         if safe:
             tx.advance_link(link.pk, safe, len(page.objects))
