@@ -547,8 +547,10 @@ def record(rows: list[Row], args: argparse.Namespace, context: dict[str, str], s
     lines.append("")
     if not RESULTS.exists():
         RESULTS.write_text(RESULTS_PREAMBLE)
+    # Other benchmarks append here too, not all ending with a blank line; a heading needs one.
+    separator = "" if RESULTS.read_text().endswith("\n\n") else "\n"
     with open(RESULTS, "a") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(separator + "\n".join(lines) + "\n")
     print(f"recorded in {RESULTS.relative_to(ROOT)}")
 
 
