@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from accord.app import sync_cycle
 from accord.cli.context import NodeContext
 from accord.cli.sharing_cmds import show_time
 from accord.errors import ConfigError
@@ -138,6 +137,8 @@ def sync() -> None:
 @click.pass_obj
 def sync_run(node: NodeContext, peer_name: str | None) -> None:
     """Run one sync cycle; exits 1 if any link failed."""
+    from accord.app import sync_cycle  # the wiring (and its HTTP stack) only when syncing
+
     runs = sync_cycle(node.settings, node.store(), peer_name=peer_name)
     failed = 0
     for run in runs:
