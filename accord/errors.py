@@ -8,6 +8,7 @@
      │    ├── AlreadyExistsError   a name or key that must be unique is taken
      │    ├── NotInitialisedError  the store has no schema, or an older one than this code
      │    └── NotFoundError    no such collection / object (callers must not tell "hidden" apart)
+     ├── RequestError          a parameter of a query or form is unusable (names the parameter)
      ├── AuthenticationError   missing, unknown, expired or revoked credentials (one message for all)
      └── ConfigError           a setting, flag or environment variable is unusable
 
@@ -58,6 +59,15 @@ class InputError(AccordError):
         if offset is not None:
             where += f" at byte {offset}"
         super().__init__(f"{where}: {reason}")
+
+
+class RequestError(AccordError):
+    """A parameter the caller gave (a search filter, a form field) cannot be used."""
+
+    def __init__(self, parameter: str, reason: str):
+        self.parameter = parameter
+        self.reason = reason
+        super().__init__(f"{parameter}: {reason}")
 
 
 class InvalidObjectError(AccordError):

@@ -108,6 +108,14 @@ SETTINGS: tuple[Setting, ...] = (
         "organisation of a MISP event, the message of a Suricata rule).",
     ),
     Setting(
+        "session_idle_minutes", "ACCORD_SESSION_IDLE_MINUTES", lambda _: 30,
+        "A web UI session ends after this many minutes without a request.", _positive_int,
+    ),
+    Setting(
+        "session_hours", "ACCORD_SESSION_HOURS", lambda _: 12,
+        "A web UI session ends this many hours after sign-in, however active.", _positive_int,
+    ),
+    Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
         "Format of the server's log lines on stderr: json (one object per line, for log "
         "collectors) or text (for a person at a terminal).", _log_format,
@@ -129,6 +137,8 @@ class Settings:
     key_file: str = ""
     sync_ca_bundle: str = ""
     sync_scheduler: bool = True
+    session_idle_minutes: int = 30
+    session_hours: int = 12
 
 
 def load_settings(

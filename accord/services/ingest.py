@@ -23,6 +23,7 @@ import orjson
 from accord.errors import Problem
 from accord.stix.markings import UNKNOWN, object_marking_refs, tlp_of_refs
 from accord.stix.observables import observables_of
+from accord.stix.references import references_of
 from accord.stix.stream import Item, StixDocument
 from accord.stix.upgrade import needs_upgrade, upgrade_object
 from accord.stix.validate import validate_object
@@ -83,6 +84,12 @@ class IngestReport:
         self.results.extend(other.results)
 
 
+def _index_keys(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    keys = observables_of(obj)
+    refs = references_of(obj)
+    return keys + refs if refs else keys
+
+
 def prepare_item(item: Item, bundle_spec_version: str | None, levels: dict[str, str],
                  report: IngestReport) -> PreparedVersion | list[Problem]:
     """Upgrade, validate and serialise one object; its TLP is judged with ``levels`` (the known
@@ -110,7 +117,7 @@ def prepare_item(item: Item, bundle_spec_version: str | None, levels: dict[str, 
         tlp=tlp_of_refs(refs, levels) if refs else None,
         content_hash=body_hash(body),
         body=body,
-        observables=observables_of(obj),
+        observables=_index_keys(obj),
     )
 
 

@@ -337,3 +337,26 @@ def observables_of(obj: Mapping[str, Any]) -> list[Pair]:
     stix_type = obj.get("type")
     extract = _EXTRACTORS.get(stix_type) if isinstance(stix_type, str) else None
     return [] if extract is None else extract(obj)
+
+
+# What a person may mean by a bare value: tried in this order by lookup_pairs. Opaque names
+# (mutex, user account, file name) are left out: every word would match them.
+_LOOKUP_TYPES = ("ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "mac-addr", "autonomous-system")
+
+
+def lookup_pairs(value: str) -> list[Pair]:
+    """Every (index type, normalised value) a typed-in value could stand for: the keys under which
+    the observable index holds it, whatever SCO or hash the producer recorded it as."""
+    pairs: list[Pair] = []
+    for index_type in _LOOKUP_TYPES:
+        found = _NORMALISERS[index_type](value)
+        if found is not None:
+            pairs.append((index_type, found))
+    stripped = value.strip()
+    if _HEX.fullmatch(stripped) or _TLSH.fullmatch(stripped):
+        for algorithm, length in _HEX_LENGTHS.items():
+            if len(stripped) == length:
+                pairs.extend((f"{owner}:hashes.{algorithm}", stripped.lower()) for owner in _HASH_OWNERS)
+        if _TLSH.fullmatch(stripped):
+            pairs.extend((f"{owner}:hashes.TLSH", stripped.lower()) for owner in _HASH_OWNERS)
+    return list(dict.fromkeys(pairs))

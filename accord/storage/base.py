@@ -121,6 +121,16 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSession:
+    """A signed-in browser: its user and its times (microseconds since the epoch)."""
+
+    user: User
+    created: int
+    last_seen: int
+    expires: int
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
     pk: int
     user_pk: int
@@ -263,6 +273,35 @@ class VersionQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class VisibleCounts:
+    """Counts of the object versions one caller may see (Store.visible_counts)."""
+
+    versions: int
+    objects: int  # distinct STIX ids
+    by_type: dict[str, int]
+    by_tlp: dict[str, int]  # 'unmarked': no TLP marking (the collection's default applies)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """An analyst's search (storage/search.py). Empty tuples and None mean "no restriction";
+    ``before`` is the paging cursor (only memberships added earlier)."""
+
+    types: tuple[str, ...] = ()
+    owners: tuple[int, ...] = ()
+    origins: tuple[int, ...] = ()
+    states: tuple[str, ...] = ()
+    collections: tuple[int, ...] = ()
+    tlps: tuple[str, ...] = ()
+    defaulted_collections: tuple[int, ...] = ()  # unmarked versions here take one of ``tlps``
+    observables: tuple[tuple[str, str], ...] = ()  # (index type, normalised value): any of them
+    contains: tuple[str, ...] = ()  # substrings of the stored JSON (a pre-filter)
+    received: bool | None = None  # True: only from partner nodes; False: only this node's own
+    added_after: int | None = None
+    before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     total_versions: int
     by_type: dict[str, int]
@@ -345,32 +384,54 @@ class Store(Protocol):
     def stats(self) -> Stats: ...
 
     # organisations, users, tokens, grants (storage/identity.py)
-    def add_org(self, name: str, *, kind: str = "local") -> Organisation: ...
+    def add_org(self, name: str, *, kind: str = "local", actor: str = OPERATOR) -> Organisation: ...
 
     def get_org(self, name: str) -> Organisation: ...
 
     def orgs(self) -> list[Organisation]: ...
 
-    def add_user(self, username: str, *, org: str, role: str) -> User: ...
+    def add_user(self, username: str, *, org: str, role: str, actor: str = OPERATOR) -> User: ...
 
     def get_user(self, username: str) -> User: ...
 
     def users(self) -> list[User]: ...
 
     def add_token(self, username: str, digest: bytes, *, label: str | None = None,
-                  expires: int | None = None) -> Token: ...
+                  expires: int | None = None, actor: str = OPERATOR) -> Token: ...
 
     def token_owner(self, digest: bytes) -> tuple[Token, User] | None: ...
 
     def tokens(self, username: str | None = None) -> list[Token]: ...
 
-    def revoke_token(self, token_pk: int) -> Token: ...
+    def revoke_token(self, token_pk: int, *, actor: str = OPERATOR) -> Token: ...
 
-    def set_grant(self, collection: Collection, org: str, *, can_read: bool, can_write: bool) -> Grant: ...
+    def set_grant(self, collection: Collection, org: str, *, can_read: bool, can_write: bool,
+                  actor: str = OPERATOR) -> Grant: ...
 
-    def remove_grant(self, collection: Collection, org: str) -> None: ...
+    def remove_grant(self, collection: Collection, org: str, *, actor: str = OPERATOR) -> None: ...
 
     def grants(self, collection: Collection | None = None) -> list[Grant]: ...
+
+    # search (storage/search.py)
+    def search_versions(self, where: RowFilter, f: SearchFilter, *, limit: int,
+                        with_body: bool = True) -> list[ListedVersion]:
+        """Newest first: each object's newest version ``where`` admits, among those matching ``f``."""
+        ...
+
+    # web sign-in: password hashes and sessions (storage/sessions.py)
+    def set_password_hash(self, username: str, password_hash: str | None, *, actor: str = OPERATOR) -> None:
+        """Replace a user's password hash (None: no web sign-in) and end all their sessions; audited."""
+        ...
+
+    def password_hash(self, username: str) -> tuple[User, str | None] | None: ...
+
+    def add_session(self, digest: bytes, user_pk: int, *, expires: int) -> None: ...
+
+    def web_session(self, digest: bytes) -> WebSession | None: ...
+
+    def touch_session(self, digest: bytes, last_seen: int) -> None: ...
+
+    def end_session(self, digest: bytes) -> None: ...
 
     # TAXII reads and status resources (storage/taxii_queries.py). Every listing takes the
     # caller's visibility filter from policy.gate and applies it inside its WHERE clause.
@@ -382,6 +443,11 @@ class Store(Protocol):
 
     def visible_collection(self, api_root: str, collection_id: str, where: RowFilter) -> Collection | None:
         """One collection by its id, or None if there is none or ``where`` hides it."""
+        ...
+
+    def visible_counts(self, where: RowFilter) -> VisibleCounts:
+        """Counts of the versions passing ``where`` (aliases ``m``, ``v``; a version in several
+        collections counts once): what a caller may see, never the node's totals."""
         ...
 
     def list_versions(self, query: ListQuery, where: RowFilter) -> list[ListedVersion]:
@@ -438,7 +504,9 @@ class Store(Protocol):
 
     def audit_records(self, *, org: str | None = None, stix_id: str | None = None,
                       agreement: str | None = None, action: str | None = None,
-                      limit: int | None = None) -> list[AuditRecord]: ...
+                      limit: int | None = None, after: int | None = None) -> list[AuditRecord]:
+        """Matching entries in sequence order; ``after``: only those with a later ``seq`` (paging)."""
+        ...
 
     def audit_items(self, seqs: Sequence[int]) -> dict[int, list[AuditItem]]: ...
 

@@ -134,6 +134,7 @@ class PostgresStore(SQLStore):
     """``url`` is ``postgresql://user@host:port/dbname`` (libpq URL syntax)."""
 
     transaction_class = PostgresTransaction
+    _body_like = "convert_from(v.body, 'UTF8') ILIKE ? ESCAPE '\\'"
 
     def __init__(self, url: str, *, clock: Clock = micros_now, pool_max: int = POOL_MAX,
                  connect_timeout: float = 10.0):

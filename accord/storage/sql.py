@@ -42,6 +42,8 @@ from accord.storage.base import (
 from accord.storage.identity import IdentityQueries
 from accord.storage.ordering import placeholders, version_order
 from accord.storage.peers import PeerQueries, cursor_order
+from accord.storage.search import SearchQueries
+from accord.storage.sessions import SessionQueries
 from accord.storage.sharing import SharingQueries, append_audit, learn_marking, read_marking_levels
 from accord.storage.taxii_queries import TaxiiQueries, insert_status
 
@@ -271,7 +273,8 @@ class _DryRun(Exception):
     """Raised inside a dry-run transaction to roll it back."""
 
 
-class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries):
+class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries, SessionQueries,
+               SearchQueries):
     """Everything a SQL backend does the same way. Subclasses provide connections and locking:
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding
@@ -419,7 +422,8 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries):
                 "SELECT coalesce(c.alias, c.id), count(m.version_pk) FROM collections c "
                 "LEFT JOIN collection_objects m ON m.collection_pk = c.pk GROUP BY c.pk ORDER BY c.pk").fetchall())
             total = r.execute("SELECT count(*) FROM object_versions").fetchone()[0]
-            observables = r.execute("SELECT count(*) FROM observables").fetchone()[0]
+            # References share the index (stix/references.py) but are not observables.
+            observables = r.execute("SELECT count(*) FROM observables WHERE type <> 'ref'").fetchone()[0]
         return Stats(total, by_type, by_collection, by_tlp, observables)
 
 

@@ -1,0 +1,254 @@
+"""Search: what an analyst (REST, web UI) finds, through the one gate.
+
+A search is compiled from the caller's words into a storage filter (storage/search.py), run with
+the caller's visibility predicate, and its rows are judged once more on the bodies *as the
+caller would receive them* (granular-marked parts removed): free text and labels are decided
+there, so text hidden by a granular marking can never make a row match. Only the page handed
+out goes through :func:`services.disclose.disclose` (receipts in the audit log); facets are
+counts over rows the caller may see anyway.
+
+Paging is newest first with an opaque cursor (the ``date_added`` of the last row examined), so
+a page is cheap at any depth and never repeats what an earlier page showed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from accord.errors import RequestError
+from accord.policy.gate import Visibility
+from accord.policy.redact import GRANULAR, redact
+from accord.services.disclose import disclose
+from accord.stix.markings import TLP_LEVELS
+from accord.stix.observables import lookup_pairs
+from accord.stix.timestamps import parse_to_micros
+from accord.storage.base import ListedVersion, SearchFilter, State, Store
+
+MAX_LIMIT = 200
+FACET_SAMPLE = 500  # facets count the newest matches, up to this many
+EXAMINE_CAP = 20_000  # rows a text/label search may examine for one page before it stops
+# Properties that are identifiers or bookkeeping, not text an analyst would search for.
+_NOT_TEXT = frozenset({"id", "type", "spec_version", "created", "modified", "created_by_ref", "object_marking_refs",
+                       "granular_markings", "extensions"})
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What the caller asked for, validated. Organisation and collection names are resolved here."""
+
+    text: str | None = None
+    value: str | None = None
+    types: tuple[str, ...] = ()
+    tlps: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    received: bool | None = None
+    added_after: int | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    row: ListedVersion
+    obj: dict[str, Any]  # the body as the caller receives it
+    tlp: str  # effective: the version's own TLP or its collection's default
+    owner: str
+    origin: str | None
+
+    @property
+    def name(self) -> str:
+        for key in ("name", "value", "pattern", "abstract", "content", "opinion", "relationship_type"):
+            value = self.obj.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return self.row.stix_id
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    next_cursor: str | None
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    facets_sampled: bool = False
+    searched_as: list[str] = field(default_factory=list)  # the observable types a value matched
+    stopped_early: bool = False  # the examine cap ended the page: refine the search
+
+
+def _cursor_in(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        value = int(base64.urlsafe_b64decode(text.encode("ascii") + b"==").decode("ascii"))
+    except (ValueError, UnicodeError, binascii.Error):
+        raise RequestError("cursor", "the cursor is not one this server issued") from None
+    if value <= 0:
+        raise RequestError("cursor", "the cursor is not one this server issued")
+    return value
+
+
+def _cursor_out(date_added: int) -> str:
+    return base64.urlsafe_b64encode(str(date_added).encode("ascii")).rstrip(b"=").decode("ascii")
+
+
+def parse_time(text: str, name: str) -> int:
+    """An RFC 3339 timestamp from a request parameter, as microseconds; RequestError naming it."""
+    micros = parse_to_micros(text)
+    if micros is None:
+        raise RequestError(name, f"{text!r} is not an RFC 3339 UTC timestamp (like 2026-01-31T12:00:00Z)")
+    return micros
+
+
+def _strings(obj: Any, key: str | None = None) -> Iterator[str]:
+    if isinstance(obj, str):
+        if key not in _NOT_TEXT and not (key or "").endswith(("_ref", "_refs")):
+            yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if k not in _NOT_TEXT:
+                yield from _strings(v, k)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v, key)
+
+
+def text_matches(obj: dict[str, Any], words: list[str]) -> bool:
+    """Every word occurs (case-folded) in the object's text: names, descriptions, patterns, values."""
+    text = "\n".join(_strings(obj)).casefold()
+    return all(w in text for w in words)
+
+
+class Searcher:
+    """One caller's search over one store: resolves names, compiles the filter, pages."""
+
+    def __init__(self, store: Store, vis: Visibility):
+        self.store, self.vis = store, vis
+        self._orgs = {o.pk: o.name for o in store.orgs()}
+        self._collections = store.collections()
+        self._levels: dict[str, str] | None = None
+
+    def org_name(self, pk: int | None) -> str | None:
+        return None if pk is None else self._orgs.get(pk, f"#{pk}")
+
+    def _org_pks(self, names: tuple[str, ...], name: str) -> tuple[int, ...]:
+        by_name = {v: k for k, v in self._orgs.items()}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise RequestError(name, f"no organisation {unknown[0]!r}")
+        return tuple(by_name[n] for n in names)
+
+    def compile(self, req: SearchRequest) -> tuple[SearchFilter, list[str], list[str]]:
+        """The storage filter, the words text must contain, and the value's observable types."""
+        for tlp in req.tlps:
+            if tlp not in TLP_LEVELS:
+                raise RequestError("tlp", f"{tlp!r} is not a TLP level (use {', '.join(TLP_LEVELS)})")
+        for state in req.states:
+            if state not in {s.value for s in State}:
+                raise RequestError("state", f"{state!r} is not a release state")
+        collections: list[int] = []
+        for ref in req.collections:
+            match = [c.pk for c in self._collections if ref in (c.id, c.alias)]
+            if not match:
+                raise RequestError("collection", f"no collection {ref!r}")
+            collections.extend(match)
+        pairs: list[tuple[str, str]] = []
+        if req.value:
+            pairs = lookup_pairs(req.value)
+            if not pairs:
+                raise RequestError("value", f"{req.value!r} is not an IP address, domain, URL, e-mail "
+                                   "address or hash")
+        words = [w.casefold() for w in (req.text or "").split() if w]
+        contains = tuple(w for w in words if w.isascii()) + tuple(f'"{label}"' for label in req.labels)
+        defaulted = tuple(c.pk for c in self._collections if c.default_tlp in req.tlps)
+        f = SearchFilter(types=req.types, owners=self._org_pks(req.owners, "owner"),
+                         origins=self._org_pks(req.origins, "origin"), states=req.states,
+                         collections=tuple(collections), tlps=req.tlps, defaulted_collections=defaulted,
+                         observables=tuple(pairs), contains=contains, received=req.received,
+                         added_after=req.added_after, before=_cursor_in(req.cursor))
+        return f, words, sorted({t for t, _ in pairs})
+
+    def _as_received(self, row: ListedVersion) -> dict[str, Any]:
+        body = row.body or b"{}"
+        if GRANULAR in body and not self.vis.sees_everything:
+            self._levels = self.store.marking_levels() if self._levels is None else self._levels
+            facts = next((f for f in self.store.version_facts(row.stix_id) if f.pk == row.pk), None)
+            body = redact(body, facts, row.collection_pk, self.vis, self._levels) if facts else b"{}"
+        parsed: dict[str, Any] = orjson.loads(body)
+        return parsed
+
+    def _matches(self, row: ListedVersion, obj: dict[str, Any], words: list[str], labels: tuple[str, ...]) -> bool:
+        if words and not text_matches(obj, words):
+            return False
+        have = obj.get("labels")
+        return all(isinstance(have, list) and label in have for label in labels)
+
+    def _scan(self, f: SearchFilter, words: list[str], labels: tuple[str, ...], want: int,
+              ) -> tuple[list[tuple[ListedVersion, dict[str, Any]]], int | None, bool]:
+        """Up to ``want`` matching rows, the cursor after the last row examined, and whether
+        the examine cap stopped the scan."""
+        exact = bool(words or labels)
+        found: list[tuple[ListedVersion, dict[str, Any]]] = []
+        seen: set[int] = set()
+        examined = 0
+        before = f.before
+        batch = want + 1 if not exact else max(want * 4, 100)
+        while True:
+            rows = self.store.search_versions(self.vis.predicate(), replace(f, before=before), limit=batch)
+            for row in rows:
+                examined += 1
+                before = row.date_added
+                if row.pk in seen:
+                    continue  # the same version through a second collection
+                seen.add(row.pk)
+                obj = self._as_received(row)
+                if not exact or self._matches(row, obj, words, labels):
+                    found.append((row, obj))
+                    if len(found) > want:
+                        return found, found[want - 1][0].date_added, False
+            if len(rows) < batch:
+                return found, None, False
+            if examined >= EXAMINE_CAP:
+                return found, before, True
+
+    def search(self, req: SearchRequest, *, facets: bool = True) -> SearchResult:
+        limit = max(1, min(req.limit, MAX_LIMIT))
+        f, words, searched_as = self.compile(req)
+        found, cursor, stopped = self._scan(f, words, req.labels, limit)
+        page = found[:limit]
+        more = len(found) > limit or stopped
+        disclosed = {d.row.pk: d.body for d in disclose(self.store, self.vis, [r for r, _ in page],
+                                                         channel="search")}
+        hits = [self._hit(row, obj) for row, obj in page if row.pk in disclosed]
+        result = SearchResult(hits, _cursor_out(cursor) if more and cursor else None, searched_as=searched_as,
+                              stopped_early=stopped)
+        if facets:
+            result.facets, result.facets_sampled = self._facets(f, words, req.labels)
+        return result
+
+    def _hit(self, row: ListedVersion, obj: dict[str, Any]) -> Hit:
+        return Hit(row, obj, self.vis.level(row.facts(), row.collection_pk), self.org_name(row.owner_org) or "?",
+                   self.org_name(row.origin_org))
+
+    def _facets(self, f: SearchFilter, words: list[str], labels: tuple[str, ...],
+                ) -> tuple[dict[str, list[tuple[str, int]]], bool]:
+        rows, _, stopped = self._scan(replace(f, before=None), words, labels, FACET_SAMPLE)
+        counters: dict[str, Counter[str]] = {k: Counter() for k in ("type", "tlp", "owner", "collection", "state")}
+        names = {c.pk: c.alias or c.title for c in self._collections}
+        for row, _ in rows[:FACET_SAMPLE]:
+            counters["type"][row.type] += 1
+            counters["tlp"][self.vis.level(row.facts(), row.collection_pk)] += 1
+            counters["owner"][self.org_name(row.owner_org) or "?"] += 1
+            counters["collection"][names.get(row.collection_pk, "?")] += 1
+            counters["state"][row.state] += 1
+        return {k: c.most_common() for k, c in counters.items()}, len(rows) > FACET_SAMPLE or stopped
+

@@ -1,0 +1,83 @@
+"""Search: the versions an analyst is looking for, newest first, through the caller's filter.
+
+A mixin of :class:`accord.storage.sql.SQLStore`. Like every listing it takes the policy gate's
+predicate (``where``, aliases ``m`` and ``v``) and applies it inside the WHERE clause; it adds
+the analyst's filters and returns light rows, each the newest version of its object (per owning
+organisation) that the predicate admits. Free text and labels are only *narrowed* here (a
+substring of the stored JSON); services/search.py makes the exact decision on the parsed body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from accord.storage.base import ListedVersion, RowFilter, SearchFilter
+from accord.storage.ordering import placeholders, version_order
+
+_COLUMNS = ("m.date_added AS date_added, v.stix_id AS stix_id, v.version AS version, "
+            "v.spec_version AS spec_version, v.pk AS vpk, m.collection_pk AS cpk, v.type AS type, "
+            "v.owner_org AS owner_org, v.origin_org AS origin_org, v.state AS state, v.tlp AS tlp")
+
+
+def like_pattern(text: str) -> str:
+    """``text`` as a LIKE substring pattern with its own wildcards escaped (ESCAPE '\\')."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class SearchQueries:
+    _sql: Callable[[str], str]
+    _read: Callable[[], AbstractContextManager[Any]]
+    # How a backend reads the stored JSON as case-insensitively searchable text.
+    _body_like = "CAST(v.body AS TEXT) LIKE ? ESCAPE '\\'"
+
+    def search_versions(self, where: RowFilter, f: SearchFilter, *, limit: int,
+                        with_body: bool = True) -> list[ListedVersion]:
+        """Up to ``limit`` membership rows matching ``f`` and ``where``, newest ``date_added``
+        first, before ``f.before`` (the paging cursor)."""
+        inner = [f"({where.sql})"]
+        params: list[object] = [*where.params]
+        if f.before is not None:
+            inner.append("m.date_added < ?")
+            params.append(f.before)
+        if f.added_after is not None:
+            inner.append("m.date_added > ?")
+            params.append(f.added_after)
+        for column, values in (("v.type", f.types), ("v.owner_org", f.owners), ("v.origin_org", f.origins),
+                               ("v.state", f.states), ("m.collection_pk", f.collections)):
+            if values:
+                inner.append(f"{column} IN ({placeholders(len(values))})")
+                params.extend(values)
+        if f.received is not None:
+            inner.append("v.origin_org IS NOT NULL" if f.received else "v.origin_org IS NULL")
+        if f.tlps:
+            tlp_sql = f"v.tlp IN ({placeholders(len(f.tlps))})"
+            params.extend(f.tlps)
+            if f.defaulted_collections:
+                tlp_sql = (f"({tlp_sql} OR (v.tlp IS NULL AND m.collection_pk IN "
+                           f"({placeholders(len(f.defaulted_collections))})))")
+                params.extend(f.defaulted_collections)
+            inner.append(tlp_sql)
+        if f.observables:
+            pairs = " OR ".join("(x.type = ? AND x.value = ?)" for _ in f.observables)
+            inner.append(f"v.pk IN (SELECT x.version_pk FROM observables x WHERE {pairs})")
+            params.extend(item for pair in f.observables for item in pair)
+        for text in f.contains:
+            inner.append(self._body_like)
+            params.append(like_pattern(text))
+        body = ", v.body AS body" if with_body else ""
+        sql = (f"SELECT o.* FROM (SELECT {_COLUMNS}{body} FROM collection_objects m "
+               f"JOIN object_versions v ON v.pk = m.version_pk WHERE {' AND '.join(inner)}) o "
+               # The newest version of the object, of this owner, the viewer may see: an older
+               # one is shown only when every newer one is hidden from the viewer.
+               "WHERE NOT EXISTS (SELECT 1 FROM object_versions v CROSS JOIN collection_objects m "
+               f"WHERE m.version_pk = v.pk AND v.stix_id = o.stix_id AND v.owner_org = o.owner_org "
+               f"AND ({where.sql}) AND {version_order('v', 'o', 'v.pk', 'o.vpk')}) "
+               "ORDER BY o.date_added DESC LIMIT ?")
+        params.extend(where.params)
+        params.append(limit)
+        with self._read() as conn:
+            rows = conn.execute(self._sql(sql), params).fetchall()
+        return [ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]) if with_body else None, r[4], r[5], r[6], r[7],
+                              r[8], r[9], r[10]) for r in rows]
