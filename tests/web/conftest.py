@@ -33,7 +33,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -145,7 +145,6 @@ class World:
     users: dict[str, WebUser]
     four_eyes: bool
     passwords_error: str | None  # why no passwords were set (accord.policy.passwords missing), or None
-    _ids: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
