@@ -18,6 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accord.api import admin as api_admin
+from accord.api import fallback as api_fallback
+from accord.api import openapi as api_openapi
 from accord.api import routes as api_routes
 from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
@@ -42,6 +45,13 @@ def healthz(request: Request) -> Response:
     store: Store = request.app.state.taxii.store
     store.check_schema()
     return JSONResponse({"status": "ok"})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 in the error shape of the API the path is under."""
+    if isinstance(exc, HTTPException) and request.url.path.startswith(api_fallback.API_PREFIX):
+        return api_fallback.routing_error(exc)
+    return await handle_error(request, exc)
 
 
 def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = micros_now) -> Starlette:
@@ -73,11 +83,11 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
 
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
-                *api_routes.ROUTES, *api_transfer.ROUTES, *ROUTES],
+                *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_openapi.ROUTES, *ROUTES],
         # Domain errors get their own entry so Starlette answers them in its exception middleware;
         # the Exception entry alone runs in the server-error middleware, which re-raises after
         # answering (a 4xx logged as a crash, the connection dropped).
-        exception_handlers={TaxiiError: handle_error, HTTPException: handle_error, AccordError: handle_error,
+        exception_handlers={TaxiiError: handle_error, HTTPException: http_error, AccordError: handle_error,
                             Exception: handle_error},
         lifespan=lifespan,
     )

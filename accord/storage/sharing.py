@@ -309,9 +309,12 @@ class SharingQueries:
 
     def audit_records(self, *, org: str | None = None, stix_id: str | None = None,
                       agreement: str | None = None, action: str | None = None,
-                      limit: int | None = None) -> list[AuditRecord]:
+                      limit: int | None = None, after: int | None = None) -> list[AuditRecord]:
         where: list[str] = []
         params: list[object] = []
+        if after is not None:
+            where.append("a.seq > ?")
+            params.append(after)
         for column, value in (("org", org), ("agreement", agreement), ("action", action)):
             if value is not None:
                 where.append(f"a.{column} = ?")

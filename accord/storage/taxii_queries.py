@@ -24,6 +24,7 @@ from accord.storage.base import (
     ListedVersion,
     ListQuery,
     RowFilter,
+    VisibleCounts,
 )
 from accord.storage.ordering import placeholders, version_order
 
@@ -116,6 +117,23 @@ class TaxiiQueries:
                 f"SELECT {_COLLECTION_COLUMNS} FROM collections c WHERE c.api_root = ? AND c.id = ? "
                 f"AND ({where.sql})"), (api_root, collection_id, *where.params)).fetchone()
         return None if row is None else Collection(*row)
+
+    def visible_counts(self, where: RowFilter) -> VisibleCounts:
+        # EXISTS rather than a join: a version in several collections counts once, and the filter
+        # still sees each membership (it may admit a version in one collection and not another).
+        source = ("FROM object_versions v WHERE EXISTS (SELECT 1 FROM collection_objects m "
+                  f"WHERE m.version_pk = v.pk AND ({where.sql}))")
+        with self._read() as conn:
+            rows = conn.execute(self._sql(f"SELECT v.type, coalesce(v.tlp, 'unmarked'), count(*) {source} "
+                                          "GROUP BY v.type, coalesce(v.tlp, 'unmarked')"), where.params).fetchall()
+            objects = conn.execute(self._sql(f"SELECT count(DISTINCT v.stix_id) {source}"), where.params).fetchone()[0]
+        by_type: dict[str, int] = {}
+        by_tlp: dict[str, int] = {}
+        for stix_type, tlp, count in rows:
+            by_type[stix_type] = by_type.get(stix_type, 0) + count
+            by_tlp[tlp] = by_tlp.get(tlp, 0) + count
+        return VisibleCounts(sum(by_type.values()), int(objects), dict(sorted(by_type.items())),
+                             dict(sorted(by_tlp.items())))
 
     def list_versions(self, query: ListQuery, where: RowFilter) -> list[ListedVersion]:
         sql, params = list_versions_sql(query, where)

@@ -1,0 +1,373 @@
+"""An OpenAPI 3.0 description of the REST API under /api/v1/, served at ``GET /api/v1/openapi.json``.
+
+Each route is described by one :class:`Operation` in :data:`OPERATIONS` (release and sync in
+routes.py, import and export in transfer.py, administration in admin.py, and this document).
+:func:`build_document` turns any list of operations into the document, so a module that adds
+routes adds its operations to the list (and any schema it names to :data:`SCHEMAS`); nothing
+is derived from the route objects, so that each entry can say what it answers.
+tests/api/test_openapi.py fails when a /api/v1/ route of the application has no entry or an
+entry names no route, and drives a live server from the document with schemathesis.
+
+Like the TAXII one (accord/taxii/openapi.py) it names no host, collection or user of the node
+and is served without credentials.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+OPENAPI_PATH = "/api/v1/openapi.json"
+OPENAPI_VERSION = "3.0.3"
+JSON = "application/json"
+
+
+def ref(name: str) -> dict[str, str]:
+    """A reference to a schema of :data:`SCHEMAS`."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def path_parameter(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": schema or {"type": "string", "minLength": 1}}
+
+
+def query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path. ``ok`` is the success status and its JSON schema (None: a body of
+    any media type); ``errors`` the error statuses it can answer besides those of every
+    authenticated operation (401, 429, 500); ``body`` the JSON request body's schema, if any."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    ok: tuple[int, dict[str, Any] | None]
+    errors: tuple[int, ...] = ()
+    parameters: tuple[dict[str, Any], ...] = ()
+    body: dict[str, Any] | None = None
+    raw_body: bool = False  # the body is a document in any format (import)
+    public: bool = False  # answered without credentials
+
+
+# -- schemas -------------------------------------------------------------------------------------
+_STR = {"type": "string"}
+_OPT_STR = {"type": "string", "nullable": True}
+_STRS = {"type": "array", "items": _STR}
+_BOOL = {"type": "boolean"}
+_COUNT = {"type": "integer", "minimum": 0}
+_COUNTS = {"type": "object", "additionalProperties": _COUNT}
+_TLP = {"type": "string", "enum": ["clear", "green", "amber", "amber+strict", "red"]}
+_TIME = {"type": "string", "description": "an RFC 3339 UTC timestamp with microseconds"}
+_OPT_TIME = {**_TIME, "nullable": True}
+
+
+def obj(required: Iterable[str], closed: bool = False, **properties: Any) -> dict[str, Any]:
+    """An object schema; ``closed``: no other properties (request bodies, which refuse unknown ones)."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if list(required):
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _list_of(key: str, item: str, paged: bool = False) -> dict[str, Any]:
+    properties: dict[str, Any] = {key: {"type": "array", "items": ref(item)}}
+    if paged:
+        properties["next"] = {"type": "string", "description": "the cursor of the next page; absent on the last"}
+    return obj([key], **properties)
+
+
+_VERSION_REF = obj(["id", "version"], id=_STR, version=_STR)
+SCHEMAS: dict[str, Any] = {
+    "Error": obj(["error"], error=obj(["status", "title", "detail"], status={"type": "integer"}, title=_STR,
+                                      detail=_STR)),
+    "VersionRef": _VERSION_REF,
+    "Drafts": obj(["drafts"], drafts={"type": "array", "items": obj(
+        ["id", "version", "type"], id=_STR, version=_STR, type=_STR, author=_OPT_STR, tlp=_OPT_STR)}),
+    "Published": obj(["published"], published={"type": "array", "items": ref("VersionRef")}),
+    "Retracted": obj(["retracted"], retracted={"type": "array", "items": ref("VersionRef")}),
+    "Retractions": obj(["retractions", "more"], more=_BOOL, retractions={"type": "array", "items": obj(
+        ["seq", "id", "version"], seq={"type": "integer"}, id=_STR, version=_STR)}),
+    "ImportReport": obj(
+        ["format", "collection", "state", "stored", "refused"], format=_STR, collection=_STR, state=_STR,
+        stored=_COUNT, added=_COUNT, unchanged=_COUNT, upgraded=_COUNT, notes=_STRS,
+        refused={"type": "array", "items": obj(["reason"], object_id=_OPT_STR, property=_OPT_STR, reason=_STR,
+                                              index={"type": "integer", "nullable": True})}),
+    "Agreement": obj(["name", "state", "parties", "max_tlp", "onward", "collections", "types"], name=_STR,
+                     state={"type": "string", "enum": ["active", "ended", "suspended", "not yet valid", "expired"]},
+                     parties=_STRS, max_tlp=_STR, onward=_BOOL, valid_from=_OPT_TIME, valid_until=_OPT_TIME,
+                     ended=_OPT_TIME, created=_TIME, collections=_STRS, types=_STRS),
+    "NewAgreement": obj(["name", "parties"], closed=True, name=_STR, parties=_STRS, max_tlp=_TLP, onward=_BOOL,
+                        valid_from=_TIME, valid_until=_TIME, collections=_STRS, types=_STRS),
+    "Collection": obj(["id", "title", "default_tlp", "can_read", "can_write"], id=_STR, alias=_OPT_STR,
+                      title=_STR, description=_OPT_STR, api_root=_STR, default_tlp=_STR, created=_TIME,
+                      can_read=_BOOL, can_write=_BOOL),
+    "NewCollection": obj(["title"], closed=True, title=_STR, description=_STR, alias=_STR, default_tlp=_TLP),
+    "Grant": obj(["collection", "org", "can_read", "can_write"], collection=_STR, org=_STR, can_read=_BOOL,
+                 can_write=_BOOL),
+    "GrantChange": obj([], closed=True, can_read=_BOOL, can_write=_BOOL),
+    "Grants": obj(["collection", "grants"], collection=_STR, grants={"type": "array", "items": obj(
+        ["org", "can_read", "can_write"], org=_STR, can_read=_BOOL, can_write=_BOOL)}),
+    "Org": obj(["name", "kind"], name=_STR, kind={"type": "string", "enum": ["local", "partner"]}, created=_TIME),
+    "User": obj(["username", "org", "role", "disabled"], username=_STR, org=_STR, role=_STR, disabled=_BOOL,
+                created=_TIME),
+    "NewUser": obj(["username", "org", "role"], closed=True, username=_STR, org=_STR,
+                   role={"type": "string", "enum": ["reader", "analyst", "publisher", "org-admin", "node-admin"]}),
+    "Token": obj(["id", "username", "state"], id={"type": "integer"}, username=_STR, label=_OPT_STR,
+                 state={"type": "string", "enum": ["active", "expired", "revoked"]}, created=_TIME,
+                 expires=_OPT_TIME, revoked=_OPT_TIME),
+    "NewToken": obj([], closed=True, label=_STR, expires_in_days={"type": "integer", "minimum": 1, "maximum": 3650}),
+    "PeerLink": obj(["direction", "remote_collection", "objects", "status"],
+                    direction={"type": "string", "enum": ["pull", "push"]}, remote_collection=_STR,
+                    local_collection=_OPT_STR, cursor=_OPT_STR, objects=_COUNT, last_attempt=_OPT_TIME,
+                    last_success=_OPT_TIME, last_error=_OPT_STR,
+                    status={"type": "string", "enum": ["never run", "ok", "failing"]}),
+    "Peer": obj(["name", "url", "org", "paused", "links"], name=_STR, url=_STR, username=_STR, org=_STR,
+                interval_s={"type": "integer"}, paused=_BOOL, accept_max_tlp=_STR, accept_types=_STRS,
+                created=_TIME, links={"type": "array", "items": ref("PeerLink")}),
+    "AuditEntry": obj(["seq", "at", "actor", "action", "detail", "hash"], seq={"type": "integer"}, at=_TIME,
+                      actor=_STR, org=_OPT_STR, action=_STR, agreement=_OPT_STR, subject=_OPT_STR,
+                      detail={"type": "object"}, hash=_STR,
+                      items={"type": "array", "items": obj(["id", "version"], id=_STR, version=_STR,
+                                                          recipient=_OPT_STR, owner=_OPT_STR)}),
+    "AuditVerification": obj(["intact", "entries"], intact=_BOOL, entries=_COUNT, head=_OPT_STR,
+                             broken={"nullable": True, **obj(["seq", "reason"], seq={"type": "integer"},
+                                                             reason=_STR)}),
+    "Stats": obj(["visible"], visible=obj(["versions", "objects", "by_type", "by_tlp"], versions=_COUNT,
+                                          objects=_COUNT, by_type=_COUNTS, by_tlp=_COUNTS),
+                 node=obj(["versions"], versions=_COUNT, by_type=_COUNTS, by_tlp=_COUNTS,
+                          by_collection=_COUNTS, observables=_COUNT)),
+}
+for _name, _item, _paged in (("Agreements", "Agreement", False), ("Collections", "Collection", False),
+                             ("Orgs", "Org", False), ("Users", "User", True), ("Tokens", "Token", True),
+                             ("Peers", "Peer", False), ("AuditEntries", "AuditEntry", True)):
+    SCHEMAS[_name] = _list_of("entries" if _item == "AuditEntry" else _name.lower(), _item, _paged)
+SCHEMAS["CreatedToken"] = {"allOf": [ref("Token"), obj(["token"], token={
+    "type": "string", "description": "the secret, shown this once; Accord keeps only its digest"})]}
+
+_ERRORS: dict[int, str] = {
+    400: "a query parameter or body property is unusable; the detail names it and why",
+    401: "missing or bad credentials",
+    403: "the caller's role may not do this",
+    404: "no such resource, or one the caller may not know about (the same answer)",
+    409: "the name is taken, or the record cannot change any more",
+    413: "the request body is too large",
+    429: "too many failed authentications from the client's address",
+    500: "a fault of the server; the body says nothing of its internals",
+}
+_AUTHENTICATED = (401, 429, 500)
+
+
+# -- the operations ------------------------------------------------------------------------------
+_LIMIT = query("limit", "the most entries on one page (1 to 1000, default 100)",
+               {"type": "integer", "minimum": 1, "maximum": 1000})
+_CURSOR = query("cursor", "the next member of the previous page")
+_FORMAT_OPTION = query("option", "KEY=VALUE, an option of the format (repeatable)")
+_COLLECTION_ID = path_parameter("collection_id", "a collection id or alias")
+_WRITE = (400, 413)
+
+
+def _op(method: str, path: str, operation_id: str, summary: str, tag: str, ok: tuple[int, dict[str, Any] | None],
+        *errors: int, params: tuple[dict[str, Any], ...] = (), body: str | None = None) -> Operation:
+    if method in ("post", "put"):
+        errors = (*errors, *_WRITE)  # every body is read and parsed, even an optional one
+    return Operation(method, path, operation_id, summary, tag, ok, tuple(sorted(set(errors))), params,
+                     ref(body) if body else None)
+
+
+_STIX_ID = path_parameter("stix_id", "a STIX identifier")
+_NAME = path_parameter("name", "the agreement's (or peer's) name")
+_RELEASE = obj([], closed=False, version=_STR, recipients=_STRS)
+
+_CORE = [
+    _op("get", "/api/v1/drafts", "getDrafts", "The approval queue: the caller's organisation's drafts",
+        "release", (200, ref("Drafts")), 404),
+    Operation("post", "/api/v1/objects/{stix_id}/publish", "publishObject",
+              "Publish the organisation's drafts of an object", "release", (200, ref("Published")),
+              (400, 403, 404, 413), (_STIX_ID,), _RELEASE),
+    Operation("post", "/api/v1/objects/{stix_id}/retract", "retractObject",
+              "Retract the organisation's published versions of an object", "release", (200, ref("Retracted")),
+              (400, 403, 404, 413), (_STIX_ID,), obj([], version=_STR)),
+    _op("get", "/api/v1/sync/retractions", "getRetractions",
+        "Retractions of versions the caller's organisation received (for partner nodes)", "federation",
+        (200, ref("Retractions")), 400, 404,
+        params=(query("after", "the last seq seen", {"type": "integer", "minimum": 0}),)),
+    Operation("post", "/api/v1/collections/{collection_id}/import", "importObjects",
+              "Import a document in any registered format into a collection", "transfer",
+              (200, ref("ImportReport")), (400, 403, 404, 413),
+              (_COLLECTION_ID, query("format", "auto (the default) or a format name"),
+               query("map", "a CSV column mapping"), _FORMAT_OPTION,
+               query("draft", "true: keep what is imported a draft", {"type": "string", "enum": ["true", "false"]})),
+              raw_body=True),
+    _op("get", "/api/v1/collections/{collection_id}/export", "exportObjects",
+        "What the caller may see in a collection, in a format (a download)", "transfer", (200, None), 400, 404,
+        params=(_COLLECTION_ID, query("format", "stix (the default) or another format name"),
+                query("type", "only this STIX type (repeatable)"), _FORMAT_OPTION, query("map", "a CSV mapping"),
+                query("latest", "true: only the newest version of each object",
+                      {"type": "string", "enum": ["true", "false"]}))),
+    Operation("get", OPENAPI_PATH, "getRestOpenApi", "This OpenAPI document", "meta", (200, {"type": "object"}),
+              public=True),
+]
+
+_USERNAME = path_parameter("username", "a user's name")
+_GRANT = ("/api/v1/collections/{collection_id}/grants/{org}")
+_ORG = path_parameter("org", "an organisation's name")
+
+_ADMINISTRATION = [
+    _op("get", "/api/v1/agreements", "listAgreements",
+        "Agreements the caller's organisation is party to (node-admin: all), with their state now",
+        "agreements", (200, ref("Agreements"))),
+    _op("post", "/api/v1/agreements", "addAgreement", "Add an agreement (node-admin)", "agreements",
+        (201, ref("Agreement")), 403, 409, body="NewAgreement"),
+    _op("get", "/api/v1/agreements/{name}", "getAgreement", "One agreement", "agreements",
+        (200, ref("Agreement")), 404, params=(_NAME,)),
+    *[_op("post", f"/api/v1/agreements/{{name}}/{action}", f"{action}Agreement",
+          f"{action.capitalize()} an agreement (node-admin)", "agreements", (200, ref("Agreement")), 403, 404, 409,
+          params=(_NAME,)) for action in ("suspend", "resume", "end")],
+    _op("get", "/api/v1/collections", "listCollections",
+        "Collections the caller may read or write, with can_read and can_write", "collections",
+        (200, ref("Collections"))),
+    _op("post", "/api/v1/collections", "addCollection", "Add a collection (node-admin)", "collections",
+        (201, ref("Collection")), 403, 409, body="NewCollection"),
+    _op("get", "/api/v1/collections/{collection_id}/grants", "listGrants",
+        "The organisations that may read or write a collection (node-admin)", "collections",
+        (200, ref("Grants")), 403, 404, params=(_COLLECTION_ID,)),
+    _op("put", _GRANT, "setGrant", "Let an organisation read and/or write a collection (node-admin)",
+        "collections", (200, ref("Grant")), 403, 404, params=(_COLLECTION_ID, _ORG), body="GrantChange"),
+    _op("delete", _GRANT, "removeGrant", "Take an organisation's grant away (node-admin)", "collections",
+        (200, ref("Grant")), 400, 403, 404, params=(_COLLECTION_ID, _ORG)),
+    _op("get", "/api/v1/orgs", "listOrgs",
+        "The caller's organisation and those its agreements name (node-admin: all)", "identity",
+        (200, ref("Orgs"))),
+    _op("get", "/api/v1/users", "listUsers", "Users (node-admin: all; org-admin: their organisation's)",
+        "identity", (200, ref("Users")), 400, 403, params=(_LIMIT, _CURSOR)),
+    _op("post", "/api/v1/users", "addUser",
+        "Add a user (node-admin: to any organisation; org-admin: to theirs, not a node-admin)", "identity",
+        (201, ref("User")), 403, 409, body="NewUser"),
+    _op("get", "/api/v1/users/{username}/tokens", "listTokens",
+        "A user's tokens, never their secrets (the user, their org-admin, a node-admin)", "identity",
+        (200, ref("Tokens")), 400, 404, params=(_USERNAME, _LIMIT, _CURSOR)),
+    _op("post", "/api/v1/users/{username}/tokens", "createToken",
+        "Create a token; the answer holds its secret, which is never shown again", "identity",
+        (201, ref("CreatedToken")), 404, params=(_USERNAME,), body="NewToken"),
+    _op("post", "/api/v1/tokens/{token_id}/revoke", "revokeToken", "Revoke a token: it stops working at once",
+        "identity", (200, ref("Token")), 404,
+        params=(path_parameter("token_id", "the token's id", {"type": "integer", "minimum": 0}),)),
+    _op("get", "/api/v1/peers", "listPeers", "Partner nodes, their links and sync status (node-admin)",
+        "federation", (200, ref("Peers")), 403),
+    _op("get", "/api/v1/peers/{name}", "getPeer", "One partner node (node-admin)", "federation",
+        (200, ref("Peer")), 403, 404, params=(_NAME,)),
+    _op("get", "/api/v1/audit", "listAudit",
+        "Audit entries, oldest first (node-admin: all; org-admin: their organisation's)", "audit",
+        (200, ref("AuditEntries")), 400, 403,
+        params=(query("org", "only entries about this organisation"),
+                query("object", "only entries about this STIX object, with its items"),
+                query("agreement", "only entries under this agreement"), query("action", "only this action"),
+                _LIMIT, _CURSOR, query("after", "the same as cursor: entries after this seq",
+                                       {"type": "integer", "minimum": 0}))),
+    _op("get", "/api/v1/audit/verify", "verifyAudit", "Walk the audit log's hash chain (node-admin)", "audit",
+        (200, ref("AuditVerification")), 400, 403,
+        params=(query("expect_head", "the newest entry's hash as recorded earlier (hex)"),)),
+    _op("get", "/api/v1/stats", "getStats", "Counts of what the caller may see (node-admin: also the node's)",
+        "audit", (200, ref("Stats"))),
+]
+
+OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION]
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _ERRORS[status], "content": {JSON: {"schema": ref("Error")}}}
+    if status == 401:
+        response["headers"] = {"WWW-Authenticate": {"required": True, "schema": _STR,
+                                                    "description": "challenges for HTTP Basic and Bearer"}}
+    elif status == 429:
+        response["headers"] = {"Retry-After": {"required": True, "schema": _STR,
+                                               "description": "seconds until the address may try again"}}
+    return response
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    status, schema = op.ok
+    content = {JSON: {"schema": schema}} if schema is not None else {"*/*": {"schema": {}}}
+    responses: dict[str, Any] = {str(status): {"description": op.summary, "content": content}}
+    for error in sorted({*op.errors, *(() if op.public else _AUTHENTICATED)}):
+        responses[str(error)] = {"$ref": f"#/components/responses/E{error}"}
+    described: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
+                                 "parameters": list(op.parameters), "responses": responses}
+    if op.public:
+        described["security"] = []
+    if op.body is not None:
+        described["requestBody"] = {"required": False, "content": {JSON: {"schema": op.body}}}
+    elif op.raw_body:
+        described["requestBody"] = {"required": True, "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    return described
+
+
+def build_document(operations: Iterable[Operation], schemas: Mapping[str, Any] = SCHEMAS) -> dict[str, Any]:
+    """The OpenAPI document of ``operations``; ``schemas`` are those their references name."""
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        if op.method in paths.get(op.path, {}):
+            raise ValueError(f"{op.method.upper()} {op.path} is described twice")
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "Accord REST API", "version": "1",
+                 "description": "The REST JSON API of an Accord node under /api/v1/ (docs/api.md). Answers are "
+                                "application/json; every error is {\"error\": {\"status\", \"title\", \"detail\"}}."},
+        "security": [{"basicAuth": []}, {"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "basicAuth": {"type": "http", "scheme": "basic", "description": "username and API token"},
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API token"},
+            },
+            "schemas": dict(schemas),
+            "responses": {f"E{status}": _error_response(status) for status in _ERRORS},
+        },
+    }
+
+
+@cache
+def _document() -> dict[str, Any]:
+    return build_document(OPERATIONS)
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document of :data:`OPERATIONS` (a fresh copy the caller may change)."""
+    return copy.deepcopy(_document())
+
+
+def operations() -> set[tuple[str, str]]:
+    """(METHOD, path) of every operation described."""
+    return {(op.method.upper(), op.path) for op in OPERATIONS}
+
+
+@cache
+def _encoded() -> bytes:
+    return orjson.dumps(_document())
+
+
+def openapi_json(request: Request) -> Response:
+    """This document; no credentials needed (it names nothing of the node)."""
+    return Response(_encoded(), media_type=JSON)
+
+
+ROUTES = [Route(OPENAPI_PATH, openapi_json, methods=["GET"])]

@@ -1,0 +1,115 @@
+"""Who may administer what: agreements, collections and grants, organisations, users and
+tokens, peers, the audit log and the node's figures (the REST administration API asks here).
+
+The sharing gate (gate.py) decides which *intelligence* a caller sees; this module decides which
+*administrative records* a caller sees or changes. Its answers follow the roles (roles.py):
+
+* node-admin: the node's operator, over HTTP: every record;
+* org-admin: their own organisation's users, tokens and audit entries;
+* everyone: the agreements their organisation is party to, the organisations those name, their
+  own tokens, and counts of what the gate lets them see.
+
+A caller who may not know a record exists must get the answer "there is none", so the functions
+that filter return the records a caller may know, and the route answers 404 for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from accord.policy.gate import Predicate, collection_access, visibility
+from accord.policy.roles import Role
+from accord.policy.viewer import Viewer
+from accord.storage.base import Agreement, Organisation, Store, User
+from accord.storage.ordering import placeholders
+
+
+def may_administer_node(viewer: Viewer) -> bool:
+    """Agreements, collections, grants, peers, the audit chain and node-wide figures."""
+    return viewer.is_node_admin
+
+
+# -- agreements and organisations ---------------------------------------------------------------
+def may_see_agreement(viewer: Viewer, agreement: Agreement) -> bool:
+    return viewer.is_node_admin or (viewer.org_pk is not None and viewer.org_pk in agreement.parties)
+
+
+def visible_agreements(viewer: Viewer, agreements: Iterable[Agreement]) -> list[Agreement]:
+    return [a for a in agreements if may_see_agreement(viewer, a)]
+
+
+def visible_orgs(viewer: Viewer, orgs: Iterable[Organisation], agreements: Iterable[Agreement]) -> list[Organisation]:
+    """A member sees its own organisation and those its agreements name; the rest of the node's
+    membership is the operator's business (it says who cooperates with whom)."""
+    if viewer.is_node_admin:
+        return list(orgs)
+    known = {viewer.org_pk} | {pk for a in visible_agreements(viewer, agreements) for pk in a.parties}
+    return [o for o in orgs if o.pk in known]
+
+
+# -- users and tokens -------------------------------------------------------------------------------
+def may_list_users(viewer: Viewer) -> bool:
+    return viewer.is_node_admin or (viewer.role is Role.ORG_ADMIN and viewer.org_pk is not None)
+
+
+def may_manage_users(viewer: Viewer, org_pk: int) -> bool:
+    """Whether the viewer administers the users (and their tokens) of organisation ``org_pk``."""
+    return viewer.is_node_admin or (viewer.role is Role.ORG_ADMIN and viewer.org_pk == org_pk)
+
+
+def visible_users(viewer: Viewer, users: Iterable[User]) -> list[User]:
+    return [u for u in users if may_manage_users(viewer, u.org_pk)]
+
+
+def user_creation_refusal(viewer: Viewer, org_pk: int, role: Role) -> str | None:
+    """Why the viewer may not add a user with ``role`` to organisation ``org_pk``, or None.
+    An org-admin cannot make a node-admin: that would hand out more than it holds."""
+    if viewer.is_node_admin:
+        return None
+    if not may_manage_users(viewer, org_pk):
+        return "only a node-admin, or an org-admin of that organisation, may add its users"
+    if role is Role.NODE_ADMIN:
+        return "only a node-admin may create a node-admin"
+    return None
+
+
+def may_manage_tokens(viewer: Viewer, user: User) -> bool:
+    """Every user manages their own tokens; org-admins those of their organisation's users."""
+    return user.username == viewer.username or may_manage_users(viewer, user.org_pk)
+
+
+# -- the audit log ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AuditScope:
+    """Which audit entries a viewer may read: all, or only those about one organisation."""
+
+    org: str | None
+
+
+def audit_scope(viewer: Viewer) -> AuditScope | None:
+    """None: no access. Entries about other organisations (their receipts, their users) are not
+    an org-admin's to read, so an org-admin's scope is their organisation's entries only."""
+    if viewer.is_node_admin:
+        return AuditScope(None)
+    if viewer.role is Role.ORG_ADMIN and viewer.org_name is not None:
+        return AuditScope(viewer.org_name)
+    return None
+
+
+# -- figures --------------------------------------------------------------------------------------
+def may_see_node_totals(viewer: Viewer) -> bool:
+    """Node-wide counts tell how much each organisation holds: the operator's figures only."""
+    return viewer.is_node_admin
+
+
+def counted_predicate(store: Store, viewer: Viewer, now: int) -> Predicate:
+    """The versions a viewer's counts include (aliases ``m``, ``v``): what the gate lets them see,
+    in collections they may read, exactly the versions a TAXII or export read would hand them.
+    A count computed from anything wider would tell a partner about objects it may not see."""
+    readable = sorted(c.pk for c in store.collections() if collection_access(store, viewer, c).can_read)
+    if not readable:
+        return Predicate("1 = 0")
+    gate = visibility(store, viewer, now).predicate()
+    return Predicate(f"({gate.sql} AND m.collection_pk IN ({placeholders(len(readable))}))",
+                     (*gate.params, *readable))
