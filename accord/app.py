@@ -14,6 +14,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -38,6 +39,9 @@ from accord.taxii.errors import TaxiiError, handle_error
 from accord.taxii.paging import Cursors
 from accord.taxii.routes import ROUTES
 from accord.telemetry import RequestTelemetry, metrics_endpoint, set_store_info
+from accord.web import routes as web_routes
+from accord.web.context import WEB_SECRET, WebContext, template_environment
+from accord.web.headers import SecurityHeaders
 
 
 def healthz(request: Request) -> Response:
@@ -83,18 +87,24 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
 
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
-                *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_openapi.ROUTES, *ROUTES],
+                *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_openapi.ROUTES,
+                *web_routes.ROUTES, *ROUTES],
         # Domain errors get their own entry so Starlette answers them in its exception middleware;
         # the Exception entry alone runs in the server-error middleware, which re-raises after
         # answering (a 4xx logged as a crash, the connection dropped).
         exception_handlers={TaxiiError: handle_error, HTTPException: http_error, AccordError: handle_error,
                             Exception: handle_error},
         lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
     )
     app.state.taxii = context
     app.state.api = ApiContext(store, throttle, clock, settings.four_eyes, settings.max_content_length,
                                settings.max_nesting_depth, settings.max_object_bytes, settings.node_name)
     app.state.api_log = logging.getLogger("accord.api")
+    app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),
+                               settings.four_eyes, settings.session_idle_minutes * 60_000_000,
+                               settings.session_hours * 3600_000_000, settings.node_name,
+                               settings.max_content_length, settings.max_nesting_depth, settings.max_object_bytes)
     return app
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,6 +53,7 @@ class SearchRequest:
     labels: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
     received: bool | None = None
+    others_only: bool = False  # only what other organisations own (what partners shared)
     added_after: int | None = None
     limit: int = 50
     cursor: str | None = None
@@ -174,6 +175,7 @@ class Searcher:
                          origins=self._org_pks(req.origins, "origin"), states=req.states,
                          collections=tuple(collections), tlps=req.tlps, defaulted_collections=defaulted,
                          observables=tuple(pairs), contains=contains, received=req.received,
+                         not_owner=self.vis.viewer.org_pk if req.others_only else None,
                          added_after=req.added_after, before=_cursor_in(req.cursor))
         return f, words, sorted({t for t, _ in pairs})
 
@@ -220,22 +222,26 @@ class Searcher:
             if examined >= EXAMINE_CAP:
                 return found, before, True
 
-    def search(self, req: SearchRequest, *, facets: bool = True) -> SearchResult:
+    def search(self, req: SearchRequest, *, facets: bool = True, disclose_rows: bool = True) -> SearchResult:
+        """A page of hits. ``disclose_rows=False`` is for previews of what ANOTHER organisation
+        would receive: the rows are shown to nobody of that organisation, so no receipt is
+        written (the bodies are still redacted for it)."""
         limit = max(1, min(req.limit, MAX_LIMIT))
         f, words, searched_as = self.compile(req)
         found, cursor, stopped = self._scan(f, words, req.labels, limit)
         page = found[:limit]
         more = len(found) > limit or stopped
-        disclosed = {d.row.pk: d.body for d in disclose(self.store, self.vis, [r for r, _ in page],
-                                                         channel="search")}
-        hits = [self._hit(row, obj) for row, obj in page if row.pk in disclosed]
+        if disclose_rows:
+            disclosed = {d.row.pk for d in disclose(self.store, self.vis, [r for r, _ in page], channel="search")}
+            page = [(row, obj) for row, obj in page if row.pk in disclosed]
+        hits = [self.hit(row, obj) for row, obj in page]
         result = SearchResult(hits, _cursor_out(cursor) if more and cursor else None, searched_as=searched_as,
                               stopped_early=stopped)
         if facets:
             result.facets, result.facets_sampled = self._facets(f, words, req.labels)
         return result
 
-    def _hit(self, row: ListedVersion, obj: dict[str, Any]) -> Hit:
+    def hit(self, row: ListedVersion, obj: dict[str, Any]) -> Hit:
         return Hit(row, obj, self.vis.level(row.facts(), row.collection_pk), self.org_name(row.owner_org) or "?",
                    self.org_name(row.origin_org))
 
@@ -252,3 +258,31 @@ class Searcher:
             counters["state"][row.state] += 1
         return {k: c.most_common() for k, c in counters.items()}, len(rows) > FACET_SAMPLE or stopped
 
+
+
+def request_from_params(get: Callable[[str], str | None], getlist: Callable[[str], list[str]]) -> SearchRequest:
+    """A SearchRequest from query parameters (REST and the web UI name them the same):
+    ``q`` (free text, or a value when it looks like one), ``value``, ``type``, ``tlp``, ``owner``,
+    ``origin``, ``collection``, ``label``, ``state`` (repeatable), ``received`` (true/false),
+    ``added_after`` (RFC 3339), ``limit``, ``cursor``."""
+    text = (get("q") or "").strip() or None
+    value = (get("value") or "").strip() or None
+    if text and not value and lookup_pairs(text):
+        text, value = None, text  # an indicator pasted into the search box: look the value up
+    limit_text = get("limit") or "50"
+    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text[:6]) <= MAX_LIMIT:
+        raise RequestError("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+    received_text = get("received")
+    if received_text not in (None, "", "true", "false"):
+        raise RequestError("received", "must be true or false")
+    added_after = get("added_after")
+
+    def many(name: str) -> tuple[str, ...]:
+        return tuple(v.strip() for v in getlist(name) if v.strip())
+
+    return SearchRequest(
+        text=text, value=value, types=many("type"), tlps=tuple(t.lower() for t in many("tlp")), owners=many("owner"),
+        origins=many("origin"), collections=many("collection"), labels=many("label"), states=many("state"),
+        received=None if not received_text else received_text == "true",
+        added_after=parse_time(added_after, "added_after") if added_after else None,
+        limit=int(limit_text), cursor=get("cursor") or None)

@@ -350,7 +350,8 @@ def lookup_pairs(value: str) -> list[Pair]:
     pairs: list[Pair] = []
     for index_type in _LOOKUP_TYPES:
         found = _NORMALISERS[index_type](value)
-        if found is not None:
+        # A bare word is a valid domain name (a TLD or an intranet host), but nobody means one.
+        if found is not None and not (index_type == "domain-name" and "." not in found):
             pairs.append((index_type, found))
     stripped = value.strip()
     if _HEX.fullmatch(stripped) or _TLSH.fullmatch(stripped):

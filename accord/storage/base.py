@@ -297,6 +297,7 @@ class SearchFilter:
     observables: tuple[tuple[str, str], ...] = ()  # (index type, normalised value): any of them
     contains: tuple[str, ...] = ()  # substrings of the stored JSON (a pre-filter)
     received: bool | None = None  # True: only from partner nodes; False: only this node's own
+    not_owner: int | None = None  # leave out this organisation's own versions
     added_after: int | None = None
     before: int | None = None
 
@@ -416,6 +417,14 @@ class Store(Protocol):
     def search_versions(self, where: RowFilter, f: SearchFilter, *, limit: int,
                         with_body: bool = True) -> list[ListedVersion]:
         """Newest first: each object's newest version ``where`` admits, among those matching ``f``."""
+        ...
+
+    def object_versions(self, stix_id: str, where: RowFilter) -> list[ListedVersion]:
+        """Every membership of every version of one object ``where`` admits, oldest version first."""
+        ...
+
+    def provenance(self, version_pks: list[int]) -> dict[int, tuple[str | None, str | None, str | None, int | None]]:
+        """(origin node, author, released by, released at) of each version."""
         ...
 
     # web sign-in: password hashes and sessions (storage/sessions.py)

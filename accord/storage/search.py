@@ -49,6 +49,9 @@ class SearchQueries:
             if values:
                 inner.append(f"{column} IN ({placeholders(len(values))})")
                 params.extend(values)
+        if f.not_owner is not None:
+            inner.append("v.owner_org <> ?")
+            params.append(f.not_owner)
         if f.received is not None:
             inner.append("v.origin_org IS NOT NULL" if f.received else "v.origin_org IS NULL")
         if f.tlps:
@@ -81,3 +84,23 @@ class SearchQueries:
             rows = conn.execute(self._sql(sql), params).fetchall()
         return [ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]) if with_body else None, r[4], r[5], r[6], r[7],
                               r[8], r[9], r[10]) for r in rows]
+
+    def object_versions(self, stix_id: str, where: RowFilter) -> list[ListedVersion]:
+        """Every membership of every version of one object that ``where`` admits, oldest version
+        first (an object page: its history, in every collection the viewer may read)."""
+        sql = (f"SELECT {_COLUMNS}, v.body AS body FROM object_versions v CROSS JOIN collection_objects m "
+               f"WHERE m.version_pk = v.pk AND v.stix_id = ? AND ({where.sql}) ORDER BY v.pk, m.date_added")
+        with self._read() as conn:
+            rows = conn.execute(self._sql(sql), [stix_id, *where.params]).fetchall()
+        return [ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]), r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+                for r in rows]
+
+    def provenance(self, version_pks: list[int]) -> dict[int, tuple[str | None, str | None, str | None, int | None]]:
+        """(origin node, author, released by, released at) of each version."""
+        if not version_pks:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(self._sql(
+                "SELECT pk, origin_node, author, released_by, released_at FROM object_versions "
+                f"WHERE pk IN ({placeholders(len(version_pks))})"), version_pks).fetchall()
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}

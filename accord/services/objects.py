@@ -1,0 +1,165 @@
+"""One object as an analyst investigates it (REST object detail, the web UI's object page).
+
+Everything here comes through the gate: the versions are those the caller's visibility
+predicate admits, disclosed (redacted, receipted) like any other read; the relationships are
+the visible objects that point at it or that it points at; "who received it" is shown only to
+the organisation that owns the copy (or the node admin), never to a partner, because who else
+an agreement reaches is the owner's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from accord.errors import NotFoundError
+from accord.policy.gate import Visibility
+from accord.services.disclose import disclose
+from accord.services.search import Hit, Searcher
+from accord.stix.references import REF_INDEX, references_of
+from accord.storage.base import ListedVersion, SearchFilter, Store
+
+MAX_NEIGHBOURS = 60
+
+
+@dataclass
+class VersionView:
+    row: ListedVersion
+    obj: dict[str, Any]
+    tlp: str
+    owner: str
+    origin: str | None
+    origin_node: str | None
+    author: str | None
+    released_by: str | None
+    released_at: int | None
+    collections: list[str]
+    changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # vs the previous version shown
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One line of the graph: ``label`` between the object and ``other`` (a hit the viewer may see,
+    or only an id when the other end is not visible or not stored)."""
+
+    label: str
+    outgoing: bool
+    other_id: str
+    other: Hit | None
+    via: Hit | None  # the relationship or container object that makes the edge
+
+
+@dataclass(frozen=True)
+class Receipt:
+    seq: int
+    at: int
+    org: str | None
+    agreement: str | None
+    channel: str
+
+
+@dataclass
+class ObjectView:
+    stix_id: str
+    versions: list[VersionView]  # oldest first, one per (version, owner)
+    edges: list[Edge]
+    receipts: list[Receipt] | None  # None: not the caller's to see
+
+    @property
+    def current(self) -> VersionView:
+        return self.versions[-1]
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    keys = sorted(set(old) | set(new))
+    return [(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
+
+
+def object_view(store: Store, vis: Visibility, stix_id: str) -> ObjectView:
+    """What the caller may see of one object; NotFoundError if nothing (same as no such object)."""
+    rows = store.object_versions(stix_id, vis.predicate())
+    if not rows:
+        raise NotFoundError(f"no object {stix_id}")
+    searcher = Searcher(store, vis)
+    collections = {c.pk: c.alias or c.title for c in store.collections()}
+    by_version: dict[int, list[ListedVersion]] = {}
+    for row in rows:
+        by_version.setdefault(row.pk, []).append(row)
+    firsts = [members[0] for members in by_version.values()]
+    disclosed = {d.row.pk: d.body for d in disclose(store, vis, firsts, channel="web", subject=stix_id)}
+    facts = store.provenance([r.pk for r in firsts])
+    versions: list[VersionView] = []
+    for row in firsts:
+        body = disclosed.get(row.pk)
+        if body is None:
+            continue
+        origin_node, author, released_by, released_at = facts.get(row.pk, (None, None, None, None))
+        view = VersionView(row, orjson.loads(body), vis.level(row.facts(), row.collection_pk),
+                           searcher.org_name(row.owner_org) or "?", searcher.org_name(row.origin_org), origin_node,
+                           author, released_by, released_at,
+                           [collections.get(m.collection_pk, "?") for m in by_version[row.pk]])
+        previous = next((v for v in reversed(versions) if v.row.owner_org == row.owner_org), None)
+        if previous is not None:
+            view.changes = _changes(previous.obj, view.obj)
+        versions.append(view)
+    if not versions:
+        raise NotFoundError(f"no object {stix_id}")
+    current = versions[-1]
+    return ObjectView(stix_id, versions, _edges(store, vis, searcher, current), _receipts(store, vis, current))
+
+
+def _edges(store: Store, vis: Visibility, searcher: Searcher, current: VersionView) -> list[Edge]:
+    edges: list[Edge] = []
+    # Objects pointing here: relationships, sightings, reports and other containers.
+    pointing = store.search_versions(vis.predicate(), SearchFilter(observables=((REF_INDEX, current.row.stix_id),)),
+                                     limit=MAX_NEIGHBOURS)
+    shown = {d.row.pk: d.body for d in disclose(store, vis, pointing, channel="web", subject=current.row.stix_id)}
+    for row in pointing:
+        body = shown.get(row.pk)
+        if body is None:
+            continue
+        via = searcher.hit(row, orjson.loads(body))
+        obj = via.obj
+        if row.type == "relationship":
+            outgoing = obj.get("source_ref") == current.row.stix_id
+            other_id = obj.get("target_ref") if outgoing else obj.get("source_ref")
+            edges.append(Edge(str(obj.get("relationship_type", "related-to")), outgoing, str(other_id),
+                              _peek(store, vis, searcher, str(other_id)), via))
+        else:
+            label = "sighting of" if row.type == "sighting" else f"in {row.type}"
+            edges.append(Edge(label, False, row.stix_id, via, via))
+    # What this object points at (a relationship's ends, a report's contents).
+    for _, target in references_of(current.obj)[:MAX_NEIGHBOURS]:
+        if target != current.row.stix_id:
+            edges.append(Edge("refers to", True, target, _peek(store, vis, searcher, target), None))
+    return edges
+
+
+def _peek(store: Store, vis: Visibility, searcher: Searcher, stix_id: str) -> Hit | None:
+    """The newest visible version of another object, for a name and a badge; None if hidden."""
+    rows = store.object_versions(stix_id, vis.predicate())
+    if not rows:
+        return None
+    row = rows[-1]
+    disclosed = disclose(store, vis, [row], channel="web", subject=stix_id)
+    if not disclosed or disclosed[0].body is None:
+        return None
+    return searcher.hit(row, orjson.loads(disclosed[0].body))
+
+
+def _receipts(store: Store, vis: Visibility, current: VersionView) -> list[Receipt] | None:
+    viewer = vis.viewer
+    if not (vis.sees_everything or viewer.is_node_admin or current.row.owner_org == viewer.org_pk):
+        return None
+    owner = current.owner
+    records = store.audit_records(stix_id=current.row.stix_id, action="receive", limit=500)
+    items = store.audit_items([r.seq for r in records])
+    found: list[Receipt] = []
+    for record in records:
+        # Only receipts of this organisation's copy (items name the copy's owner).
+        if any(i[0] == current.row.stix_id and i[3] == owner for i in items.get(record.seq, [])):
+            channel = orjson.loads(record.detail).get("channel", "?") if record.detail else "?"
+            found.append(Receipt(record.seq, record.at, record.org, record.agreement, str(channel)))
+    return found

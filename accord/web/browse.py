@@ -1,0 +1,88 @@
+"""Reading pages: the dashboard, search with facets, and the object page.
+
+Each page asks policy.gate for the viewer's visibility and the services for what it may see;
+nothing here filters on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+from starlette.routing import Route
+
+from accord.errors import NotFoundError
+from accord.policy.gate import visibility
+from accord.policy.roles import Role
+from accord.services.objects import object_view
+from accord.services.search import Searcher, SearchRequest, request_from_params
+from accord.stix.markings import TLP_LEVELS
+from accord.web.pages import Page, page
+
+FACET_NAMES = {"type": "type", "tlp": "tlp", "owner": "owner", "collection": "collection", "state": "state"}
+
+
+@page()
+def dashboard(p: Page) -> Response:
+    store, viewer = p.ctx.store, p.viewer
+    vis = visibility(store, viewer, p.ctx.clock())
+    shared = Searcher(store, vis).search(SearchRequest(others_only=True, limit=15), facets=False)
+    drafts = store.drafts(viewer.org_pk, limit=50) if viewer.org_pk is not None else []
+    awaiting = [d for d in drafts if not (p.ctx.four_eyes and d.author == viewer.username)]
+    peers = store.peers() if viewer.role.at_least(Role.ORG_ADMIN) else []
+    return p.render("dashboard.html", shared=shared.hits, awaiting=awaiting,
+                    may_publish=viewer.role.at_least(Role.PUBLISHER), peers=peers, now=p.ctx.clock())
+
+
+@page()
+def search(p: Page) -> Response:
+    params = p.request.query_params
+    req = request_from_params(params.get, params.getlist)
+    vis = visibility(p.ctx.store, p.viewer, p.ctx.clock())
+    result = Searcher(p.ctx.store, vis).search(req)
+    # Links that add or remove one facet value keep every other parameter (and drop the cursor).
+    base = [(k, v) for k, v in params.multi_items() if k != "cursor"]
+    return p.render("search.html", req=req, result=result, params=base, facet_names=FACET_NAMES,
+                    q=params.get("q", ""), tlp_levels=TLP_LEVELS,
+                    types=sorted({t for t, _ in result.facets.get("type", [])}))
+
+
+def _graph(view: Any) -> dict[str, Any]:
+    """Positions for a radial SVG: the object in the middle, its neighbours on a circle."""
+    edges = view.edges[:24]
+    width, height, radius = 720, 440, 170
+    nodes = []
+    for i, edge in enumerate(edges):
+        angle = 2 * math.pi * i / max(1, len(edges)) - math.pi / 2
+        x, y = width / 2 + radius * 1.55 * math.cos(angle), height / 2 + radius * math.sin(angle)
+        name = edge.other.name if edge.other is not None else "(not visible to you)"
+        nodes.append({"x": round(x, 1), "y": round(y, 1), "edge": edge, "name": name[:40],
+                      "type": edge.other.row.type if edge.other is not None else edge.other_id.split("--")[0],
+                      "lx": round((x + width / 2) / 2, 1), "ly": round((y + height / 2) / 2, 1)})
+    return {"width": width, "height": height, "cx": width / 2, "cy": height / 2, "nodes": nodes,
+            "more": max(0, len(view.edges) - len(edges))}
+
+
+@page()
+def object_page(p: Page) -> Response:
+    stix_id = p.request.path_params["stix_id"]
+    if "\x00" in stix_id or len(stix_id) > 300:
+        raise NotFoundError("no such object")
+    vis = visibility(p.ctx.store, p.viewer, p.ctx.clock())
+    view = object_view(p.ctx.store, vis, stix_id)
+    current = view.current
+    own = current.row.owner_org == p.viewer.org_pk
+    return p.render("object.html", view=view, current=current, graph=_graph(view),
+                    pretty=orjson.dumps(current.obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(),
+                    may_publish=own and p.viewer.role.at_least(Role.PUBLISHER) and current.row.state == "draft"
+                    and not (p.ctx.four_eyes and current.author == p.viewer.username),
+                    may_retract=own and p.viewer.role.at_least(Role.PUBLISHER) and current.row.state == "published")
+
+
+ROUTES = [
+    Route("/", dashboard, methods=["GET"]),
+    Route("/search", search, methods=["GET"]),
+    Route("/objects/{stix_id}", object_page, methods=["GET"]),
+]

@@ -1,0 +1,69 @@
+"""What every page handler needs, built once by app.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from accord.policy.credentials import Throttle
+from accord.stix.timestamps import format_micros, key_to_timestamp
+from accord.stix.versions import CONTENT_VERSION_PREFIX
+from accord.storage.base import Store
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+WEB_SECRET = "web-csrf"  # noqa: S105 -- the NAME of the node secret CSRF tokens derive from, not a secret
+
+
+def template_environment() -> Environment:
+    # Autoescape every template: shared STIX content is attacker-controlled, and a page must show
+    # a name containing <script> as text. Nothing in templates is marked safe.
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["micros_time"] = lambda m: "" if m is None else format_micros(int(m))[:19].replace("T", " ") + " UTC"
+    env.filters["version_text"] = _version_text
+    env.filters["json"] = _json
+    env.globals["query"] = _query
+    return env
+
+
+def _version_text(key: str) -> str:
+    return "content " + key[1:13] if key.startswith(CONTENT_VERSION_PREFIX) else key_to_timestamp(key)
+
+
+def _json(value: Any) -> str:
+    """A property value as compact text (autoescaped by the template like any other string)."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def _query(params: list[tuple[str, str]], add: tuple[str, str] | None = None,
+           remove: tuple[str, str] | None = None) -> str:
+    """A query string from ``params`` with one pair added or removed (facet links)."""
+    pairs = [kv for kv in params if kv != remove]
+    if add is not None and add not in pairs:
+        pairs.append(add)
+    return "?" + urlencode(pairs)
+
+
+@dataclass(frozen=True)
+class WebContext:
+    store: Store
+    throttle: Throttle
+    clock: Callable[[], int]
+    secret: bytes
+    templates: Environment
+    four_eyes: bool
+    idle_micros: int
+    lifetime_micros: int
+    node_name: str
+    max_content_length: int
+    max_nesting_depth: int
+    max_object_bytes: int

@@ -1,0 +1,153 @@
+"""The page decorator: every UI route is signed-in, role-checked, CSRF-checked and error-mapped here.
+
+A handler receives a :class:`Page` (the request, the context, the signed-in viewer and the posted
+form) and returns a Response, usually ``page.render(template, **values)``. Handlers run in a
+thread (the store is synchronous). Errors become pages with the right status, never a stack
+trace; "not found" and "not yours" are the same 404 page, as everywhere in Accord.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from accord.errors import AlreadyExistsError, ConfigError, InputError, InvalidObjectError, NotFoundError, RequestError
+from accord.policy.roles import Role
+from accord.policy.sessions import COOKIE, SignedIn, csrf_ok, session_of
+from accord.services.release import ReleaseError
+from accord.web.context import WebContext
+
+log = logging.getLogger("accord.web")
+MAX_FORM_FIELDS = 5000  # an import review posts one checkbox per extracted object
+MAX_FORM_BYTES = 8 * 1024 * 1024
+
+# Messages a redirect may ask the next page to show, by key: never text taken from the URL.
+NOTICES = {
+    "published": "Published: partners covered by an agreement can now receive it.",
+    "retracted": "Retracted: partners will be told to withdraw it.",
+    "imported": "Imported.",
+    "saved": "Saved.",
+    "signed-out": "You are signed out.",
+    "expired": "Your session ended; please sign in again.",
+}
+
+
+class PageError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Page:
+    request: Request
+    ctx: WebContext
+    signed_in: SignedIn
+    form: FormData | None
+
+    @property
+    def viewer(self) -> Any:
+        return self.signed_in.viewer
+
+    def field(self, name: str, default: str = "") -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value.strip() if isinstance(value, str) else default
+
+    def fields(self, name: str) -> list[str]:
+        if self.form is None:
+            return []
+        return [v for v in self.form.getlist(name) if isinstance(v, str)]
+
+    def render(self, template: str, status: int = 200, **values: Any) -> Response:
+        notice = NOTICES.get(self.request.query_params.get("notice", ""))
+        html = self.ctx.templates.get_template(template).render(
+            viewer=self.viewer, csrf=self.signed_in.csrf, node_name=self.ctx.node_name, notice=notice,
+            path=self.request.url.path, Role=Role, **values)
+        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def redirect(path: str, notice: str | None = None) -> Response:
+    """A 303 to a path of this site (never elsewhere), optionally with a notice key."""
+    if not path.startswith("/") or path.startswith("//"):
+        path = "/"
+    if notice:
+        path += ("&" if "?" in path else "?") + "notice=" + notice
+    return RedirectResponse(path, status_code=303)
+
+
+def error_page(ctx: WebContext, status: int, message: str, signed_in: SignedIn | None = None) -> Response:
+    html = ctx.templates.get_template("error.html").render(
+        status=status, message=message, viewer=signed_in.viewer if signed_in else None,
+        csrf=signed_in.csrf if signed_in else "", node_name=ctx.node_name, notice=None, path="", Role=Role)
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _same_origin(request: Request) -> bool:
+    """A form post must come from this site's own pages (a second line behind the CSRF token)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+
+Handler = Callable[[Page], Response]
+
+
+def page(min_role: Role = Role.READER) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Turn ``handler`` into a route endpoint for signed-in users holding at least ``min_role``."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            ctx: WebContext = request.app.state.web
+            signed_in = await run_in_threadpool(session_of, ctx.store, ctx.secret, request.cookies.get(COOKIE),
+                                                now=ctx.clock(), idle_micros=ctx.idle_micros)
+            if signed_in is None:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                had_session = COOKIE in request.cookies
+                response = redirect("/login?next=" + quote(target, safe=""))
+                if had_session:
+                    response = redirect("/login?notice=expired&next=" + quote(target, safe=""))
+                    response.delete_cookie(COOKIE, path="/")
+                return response
+            request.state.username = signed_in.viewer.username
+            if not signed_in.viewer.role.at_least(min_role):
+                return error_page(ctx, 403, "Your role does not allow this page.", signed_in)
+            form = None
+            if request.method == "POST":
+                if not _same_origin(request):
+                    return error_page(ctx, 403, "This form was not sent from this site.", signed_in)
+                declared = request.headers.get("content-length", "0")
+                if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+                    return error_page(ctx, 413, "The form is too large.", signed_in)
+                form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=2)
+                csrf = form.get("csrf")
+                if not csrf_ok(ctx.secret, signed_in.digest, csrf if isinstance(csrf, str) else None):
+                    return error_page(ctx, 403, "The form has expired or did not come from this site; "
+                                      "reload the page and try again.", signed_in)
+            try:
+                return await run_in_threadpool(handler, Page(request, ctx, signed_in, form))
+            except PageError as exc:
+                return error_page(ctx, exc.status, exc.message, signed_in)
+            except NotFoundError:
+                return error_page(ctx, 404, "There is no such page, or it is not visible to you.", signed_in)
+            except ReleaseError as exc:
+                return error_page(ctx, 403, str(exc), signed_in)
+            except AlreadyExistsError as exc:
+                return error_page(ctx, 409, str(exc), signed_in)
+            except (RequestError, ConfigError, InputError, InvalidObjectError) as exc:
+                return error_page(ctx, 400, str(exc), signed_in)
+            except Exception:  # a bug: a plain 500 page, the details only in the log
+                log.exception("web page failed")
+                return error_page(ctx, 500, "Something went wrong on the server; it has been logged.", signed_in)
+
+        return endpoint
+
+    return wrap
