@@ -7,6 +7,7 @@ import datetime as dt
 import click
 
 from accord.cli.context import NodeContext
+from accord.policy.passwords import set_password
 from accord.policy.roles import Role
 from accord.policy.tokens import new_token
 from accord.storage.sql import micros_now
@@ -55,6 +56,29 @@ def user_add(node: NodeContext, username: str, org_name: str, role: str) -> None
     """Add a user to an organisation."""
     added = node.store().add_user(username, org=org_name, role=role)
     click.echo(f"user {added.username} ({added.role} of {added.org_name})")
+
+
+@user.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts), not a prompt.")
+@click.option("--clear", is_flag=True, help="Remove the password: the user can no longer sign in to the web UI.")
+@click.pass_obj
+def user_password(node: NodeContext, username: str, password_stdin: bool, clear: bool) -> None:
+    """Set a user's web UI password (at least 12 characters); ends the user's web sessions.
+
+    API access is unaffected: it uses tokens (accord token create)."""
+    store = node.store()
+    if clear:
+        store.set_password_hash(username, None)
+        click.echo(f"user {username}: password removed")
+        return
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    set_password(store, username, password)
+    click.echo(f"user {username}: password set")
 
 
 @user.command("list")

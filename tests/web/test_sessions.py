@@ -1,0 +1,191 @@
+"""Web sign-in, sessions and form protection, in process (no browser): what policy/sessions.py and
+web/pages.py promise, each shown to fail when the protection is missing.
+
+The clock is injected, so session expiry is tested by moving time, not by sleeping.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+from accord.app import build_app
+from accord.errors import AuthenticationError
+from accord.policy.credentials import Throttle, Throttled
+from accord.policy.passwords import set_password
+from accord.policy.sessions import COOKIE, sign_in
+from accord.settings import load_settings
+from accord.storage.sqlite import SQLiteStore
+from tests.conftest import StepClock
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+PASSWORD = "correct horse battery staple"
+MINUTE = 60 * 1_000_000
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: StepClock) -> Iterator[SQLiteStore]:
+    opened = SQLiteStore(f"sqlite:///{tmp_path / 'accord.db'}", clock=clock)
+    opened.initialise()
+    opened.add_org("cert-a")
+    opened.add_user("alice", org="cert-a", role="publisher")
+    opened.add_user("rita", org="cert-a", role="reader")
+    set_password(opened, "alice", PASSWORD)
+    set_password(opened, "rita", PASSWORD)
+    yield opened
+    opened.close()
+
+
+def _client(store: SQLiteStore, clock: StepClock, tmp_path: Path, **env: str) -> TestClient:
+    settings = load_settings(env={"ACCORD_DATA_DIR": str(tmp_path), "ACCORD_DATABASE_URL": store.url,
+                                  "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_AUTH_FAILURES_PER_MINUTE": "5", **env})
+    return TestClient(build_app(settings, store, clock=clock), base_url="http://testserver", follow_redirects=False)
+
+
+@pytest.fixture
+def client(store: SQLiteStore, clock: StepClock, tmp_path: Path) -> TestClient:
+    return _client(store, clock, tmp_path)
+
+
+def _login(client: TestClient, username: str = "alice", password: str = PASSWORD, next_path: str = "/") -> object:
+    form = client.get("/login")
+    token = CSRF.search(form.text)
+    assert token is not None
+    return client.post(f"/login?next={next_path}", data={"username": username, "password": password,
+                                                          "csrf": token.group(1)})
+
+
+def _csrf(client: TestClient, path: str = "/") -> str:
+    found = CSRF.search(client.get(path).text)
+    assert found is not None, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+def test_pages_need_a_session(client: TestClient) -> None:
+    for path in ("/", "/search?q=x", "/import", "/approvals", "/preview", "/objects/indicator--x"):
+        response = client.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/login?next=")
+
+
+def test_sign_in_sets_a_protected_cookie_and_stores_only_its_digest(client: TestClient, store: SQLiteStore) -> None:
+    response = _login(client)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert client.get("/").status_code == 200
+    rows = store._reader().execute("SELECT digest FROM web_sessions").fetchall()
+    assert len(rows) == 1 and value.encode() not in rows[0][0]
+    hashed = store._reader().execute("SELECT password_hash FROM users WHERE username = 'alice'").fetchone()[0]
+    assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
+
+
+def test_wrong_password_and_unknown_user_look_the_same(client: TestClient) -> None:
+    wrong = _login(client, password="not the password at all")
+    unknown = _login(client, username="nobody")
+    assert wrong.status_code == unknown.status_code == 401  # type: ignore[attr-defined]
+    assert "Wrong username or password." in wrong.text and "Wrong username or password." in unknown.text  # type: ignore[attr-defined]
+    assert COOKIE not in client.cookies
+
+
+def test_sign_in_needs_the_form_token(client: TestClient) -> None:
+    client.get("/login")
+    response = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf": "forged"})
+    assert response.status_code == 403
+    assert COOKIE not in client.cookies
+
+
+def test_sign_in_redirects_only_within_the_site(client: TestClient) -> None:
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        client.cookies.clear()
+        response = _login(client, next_path=target)
+        assert response.headers["location"] == "/", target  # type: ignore[attr-defined]
+
+
+def test_forms_need_the_session_token_and_this_origin(client: TestClient) -> None:
+    _login(client)
+    token = _csrf(client)
+    assert client.post("/logout", data={}).status_code == 403
+    assert client.post("/logout", data={"csrf": "x" + token[1:]}).status_code == 403
+    assert client.post("/logout", data={"csrf": token}, headers={"Origin": "https://evil.example"}).status_code == 403
+    assert client.get("/").status_code == 200  # none of those signed out
+    assert client.post("/logout", data={"csrf": token}, headers={"Origin": "http://testserver"}).status_code == 303
+
+
+def test_sign_out_ends_the_session_on_the_server(client: TestClient) -> None:
+    _login(client)
+    stolen = client.cookies[COOKIE]
+    client.post("/logout", data={"csrf": _csrf(client)})
+    client.cookies.set(COOKIE, stolen)
+    assert client.get("/").status_code == 303
+
+
+def test_a_session_ends_when_idle_and_at_its_lifetime(client: TestClient, clock: StepClock) -> None:
+    _login(client)
+    clock.now += 29 * MINUTE
+    assert client.get("/").status_code == 200  # within the idle limit, and touched
+    clock.now += 31 * MINUTE
+    response = client.get("/")
+    assert response.status_code == 303 and "notice=expired" in response.headers["location"]
+
+    client.cookies.clear()
+    _login(client)
+    for _ in range(12 * 3):  # active every 20 minutes for 12 hours
+        clock.now += 20 * MINUTE
+        if client.get("/").status_code != 200:
+            break
+    assert client.get("/").status_code == 303
+
+
+def test_changing_the_password_ends_sessions(client: TestClient, store: SQLiteStore) -> None:
+    _login(client)
+    set_password(store, "alice", "another long password")
+    assert client.get("/").status_code == 303
+
+
+def test_roles_limit_pages(client: TestClient) -> None:
+    _login(client, username="rita")
+    assert client.get("/approvals").status_code == 403
+    assert client.get("/import").status_code == 403
+    assert client.get("/search").status_code == 200
+
+
+def test_failed_sign_ins_are_throttled_even_with_the_right_password(client: TestClient) -> None:
+    for _ in range(5):
+        assert _login(client, password="wrong password guess").status_code == 401  # type: ignore[attr-defined]
+    refused = _login(client)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1  # type: ignore[attr-defined]
+
+
+def test_the_throttle_counts_per_account_across_addresses(store: SQLiteStore, clock: StepClock) -> None:
+    throttle = Throttle(3, clock)
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        with pytest.raises(AuthenticationError):
+            sign_in(store, throttle, address, "alice", "a wrong guess!", now=clock(), lifetime_micros=MINUTE)
+    with pytest.raises(Throttled):
+        sign_in(store, throttle, "10.0.0.4", "alice", PASSWORD, now=clock(), lifetime_micros=MINUTE)
+
+
+def test_every_page_carries_the_security_headers(client: TestClient) -> None:
+    _login(client)
+    for path in ("/", "/login", "/search", "/static/accord.css", "/api/v1/openapi.json"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp, path
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY", path
+    assert client.get("/").headers["cache-control"] == "no-store"
