@@ -13,8 +13,7 @@ in the body when there is more.
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -24,13 +23,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from accord.api.routes import MAX_BODY, NOT_FOUND, ApiContext, ApiError, endpoint, guarded, json_response
-from accord.audit.chain import items_digest, verify
 from accord.errors import AlreadyExistsError, ConfigError, NotFoundError
 from accord.policy import administration as admin
 from accord.policy.gate import collection_access, collections_predicate
 from accord.policy.roles import Role
 from accord.policy.tokens import new_token
 from accord.policy.viewer import Viewer
+from accord.services.audit_check import check_audit_log
 from accord.stix.markings import TLP_LEVELS
 from accord.stix.timestamps import format_micros, parse_to_micros
 from accord.storage.base import Agreement, AuditEvent, AuditRecord, Collection, Peer, Store, Token, User
@@ -495,26 +494,11 @@ def verify_audit(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[s
         expected = bytes.fromhex(head) if head is not None else None
     except ValueError:
         raise _bad("'expect_head' must be a hexadecimal hash (the newest entry's, as recorded earlier)") from None
-    newest: deque[AuditRecord] = deque(maxlen=1)  # the walk streams the log; keep only its end
-    count, broken = verify(_remember(ctx.store.iter_audit(), newest), expect_head=expected)
-    found = (broken.seq, broken.reason) if broken is not None else _broken_items(ctx.store)
-    return {"intact": found is None, "entries": count, "head": newest[0].hash.hex() if found is None and newest
-            else None, "broken": None if found is None else {"seq": found[0], "reason": found[1]}}
-
-
-def _remember(records: Iterator[AuditRecord], newest: deque[AuditRecord]) -> Iterator[AuditRecord]:
-    for record in records:
-        newest.append(record)
-        yield record
-
-
-def _broken_items(store: Store) -> tuple[int, str] | None:
-    records = [r for r in store.iter_audit() if b'"items_sha256"' in r.detail]
-    items = store.audit_items([r.seq for r in records])
-    for r in records:
-        if items_digest(items.get(r.seq, [])) != orjson.loads(r.detail)["items_sha256"]:
-            return r.seq, "its item rows (which objects, which recipients) were altered, added or removed"
-    return None
+    checked = check_audit_log(ctx.store, expect_head=expected)
+    broken = checked.broken
+    return {"intact": broken is None, "entries": checked.entries,
+            "head": checked.head.hex() if checked.head is not None else None,
+            "broken": None if broken is None else {"seq": broken.seq, "reason": broken.reason}}
 
 
 # -- counts -------------------------------------------------------------------------------------------
