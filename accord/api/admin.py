@@ -36,8 +36,7 @@ from accord.storage.base import Agreement, AuditEvent, AuditRecord, Collection, 
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-# Names people type: users log in with them over HTTP Basic, where ':' would split the pair.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+_NAME = admin.NAME  # names people type (policy/administration.py)
 _STIX_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
 _MAX_TEXT = 1000
 _DAY = 86_400_000_000

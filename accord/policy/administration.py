@@ -15,6 +15,7 @@ that filter return the records a caller may know, and the route answers 404 for 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,6 +24,11 @@ from accord.policy.roles import Role
 from accord.policy.viewer import Viewer
 from accord.storage.base import Agreement, Organisation, Store, User
 from accord.storage.ordering import placeholders
+
+# Names people type for users, agreements and collection aliases: users sign in with theirs over
+# HTTP Basic, where ':' would split the pair. Every interface (REST, web) checks names with this.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+NAME_RULE = "letters, digits and . _ @ + - (at most 100, starting with a letter or digit)"
 
 
 def may_administer_node(viewer: Viewer) -> bool:

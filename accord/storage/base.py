@@ -513,8 +513,10 @@ class Store(Protocol):
 
     def audit_records(self, *, org: str | None = None, stix_id: str | None = None,
                       agreement: str | None = None, action: str | None = None,
-                      limit: int | None = None, after: int | None = None) -> list[AuditRecord]:
-        """Matching entries in sequence order; ``after``: only those with a later ``seq`` (paging)."""
+                      limit: int | None = None, after: int | None = None, before: int | None = None,
+                      newest_first: bool = False) -> list[AuditRecord]:
+        """Matching entries in sequence order (reversed with ``newest_first``); ``after`` / ``before``:
+        only those with a later / an earlier ``seq`` (paging either way)."""
         ...
 
     def audit_items(self, seqs: Sequence[int]) -> dict[int, list[AuditItem]]: ...

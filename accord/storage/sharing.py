@@ -309,12 +309,16 @@ class SharingQueries:
 
     def audit_records(self, *, org: str | None = None, stix_id: str | None = None,
                       agreement: str | None = None, action: str | None = None,
-                      limit: int | None = None, after: int | None = None) -> list[AuditRecord]:
+                      limit: int | None = None, after: int | None = None, before: int | None = None,
+                      newest_first: bool = False) -> list[AuditRecord]:
         where: list[str] = []
         params: list[object] = []
         if after is not None:
             where.append("a.seq > ?")
             params.append(after)
+        if before is not None:
+            where.append("a.seq < ?")
+            params.append(before)
         for column, value in (("org", org), ("agreement", agreement), ("action", action)):
             if value is not None:
                 where.append(f"a.{column} = ?")
@@ -325,7 +329,7 @@ class SharingQueries:
         query = f"SELECT {', '.join('a.' + c for c in _AUDIT_COLUMNS.split(', '))} FROM audit_log a"
         if where:
             query += " WHERE " + " AND ".join(where)
-        query += " ORDER BY a.seq"
+        query += " ORDER BY a.seq DESC" if newest_first else " ORDER BY a.seq"
         if limit is not None:
             query += " LIMIT ?"
             params.append(limit)
