@@ -31,6 +31,11 @@ def _boolean(text: str) -> bool:
     raise ValueError("use true or false")
 
 
+def _auto_boolean(text: str) -> str:
+    word = text.strip().lower()
+    return "auto" if word == "auto" else str(_boolean(word)).lower()
+
+
 def _log_format(text: str) -> str:
     if text not in ("json", "text"):
         raise ValueError("must be json or text")
@@ -116,6 +121,11 @@ SETTINGS: tuple[Setting, ...] = (
         "A web UI session ends this many hours after sign-in, however active.", _positive_int,
     ),
     Setting(
+        "session_cookie_secure", "ACCORD_SESSION_COOKIE_SECURE", lambda _: "auto",
+        "Mark the web session cookie Secure (sent over HTTPS only): true behind a TLS-terminating "
+        "proxy, false never, auto when the request itself came over HTTPS.", _auto_boolean,
+    ),
+    Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
         "Format of the server's log lines on stderr: json (one object per line, for log "
         "collectors) or text (for a person at a terminal).", _log_format,
@@ -139,6 +149,7 @@ class Settings:
     sync_scheduler: bool = True
     session_idle_minutes: int = 30
     session_hours: int = 12
+    session_cookie_secure: str = "auto"
 
 
 def load_settings(

@@ -48,7 +48,7 @@ def _login_page(request: Request, ctx: WebContext, status: int = 200, error: str
         notice=NOTICES.get(request.query_params.get("notice", "")), viewer=None, Role=Role, path="/login")
     response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
     response.set_cookie(PRE_SESSION_COOKIE, pre, max_age=3600, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/login")
+                        secure=ctx.secure_cookies(request.url.scheme), path="/login")
     return response
 
 
@@ -83,7 +83,7 @@ async def login(request: Request) -> Response:
     request.state.username = viewer.username
     response = redirect(_safe_next(request.query_params.get("next")))
     response.set_cookie(COOKIE, cookie, max_age=ctx.lifetime_micros // 1_000_000, httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https", path="/")
+                        samesite="strict", secure=ctx.secure_cookies(request.url.scheme), path="/")
     response.delete_cookie(PRE_SESSION_COOKIE, path="/login")
     return response
 

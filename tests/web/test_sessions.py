@@ -189,3 +189,10 @@ def test_every_page_carries_the_security_headers(client: TestClient) -> None:
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp, path
         assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY", path
     assert client.get("/").headers["cache-control"] == "no-store"
+
+
+def test_the_cookie_is_secure_when_the_node_is_behind_tls(store: SQLiteStore, clock: StepClock, tmp_path: Path) -> None:
+    plain = _login(_client(store, clock, tmp_path))
+    behind_proxy = _login(_client(store, clock, tmp_path, ACCORD_SESSION_COOKIE_SECURE="true"))
+    assert "Secure" not in plain.headers["set-cookie"]  # type: ignore[attr-defined]
+    assert "Secure" in behind_proxy.headers["set-cookie"]  # type: ignore[attr-defined]
