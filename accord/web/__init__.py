@@ -8,5 +8,7 @@ same policy gate as the APIs. Sessions and CSRF are policy/sessions.py's; this r
     browse.py    dashboard, search, object page
     release.py   import with review, approvals, publish and retract
     preview.py   "as partner X": what another organisation would receive
-    admin.py     agreements, collections, users and tokens, audit log
+    admin.py     agreements, collections and their grants
+    users.py     users, passwords and API tokens; every user's own account page
+    audit_pages.py  the audit log, with the hash chain's verification
 """

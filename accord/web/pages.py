@@ -37,6 +37,17 @@ NOTICES = {
     "saved": "Saved.",
     "signed-out": "You are signed out.",
     "expired": "Your session ended; please sign in again.",
+    "agreement-added": "Agreement added.",
+    "agreement-suspend": "Agreement suspended: nothing flows under it until it is resumed.",
+    "agreement-resume": "Agreement resumed.",
+    "agreement-end": "Agreement ended: nothing flows under it any more.",
+    "collection-added": "Collection added.",
+    "grant-set": "Grant saved.",
+    "grant-removed": "Grant removed.",
+    "user-added": "User added: they can sign in with the initial password.",
+    "password-set": "Password set; the user's web sessions were ended.",
+    "password-changed": "Your password was changed and your sessions ended: sign in with the new password.",
+    "token-revoked": "Token revoked.",
 }
 
 

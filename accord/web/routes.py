@@ -7,7 +7,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from accord.web import admin as web_admin
-from accord.web import auth, browse, preview, release
+from accord.web import audit_pages, auth, browse, preview, release, users
 from accord.web.context import STATIC
 
 
@@ -23,6 +23,8 @@ ROUTES = [
     *release.ROUTES,
     *preview.ROUTES,
     *web_admin.ROUTES,
+    *users.ROUTES,
+    *audit_pages.ROUTES,
     Route("/favicon.ico", favicon, methods=["GET"]),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]
