@@ -234,6 +234,18 @@ def collection_access(store: Store, viewer: Viewer, collection: Collection) -> C
     return CollectionAccess(False, False)
 
 
+def known_collections(store: Store, viewer: Viewer) -> frozenset[int] | None:
+    """Collections the viewer may know exist (the same rule as :func:`collections_predicate`):
+    those its organisation may read, or write as an analyst or above; None: every one (node-admin,
+    operator). A visible object can sit in a collection the viewer may not know (an agreement
+    reaches it there): its name is then not the viewer's to learn."""
+    if viewer.is_node_admin or viewer.org_pk is None:
+        return None
+    writer = viewer.role.at_least(Role.ANALYST)
+    return frozenset(g.collection_pk for g in store.grants() if g.org_pk == viewer.org_pk
+                     and (g.can_read or (writer and g.can_write)))
+
+
 def collections_predicate(viewer: Viewer) -> Predicate:
     """Collections the viewer may know exist: those it can read or write (alias ``c``)."""
     if viewer.is_node_admin:

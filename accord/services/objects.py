@@ -77,18 +77,18 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, A
     return [(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
 
 
-def object_view(store: Store, vis: Visibility, stix_id: str) -> ObjectView:
-    """What the caller may see of one object; NotFoundError if nothing (same as no such object)."""
+def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "web") -> ObjectView:
+    """What the caller may see of one object; NotFoundError if nothing (same as no such object).
+    ``channel`` names the read path in the receipts (web, rest)."""
     rows = store.object_versions(stix_id, vis.predicate())
     if not rows:
         raise NotFoundError(f"no object {stix_id}")
     searcher = Searcher(store, vis)
-    collections = {c.pk: c.alias or c.title for c in store.collections()}
     by_version: dict[int, list[ListedVersion]] = {}
     for row in rows:
         by_version.setdefault(row.pk, []).append(row)
     firsts = [members[0] for members in by_version.values()]
-    disclosed = {d.row.pk: d.body for d in disclose(store, vis, firsts, channel="web", subject=stix_id)}
+    disclosed = {d.row.pk: d.body for d in disclose(store, vis, firsts, channel=channel, subject=stix_id)}
     facts = store.provenance([r.pk for r in firsts])
     versions: list[VersionView] = []
     for row in firsts:
@@ -96,10 +96,15 @@ def object_view(store: Store, vis: Visibility, stix_id: str) -> ObjectView:
         if body is None:
             continue
         origin_node, author, released_by, released_at = facts.get(row.pk, (None, None, None, None))
+        if not _owners_business(vis, row):
+            # Who wrote and who released a version are user names of the owning organisation:
+            # its business, like its receipts (another organisation learns the owner only).
+            author, released_by, released_at = None, None, None
+        names = [searcher.collection_name(m.collection_pk) for m in by_version[row.pk]]
         view = VersionView(row, orjson.loads(body), vis.level(row.facts(), row.collection_pk),
                            searcher.org_name(row.owner_org) or "?", searcher.org_name(row.origin_org), origin_node,
                            author, released_by, released_at,
-                           [collections.get(m.collection_pk, "?") for m in by_version[row.pk]])
+                           [n for n in names if n is not None])
         previous = next((v for v in reversed(versions) if v.row.owner_org == row.owner_org), None)
         if previous is not None:
             view.changes = _changes(previous.obj, view.obj)
@@ -107,51 +112,67 @@ def object_view(store: Store, vis: Visibility, stix_id: str) -> ObjectView:
     if not versions:
         raise NotFoundError(f"no object {stix_id}")
     current = versions[-1]
-    return ObjectView(stix_id, versions, _edges(store, vis, searcher, current), _receipts(store, vis, current))
+    return ObjectView(stix_id, versions, _edges(store, vis, searcher, current, channel),
+                      _receipts(store, vis, current))
 
 
-def _edges(store: Store, vis: Visibility, searcher: Searcher, current: VersionView) -> list[Edge]:
+def _owners_business(vis: Visibility, row: ListedVersion) -> bool:
+    viewer = vis.viewer
+    return vis.sees_everything or viewer.is_node_admin or row.owner_org == viewer.org_pk
+
+
+def _edges(store: Store, vis: Visibility, searcher: Searcher, current: VersionView, channel: str) -> list[Edge]:
     edges: list[Edge] = []
     # Objects pointing here: relationships, sightings, reports and other containers.
     pointing = store.search_versions(vis.predicate(), SearchFilter(observables=((REF_INDEX, current.row.stix_id),)),
                                      limit=MAX_NEIGHBOURS)
-    shown = {d.row.pk: d.body for d in disclose(store, vis, pointing, channel="web", subject=current.row.stix_id)}
+    # The index holds every reference of the whole object; a granular marking may have removed,
+    # for this caller, the very reference that matched: only references left in what the caller
+    # receives make an edge. A version listed through two collections makes one edge.
+    pointing = [r for r in pointing if r.stix_id != current.row.stix_id]
+    shown = {d.row.pk: d.body for d in disclose(store, vis, pointing, channel=channel, subject=current.row.stix_id)}
+    seen: set[int] = set()
     for row in pointing:
         body = shown.get(row.pk)
-        if body is None:
+        if body is None or row.pk in seen:
             continue
+        seen.add(row.pk)
         via = searcher.hit(row, orjson.loads(body))
         obj = via.obj
+        if (REF_INDEX, current.row.stix_id) not in references_of(obj):
+            continue
         if row.type == "relationship":
             outgoing = obj.get("source_ref") == current.row.stix_id
             other_id = obj.get("target_ref") if outgoing else obj.get("source_ref")
-            edges.append(Edge(str(obj.get("relationship_type", "related-to")), outgoing, str(other_id),
-                              _peek(store, vis, searcher, str(other_id)), via))
+            if not isinstance(other_id, str):  # the other end was removed by a granular marking
+                edges.append(Edge(str(obj.get("relationship_type", "related-to")), outgoing, "", None, via))
+                continue
+            edges.append(Edge(str(obj.get("relationship_type", "related-to")), outgoing, other_id,
+                              _peek(store, vis, searcher, other_id, channel), via))
         else:
             label = "sighting of" if row.type == "sighting" else f"in {row.type}"
             edges.append(Edge(label, False, row.stix_id, via, via))
     # What this object points at (a relationship's ends, a report's contents).
     for _, target in references_of(current.obj)[:MAX_NEIGHBOURS]:
         if target != current.row.stix_id:
-            edges.append(Edge("refers to", True, target, _peek(store, vis, searcher, target), None))
+            edges.append(Edge("refers to", True, target, _peek(store, vis, searcher, target, channel), None))
     return edges
 
 
-def _peek(store: Store, vis: Visibility, searcher: Searcher, stix_id: str) -> Hit | None:
+def _peek(store: Store, vis: Visibility, searcher: Searcher, stix_id: str, channel: str) -> Hit | None:
     """The newest visible version of another object, for a name and a badge; None if hidden."""
     rows = store.object_versions(stix_id, vis.predicate())
     if not rows:
         return None
     row = rows[-1]
-    disclosed = disclose(store, vis, [row], channel="web", subject=stix_id)
+    disclosed = disclose(store, vis, [row], channel=channel, subject=stix_id)
     if not disclosed or disclosed[0].body is None:
         return None
     return searcher.hit(row, orjson.loads(disclosed[0].body))
 
 
 def _receipts(store: Store, vis: Visibility, current: VersionView) -> list[Receipt] | None:
-    viewer = vis.viewer
-    if not (vis.sees_everything or viewer.is_node_admin or current.row.owner_org == viewer.org_pk):
+    if not _owners_business(vis, current.row):
         return None
     owner = current.owner
     records = store.audit_records(stix_id=current.row.stix_id, action="receive", limit=500)

@@ -23,17 +23,21 @@ from typing import Any
 import orjson
 
 from accord.errors import RequestError
-from accord.policy.gate import Visibility
+from accord.policy.gate import Visibility, known_collections
 from accord.policy.redact import GRANULAR, redact
+from accord.policy.viewer import Viewer
 from accord.services.disclose import disclose
 from accord.stix.markings import TLP_LEVELS
-from accord.stix.observables import lookup_pairs
+from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.timestamps import parse_to_micros
 from accord.storage.base import ListedVersion, SearchFilter, State, Store
 
 MAX_LIMIT = 200
 FACET_SAMPLE = 500  # facets count the newest matches, up to this many
-EXAMINE_CAP = 20_000  # rows a text/label search may examine for one page before it stops
+EXAMINE_CAP = 5_000  # rows whose bodies a text/label search may judge for one page before it stops
+WINDOW_ROWS = 40_000  # memberships per search window (see Searcher._scan)
+WINDOWS = 2  # windows one page may search
+FAR_FUTURE = 2**62
 # Properties that are identifiers or bookkeeping, not text an analyst would search for.
 _NOT_TEXT = frozenset({"id", "type", "spec_version", "created", "modified", "created_by_ref", "object_marking_refs",
                        "granular_markings", "extensions"})
@@ -132,21 +136,32 @@ def text_matches(obj: dict[str, Any], words: list[str]) -> bool:
 class Searcher:
     """One caller's search over one store: resolves names, compiles the filter, pages."""
 
-    def __init__(self, store: Store, vis: Visibility):
+    def __init__(self, store: Store, vis: Visibility, *, names_for: Viewer | None = None):
+        """``names_for``: whose knowledge decides which collections are named (default: the
+        viewer's; a sharing preview names collections as the person asking knows them)."""
         self.store, self.vis = store, vis
         self._orgs = {o.pk: o.name for o in store.orgs()}
-        self._collections = store.collections()
+        known = known_collections(store, names_for or vis.viewer) if not vis.sees_everything else None
+        # Collections the caller may know exist: only these are named (hits, facets) or accepted
+        # as a filter; another one answers like a collection that does not exist.
+        self._collections = [c for c in store.collections() if known is None or c.pk in known]
+        self._names = {c.pk: c.alias or c.title for c in self._collections}
         self._levels: dict[str, str] | None = None
+
+    def collection_name(self, pk: int) -> str | None:
+        """The collection's alias or title if the caller may know it exists, else None."""
+        return self._names.get(pk)
 
     def org_name(self, pk: int | None) -> str | None:
         return None if pk is None else self._orgs.get(pk, f"#{pk}")
 
     def _org_pks(self, names: tuple[str, ...], name: str) -> tuple[int, ...]:
+        """The organisations named; a name that is no organisation matches nothing (it is not an
+        error: which organisations a node has is the operator's business, docs/api.md)."""
         by_name = {v: k for k, v in self._orgs.items()}
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise RequestError(name, f"no organisation {unknown[0]!r}")
-        return tuple(by_name[n] for n in names)
+        if not names:
+            return ()
+        return tuple(by_name[n] for n in names if n in by_name) or (-1,)
 
     def compile(self, req: SearchRequest) -> tuple[SearchFilter, list[str], list[str]]:
         """The storage filter, the words text must contain, and the value's observable types."""
@@ -188,39 +203,60 @@ class Searcher:
         parsed: dict[str, Any] = orjson.loads(body)
         return parsed
 
-    def _matches(self, row: ListedVersion, obj: dict[str, Any], words: list[str], labels: tuple[str, ...]) -> bool:
+    def _matches(self, row: ListedVersion, obj: dict[str, Any], words: list[str], labels: tuple[str, ...],
+                 observables: tuple[tuple[str, str], ...] = ()) -> bool:
         if words and not text_matches(obj, words):
+            return False
+        if observables and not set(observables) & set(observables_of(obj)):
+            # The index was built from the whole object; a granular marking may have removed the
+            # pattern (or value) the caller searched for: then it must not match.
             return False
         have = obj.get("labels")
         return all(isinstance(have, list) and label in have for label in labels)
 
-    def _scan(self, f: SearchFilter, words: list[str], labels: tuple[str, ...], want: int,
+    def _scan(self, f: SearchFilter, words: list[str], labels: tuple[str, ...], want: int, *, windows: int = WINDOWS,
               ) -> tuple[list[tuple[ListedVersion, dict[str, Any]]], int | None, bool]:
-        """Up to ``want`` matching rows, the cursor after the last row examined, and whether
-        the examine cap stopped the scan."""
+        """Up to ``want`` + 1 matching rows, the cursor after the last row shown or examined, and
+        whether the scan stopped before the oldest row (the caller offers "continue").
+
+        Newest first, in windows of WINDOW_ROWS memberships, at most ``windows`` of them per call:
+        a filter the indexes cannot answer (a rare type, text, a partner that sees little) costs a
+        bounded amount per page at any store size, instead of a scan of the whole store. A value
+        lookup goes through the observable index and needs no window."""
         exact = bool(words or labels)
+        redactable = bool(f.observables) and not self.vis.sees_everything
         found: list[tuple[ListedVersion, dict[str, Any]]] = []
         seen: set[int] = set()
         examined = 0
-        before = f.before
+        before = f.before if f.before is not None else FAR_FUTURE
         batch = want + 1 if not exact else max(want * 4, 100)
-        while True:
-            rows = self.store.search_versions(self.vis.predicate(), replace(f, before=before), limit=batch)
-            for row in rows:
-                examined += 1
-                before = row.date_added
-                if row.pk in seen:
-                    continue  # the same version through a second collection
-                seen.add(row.pk)
-                obj = self._as_received(row)
-                if not exact or self._matches(row, obj, words, labels):
-                    found.append((row, obj))
-                    if len(found) > want:
-                        return found, found[want - 1][0].date_added, False
-            if len(rows) < batch:
+        for _ in range(windows if not f.observables else 1):
+            floor = self.store.membership_floor(before, WINDOW_ROWS) if not f.observables else None
+            while True:
+                rows = self.store.search_versions(self.vis.predicate(), replace(f, before=before, not_before=floor),
+                                                  limit=batch)
+                for row in rows:
+                    examined += 1
+                    before = row.date_added
+                    if row.pk in seen:
+                        continue  # the same version through a second collection
+                    seen.add(row.pk)
+                    obj = self._as_received(row)
+                    recheck = (redactable and GRANULAR in (row.body or b"")
+                               and row.owner_org != self.vis.viewer.org_pk)
+                    if not (exact or recheck) or self._matches(row, obj, words, labels,
+                                                                f.observables if recheck else ()):
+                        found.append((row, obj))
+                        if len(found) > want:
+                            return found, found[want - 1][0].date_added, False
+                if examined >= EXAMINE_CAP:
+                    return found, before, True
+                if len(rows) < batch:
+                    break
+            if floor is None:
                 return found, None, False
-            if examined >= EXAMINE_CAP:
-                return found, before, True
+            before = floor  # the window is done; the next one starts below its oldest row
+        return found, before, True
 
     def search(self, req: SearchRequest, *, facets: bool = True, disclose_rows: bool = True) -> SearchResult:
         """A page of hits. ``disclose_rows=False`` is for previews of what ANOTHER organisation
@@ -228,35 +264,50 @@ class Searcher:
         written (the bodies are still redacted for it)."""
         limit = max(1, min(req.limit, MAX_LIMIT))
         f, words, searched_as = self.compile(req)
-        found, cursor, stopped = self._scan(f, words, req.labels, limit)
+        # One scan feeds the page and the facets: the facets count the matches from this page on,
+        # up to FACET_SAMPLE of them, within the same bounded windows.
+        found, scanned_to, stopped = self._scan(f, words, req.labels, max(limit, FACET_SAMPLE) if facets else limit)
         page = found[:limit]
-        more = len(found) > limit or stopped
+        cursor = page[-1][0].date_added if len(found) > limit else scanned_to if stopped else None
         if disclose_rows:
             disclosed = {d.row.pk for d in disclose(self.store, self.vis, [r for r, _ in page], channel="search")}
             page = [(row, obj) for row, obj in page if row.pk in disclosed]
         hits = [self.hit(row, obj) for row, obj in page]
-        result = SearchResult(hits, _cursor_out(cursor) if more and cursor else None, searched_as=searched_as,
-                              stopped_early=stopped)
+        result = SearchResult(hits, _cursor_out(cursor) if cursor else None, searched_as=searched_as,
+                              stopped_early=stopped and len(found) <= limit)
         if facets:
-            result.facets, result.facets_sampled = self._facets(f, words, req.labels)
+            result.facets = self._facets(found[:FACET_SAMPLE])
+            result.facets_sampled = len(found) > FACET_SAMPLE or stopped or f.before is not None
         return result
+
+    def hits_of(self, version_pks: list[int]) -> list[Hit]:
+        """Hits for known versions (the approval queue's drafts), in the order given, through the gate."""
+        order = {pk: i for i, pk in enumerate(version_pks)}
+        rows: list[ListedVersion] = []
+        seen: set[int] = set()
+        for row in self.store.listed_versions(version_pks, self.vis.predicate()):
+            if row.pk not in seen:
+                seen.add(row.pk)
+                rows.append(row)
+        rows.sort(key=lambda r: order.get(r.pk, len(order)))
+        shown = {d.row.pk for d in disclose(self.store, self.vis, rows, channel="search")}
+        return [self.hit(row, self._as_received(row)) for row in rows if row.pk in shown]
 
     def hit(self, row: ListedVersion, obj: dict[str, Any]) -> Hit:
         return Hit(row, obj, self.vis.level(row.facts(), row.collection_pk), self.org_name(row.owner_org) or "?",
                    self.org_name(row.origin_org))
 
-    def _facets(self, f: SearchFilter, words: list[str], labels: tuple[str, ...],
-                ) -> tuple[dict[str, list[tuple[str, int]]], bool]:
-        rows, _, stopped = self._scan(replace(f, before=None), words, labels, FACET_SAMPLE)
+    def _facets(self, rows: list[tuple[ListedVersion, dict[str, Any]]]) -> dict[str, list[tuple[str, int]]]:
         counters: dict[str, Counter[str]] = {k: Counter() for k in ("type", "tlp", "owner", "collection", "state")}
-        names = {c.pk: c.alias or c.title for c in self._collections}
-        for row, _ in rows[:FACET_SAMPLE]:
+        for row, _ in rows:
             counters["type"][row.type] += 1
             counters["tlp"][self.vis.level(row.facts(), row.collection_pk)] += 1
             counters["owner"][self.org_name(row.owner_org) or "?"] += 1
-            counters["collection"][names.get(row.collection_pk, "?")] += 1
+            collection = self._names.get(row.collection_pk)
+            if collection is not None:  # a collection the caller may not know is not named
+                counters["collection"][collection] += 1
             counters["state"][row.state] += 1
-        return {k: c.most_common() for k, c in counters.items()}, len(rows) > FACET_SAMPLE or stopped
+        return {k: c.most_common() for k, c in counters.items()}
 
 
 

@@ -300,6 +300,7 @@ class SearchFilter:
     not_owner: int | None = None  # leave out this organisation's own versions
     added_after: int | None = None
     before: int | None = None
+    not_before: int | None = None  # the window's oldest date_added (inclusive), see Store.membership_floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +418,15 @@ class Store(Protocol):
     def search_versions(self, where: RowFilter, f: SearchFilter, *, limit: int,
                         with_body: bool = True) -> list[ListedVersion]:
         """Newest first: each object's newest version ``where`` admits, among those matching ``f``."""
+        ...
+
+    def membership_floor(self, before: int, rows: int) -> int | None:
+        """The ``date_added`` ``rows`` memberships older than ``before`` (None: fewer remain):
+        the lower edge of a bounded search window."""
+        ...
+
+    def listed_versions(self, version_pks: Sequence[int], where: RowFilter) -> list[ListedVersion]:
+        """The memberships of these versions that ``where`` admits, with bodies, newest first."""
         ...
 
     def object_versions(self, stix_id: str, where: RowFilter) -> list[ListedVersion]:

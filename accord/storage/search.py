@@ -9,7 +9,7 @@ substring of the stored JSON); services/search.py makes the exact decision on th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -19,6 +19,14 @@ from accord.storage.ordering import placeholders, version_order
 _COLUMNS = ("m.date_added AS date_added, v.stix_id AS stix_id, v.version AS version, "
             "v.spec_version AS spec_version, v.pk AS vpk, m.collection_pk AS cpk, v.type AS type, "
             "v.owner_org AS owner_org, v.origin_org AS origin_org, v.state AS state, v.tlp AS tlp")
+
+
+_FAR_FUTURE = 2**62
+_ROW_COLUMNS = _COLUMNS + ", v.body AS body"
+
+
+def _listed(r: Any) -> ListedVersion:
+    return ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]), r[4], r[5], r[6], r[7], r[8], r[9], r[10])
 
 
 def like_pattern(text: str) -> str:
@@ -36,11 +44,14 @@ class SearchQueries:
                         with_body: bool = True) -> list[ListedVersion]:
         """Up to ``limit`` membership rows matching ``f`` and ``where``, newest ``date_added``
         first, before ``f.before`` (the paging cursor)."""
-        inner = [f"({where.sql})"]
-        params: list[object] = [*where.params]
-        if f.before is not None:
-            inner.append("m.date_added < ?")
-            params.append(f.before)
+        inner = [f"({where.sql})", "m.date_added < ?"]
+        # Always bounded above: with no constraint on the membership scan SQLite builds a Bloom
+        # filter over every object version first (0.5 s at 1M versions) instead of walking the
+        # date_added index newest first and stopping at the limit (1 ms).
+        params: list[object] = [*where.params, f.before if f.before is not None else _FAR_FUTURE]
+        if f.not_before is not None:
+            inner.append("m.date_added >= ?")
+            params.append(f.not_before)
         if f.added_after is not None:
             inner.append("m.date_added > ?")
             params.append(f.added_after)
@@ -85,15 +96,31 @@ class SearchQueries:
         return [ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]) if with_body else None, r[4], r[5], r[6], r[7],
                               r[8], r[9], r[10]) for r in rows]
 
+    def membership_floor(self, before: int, rows: int) -> int | None:
+        with self._read() as conn:
+            row = conn.execute(self._sql(
+                "SELECT date_added FROM collection_objects WHERE date_added < ? ORDER BY date_added DESC "
+                "LIMIT 1 OFFSET ?"), (before, rows)).fetchone()
+        return None if row is None else int(row[0])
+
+    def listed_versions(self, version_pks: Sequence[int], where: RowFilter) -> list[ListedVersion]:
+        if not version_pks:
+            return []
+        sql = (f"SELECT {_ROW_COLUMNS} FROM object_versions v CROSS JOIN collection_objects m "
+               f"WHERE m.version_pk = v.pk AND v.pk IN ({placeholders(len(version_pks))}) AND ({where.sql}) "
+               "ORDER BY m.date_added DESC")
+        with self._read() as conn:
+            rows = conn.execute(self._sql(sql), [*version_pks, *where.params]).fetchall()
+        return [_listed(r) for r in rows]
+
     def object_versions(self, stix_id: str, where: RowFilter) -> list[ListedVersion]:
         """Every membership of every version of one object that ``where`` admits, oldest version
         first (an object page: its history, in every collection the viewer may read)."""
-        sql = (f"SELECT {_COLUMNS}, v.body AS body FROM object_versions v CROSS JOIN collection_objects m "
+        sql = (f"SELECT {_ROW_COLUMNS} FROM object_versions v CROSS JOIN collection_objects m "
                f"WHERE m.version_pk = v.pk AND v.stix_id = ? AND ({where.sql}) ORDER BY v.pk, m.date_added")
         with self._read() as conn:
             rows = conn.execute(self._sql(sql), [stix_id, *where.params]).fetchall()
-        return [ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]), r[4], r[5], r[6], r[7], r[8], r[9], r[10])
-                for r in rows]
+        return [_listed(r) for r in rows]
 
     def provenance(self, version_pks: list[int]) -> dict[int, tuple[str | None, str | None, str | None, int | None]]:
         """(origin node, author, released by, released at) of each version."""

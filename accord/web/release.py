@@ -7,6 +7,7 @@ more than a TAXII POST by the same user could.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 from urllib.parse import quote
 
@@ -14,18 +15,19 @@ import orjson
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.errors import RequestError
+from accord.errors import InputError, RequestError
 from accord.policy.gate import collection_access, visibility
 from accord.policy.roles import Role
 from accord.services import release, review
-from accord.services.formats import registry
-from accord.services.search import Searcher, SearchRequest
+from accord.services.formats import Source, registry
+from accord.services.search import Searcher
 from accord.stix.markings import TLP_LEVELS
 from accord.stix.stream import Limits
 from accord.storage.base import Collection
 from accord.web.pages import Page, PageError, page, redirect
 
 MAX_PASTE = 4 * 1024 * 1024
+APPROVALS_SHOWN = 500  # drafts listed at once, oldest first: the queue is worked from its head
 
 
 def _writable(p: Page) -> list[Collection]:
@@ -49,11 +51,14 @@ def import_preview(p: Page) -> Response:
     content = b""
     if upload is not None and not isinstance(upload, str) and upload.filename:
         content = upload.file.read(MAX_PASTE + 1)
-    if not content:
+    pasted = not content
+    if pasted:
         content = p.field("text").encode("utf-8")
     if len(content) > MAX_PASTE:
         raise PageError(413, f"At most {MAX_PASTE // (1024 * 1024)} MiB here; import larger files with the CLI.")
     fmt = p.field("format", "auto") or "auto"
+    if fmt == "auto" and pasted and content.strip() and not _recognised(content):
+        fmt = "text"  # a pasted paragraph no structured format claims is a report: extract from the prose
     extraction = review.extract(content, fmt, Limits(p.ctx.max_nesting_depth, p.ctx.max_object_bytes))
     collection = _collection(p)
     bundle = orjson.dumps({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
@@ -62,6 +67,14 @@ def import_preview(p: Page) -> Response:
                     tlp=p.field("tlp", "amber"), tlp_levels=TLP_LEVELS,
                     may_publish=p.viewer.role.at_least(Role.PUBLISHER) and not p.ctx.four_eyes
                     and not extraction.review_required)
+
+
+def _recognised(content: bytes) -> bool:
+    try:
+        registry().detect(Source.from_stream("pasted text", io.BytesIO(content)))
+    except InputError:
+        return False
+    return True
 
 
 def _collection(p: Page) -> Collection:
@@ -91,12 +104,13 @@ def import_commit(p: Page) -> Response:
 
 @page(Role.PUBLISHER)
 def approvals(p: Page) -> Response:
-    vis = visibility(p.ctx.store, p.viewer, p.ctx.clock())
-    drafts = Searcher(p.ctx.store, vis).search(
-        SearchRequest(states=("draft",), owners=(p.viewer.org_name,), limit=200), facets=False)
-    facts = p.ctx.store.provenance([h.row.pk for h in drafts.hits])
-    authors = {pk: author for pk, (_, author, _, _) in facts.items()}
-    return p.render("approvals.html", drafts=drafts.hits, four_eyes=p.ctx.four_eyes, authors=authors)
+    store = p.ctx.store
+    vis = visibility(store, p.viewer, p.ctx.clock())
+    queue = store.drafts(p.viewer.org_pk, limit=APPROVALS_SHOWN) if p.viewer.org_pk is not None else []
+    drafts = Searcher(store, vis).hits_of([d.pk for d in queue])
+    authors = {d.pk: d.author for d in queue}
+    return p.render("approvals.html", drafts=drafts, four_eyes=p.ctx.four_eyes, authors=authors,
+                    more=len(queue) >= APPROVALS_SHOWN)
 
 
 @page(Role.PUBLISHER)
