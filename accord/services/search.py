@@ -73,6 +73,12 @@ class Hit:
 
     @property
     def name(self) -> str:
+        if self.row.type in ("relationship", "sighting"):
+            # The ends' types say what the edge is about without a lookup per row.
+            ends = [self.obj.get(k) for k in ("source_ref", "target_ref", "sighting_of_ref")]
+            kinds = [e.split("--")[0] for e in ends if isinstance(e, str)]
+            verb = self.obj.get("relationship_type") or "sighting of"
+            return f"{verb} ({' → '.join(kinds)})" if kinds else str(verb)
         for key in ("name", "value", "pattern", "abstract", "content", "opinion", "relationship_type"):
             value = self.obj.get(key)
             if isinstance(value, str) and value:
