@@ -69,7 +69,7 @@ def _creatable_roles(p: Page, org_pk: int) -> list[Role]:
     return [r for r in Role if admin.user_creation_refusal(p.viewer, org_pk, r) is None]
 
 
-def _user_page(p: Page, username: str) -> str:
+def _user_page(username: str) -> str:
     return "/admin/users/" + quote(username, safe="")
 
 
@@ -107,7 +107,7 @@ def add_user(p: Page) -> Response:
     except AlreadyExistsError:
         raise PageError(409, f"The username {username!r} is taken.") from None
     set_password(store, username, password, actor=p.viewer.username)
-    return redirect(_user_page(p, username), "user-added")
+    return redirect(_user_page(username), "user-added")
 
 
 @page(Role.ORG_ADMIN)
@@ -129,12 +129,12 @@ def user_password(p: Page) -> Response:
     if user.username == p.viewer.username:
         raise PageError(403, "Change your own password on your account page: it asks for the current one.")
     set_password(p.ctx.store, user.username, _password(p, "password"), actor=p.viewer.username)
-    return redirect(_user_page(p, user.username), "password-set")
+    return redirect(_user_page(user.username), "password-set")
 
 
 # -- tokens -------------------------------------------------------------------------------------------
 def _back(p: Page, user: User) -> str:
-    return "/account" if p.field("from") == "account" else _user_page(p, user.username)
+    return "/account" if p.field("from") == "account" else _user_page(user.username)
 
 
 @page()

@@ -202,6 +202,14 @@ def test_agreement_form_creates_dated_scoped_agreements_and_changes_them(app: Ap
         changed = admin.post(f"/agreements/mou-2026/{action}", {"back": "list"})
         assert changed.status_code == 303 and changed.headers["location"] == f"/agreements?notice=agreement-{action}"
         assert app.store.get_agreement("mou-2026").state_at(app.clock()) == state
+    # Agreements added with the CLI may have a / in their name; their pages and buttons work alike.
+    app.store.add_agreement("cert-a/cert-c", parties=["cert-a", "cert-c"], max_tlp="green", onward=False,
+                            valid_from=None, valid_until=None, actor="test")
+    assert 'href="/agreements/cert-a/cert-c"' in admin.get("/agreements").text
+    assert admin.get("/agreements/cert-a/cert-c").status_code == 200
+    assert admin.post("/agreements/cert-a/cert-c/suspend").headers["location"] == \
+        "/agreements/cert-a/cert-c?notice=agreement-suspend"
+    assert app.store.get_agreement("cert-a/cert-c").suspended
     again = admin.post("/agreements/mou-2026/resume")
     assert again.status_code == 409 and "ended" in again.text
     actors = [r.actor for r in app.store.audit_records(agreement="mou-2026")]
