@@ -2,7 +2,7 @@
 
 The Content-Security-Policy allows scripts and styles only from this origin's /static/ files:
 no inline script, no eval, no third-party hosts, so even markup that escaped escaping could not
-run. Pages are not framed (clickjacking), not sniffed, not cached, and leak no Referer.
+run. Pages are not framed (clickjacking), not sniffed, not cached, and leak no Referer to other sites.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: under no-referrer Chromium sends "Origin: null" with every form
+    # post, which pages.py must refuse; same-origin keeps this site's Origin on its own posts and
+    # still tells no other site where a link was followed from.
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
