@@ -73,17 +73,28 @@ class Hit:
 
     @property
     def name(self) -> str:
-        if self.row.type in ("relationship", "sighting"):
-            # The ends' types say what the edge is about without a lookup per row.
-            ends = [self.obj.get(k) for k in ("source_ref", "target_ref", "sighting_of_ref")]
-            kinds = [e.split("--")[0] for e in ends if isinstance(e, str)]
-            verb = self.obj.get("relationship_type") or "sighting of"
-            return f"{verb} ({' → '.join(kinds)})" if kinds else str(verb)
-        for key in ("name", "value", "pattern", "abstract", "content", "opinion", "relationship_type"):
-            value = self.obj.get(key)
-            if isinstance(value, str) and value:
-                return value
-        return self.row.stix_id
+        return display_name(self.obj)
+
+
+def display_name(obj: dict[str, Any]) -> str:
+    """What to call an object in a list: its name or value, a relationship by its verb and the
+    types it connects (without a lookup per row), a file by its name or a hash, else its id."""
+    kind = obj.get("type")
+    if kind in ("relationship", "sighting"):
+        ends = [obj.get(k) for k in ("source_ref", "target_ref", "sighting_of_ref")]
+        kinds = [e.split("--")[0] for e in ends if isinstance(e, str)]
+        verb = obj.get("relationship_type") or "sighting of"
+        return f"{verb} ({' → '.join(kinds)})" if kinds else str(verb)
+    for key in ("name", "value", "pattern", "abstract", "content", "opinion", "path", "key", "number", "subject"):
+        value = obj.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    hashes = obj.get("hashes")
+    if isinstance(hashes, dict):
+        for algorithm, digest in sorted(hashes.items()):
+            if isinstance(digest, str):
+                return f"{algorithm} {digest}"
+    return str(obj.get("id", "?"))
 
 
 @dataclass

@@ -30,7 +30,8 @@ def dashboard(p: Page) -> Response:
     vis = visibility(store, viewer, p.ctx.clock())
     shared = Searcher(store, vis).search(SearchRequest(others_only=True, limit=15), facets=False)
     drafts = store.drafts(viewer.org_pk, limit=50) if viewer.org_pk is not None else []
-    awaiting = [d for d in drafts if not (p.ctx.four_eyes and d.author == viewer.username)]
+    mine = {d.pk for d in drafts if p.ctx.four_eyes and d.author == viewer.username}
+    awaiting = [h for h in Searcher(store, vis).hits_of([d.pk for d in drafts]) if h.row.pk not in mine]
     peers = store.peers() if viewer.role.at_least(Role.ORG_ADMIN) else []
     return p.render("dashboard.html", shared=shared.hits, awaiting=awaiting,
                     may_publish=viewer.role.at_least(Role.PUBLISHER), peers=peers, now=p.ctx.clock())

@@ -12,6 +12,7 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from accord.policy.credentials import Throttle
+from accord.services.search import display_name
 from accord.stix.timestamps import format_micros, key_to_timestamp
 from accord.stix.versions import CONTENT_VERSION_PREFIX
 from accord.storage.base import Store
@@ -29,6 +30,7 @@ def template_environment() -> Environment:
     env.filters["micros_time"] = lambda m: "" if m is None else format_micros(int(m))[:19].replace("T", " ") + " UTC"
     env.filters["version_text"] = _version_text
     env.filters["json"] = _json
+    env.filters["display_name"] = display_name
     env.globals["query"] = _query
     return env
 

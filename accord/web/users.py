@@ -204,9 +204,10 @@ def change_own_password(p: Page) -> Response:
 ROUTES = [
     Route("/admin/users", users, methods=["GET"]),
     Route("/admin/users", add_user, methods=["POST"]),
-    Route("/admin/users/{username}", user_page, methods=["GET"]),
-    Route("/admin/users/{username}/password", user_password, methods=["POST"]),
-    Route("/admin/users/{username}/tokens", create_token, methods=["POST"]),
+    # Usernames made with the CLI may contain "/": the actions are matched first, the page last.
+    Route("/admin/users/{username:path}/password", user_password, methods=["POST"]),
+    Route("/admin/users/{username:path}/tokens", create_token, methods=["POST"]),
+    Route("/admin/users/{username:path}", user_page, methods=["GET"]),
     Route("/admin/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
     Route("/account", account, methods=["GET"]),
     Route("/account/password", change_own_password, methods=["POST"]),

@@ -324,9 +324,6 @@ def test_agreements_users_collections_and_audit(naked: Page, world: World, evil:
     visit(naked, "/agreements", EVIL_AGREEMENT, EVIL_ORG)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (accord/web/users.py): the route /admin/users/{username} does not "
-                   "match a username containing '/' (the CLI and the store allow one): its link answers the "
-                   "TAXII JSON 404")
 def test_the_page_of_a_user_whose_name_has_a_slash(naked: Page, world: World, evil: Evil) -> None:
     sign_in(naked, world, "admin")
     naked.goto("/admin/users")
