@@ -154,6 +154,62 @@ SCHEMAS: dict[str, Any] = {
                  node=obj(["versions"], versions=_COUNT, by_type=_COUNTS, by_tlp=_COUNTS,
                           by_collection=_COUNTS, observables=_COUNT)),
 }
+_PROBLEM = obj(["reason"], object_id=_OPT_STR, property=_OPT_STR, reason=_STR,
+               index={"type": "integer", "nullable": True})
+_FACET = {"type": "array", "items": obj(["value", "count"], value=_STR, count=_COUNT)}
+_ACCORD = obj(["tlp", "owner", "state", "version"], tlp=_STR, owner=_STR, origin=_OPT_STR, state=_STR,
+              collection=_OPT_STR, date_added=_OPT_TIME, version=_STR)
+_STIX_OUT = {"type": "object", "required": ["id", "type", "_accord"],
+             "description": "a STIX object as the caller receives it, with `_accord`: what Accord knows of the version",
+             "properties": {"id": _STR, "type": _STR, "_accord": _ACCORD}}
+_WRITTEN = obj(["collection", "state", "objects"], collection=_STR,
+               state={"type": "string", "enum": ["draft", "published"]},
+               objects={"type": "array", "items": obj(
+                   ["id", "version", "status"], id=_STR, version=_STR,
+                   status={"type": "string", "enum": ["stored", "added", "unchanged"]})})
+SCHEMAS.update({
+    "Problem": _PROBLEM,
+    "ObjectList": obj(["objects", "facets", "facets_sampled"], objects={"type": "array", "items": _STIX_OUT},
+                      facets=obj(["type", "tlp", "owner", "collection", "state"], type=_FACET, tlp=_FACET,
+                                 owner=_FACET, collection=_FACET, state=_FACET),
+                      facets_sampled=_BOOL, searched_as=_STRS,
+                      next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
+    "ObjectDetail": obj(
+        ["id", "current", "versions", "edges", "receipts"], id=_STR, current=_STIX_OUT,
+        versions={"type": "array", "items": obj(
+            ["version", "object", "tlp", "owner", "state", "collections", "changes"], version=_STR,
+            object={"type": "object"}, tlp=_STR, owner=_STR, origin=_OPT_STR, origin_node=_OPT_STR, state=_STR,
+            author=_OPT_STR, released_by=_OPT_STR, released_at=_OPT_TIME, collections=_STRS, date_added=_OPT_TIME,
+            changes={"type": "array", "items": obj(["property"], property=_STR, before={}, after={})})},
+        edges={"type": "array", "items": obj(
+            ["label", "direction", "id", "object", "via"], label=_STR,
+            direction={"type": "string", "enum": ["in", "out"]}, id=_OPT_STR, via=_OPT_STR,
+            object={"nullable": True, **obj(["id", "type", "name", "tlp"], id=_STR, type=_STR, name=_STR, tlp=_STR)})},
+        receipts={"type": "array", "nullable": True, "items": obj(
+            ["seq", "at", "channel"], seq={"type": "integer"}, at=_TIME, org=_OPT_STR, agreement=_OPT_STR,
+            channel=_STR)}),
+    "Written": _WRITTEN,
+    "Extraction": obj(["format", "objects", "problems", "notes", "review_required"], format=_STR,
+                      objects={"type": "array", "items": {"type": "object"}},
+                      problems={"type": "array", "items": ref("Problem")}, notes=_STRS, review_required=_BOOL),
+    "Committed": obj(["collection", "state", "stored", "refused"], collection=_STR, state=_STR, stored=_COUNT,
+                     added=_COUNT, unchanged=_COUNT, upgraded=_COUNT,
+                     refused={"type": "array", "items": ref("Problem")}),
+    "Kept": obj(["objects"], closed=True, objects={"type": "array", "items": {"type": "object"}}),
+    "Preview": {"oneOf": [
+        obj(["org", "objects", "facets", "facets_sampled"], org=_STR, objects={"type": "array", "items": _STIX_OUT},
+            facets={"type": "object"}, facets_sampled=_BOOL, searched_as=_STRS, next=_STR),
+        obj(["id", "version", "tlp", "state", "draft", "answers"], id=_STR, version=_STR, tlp=_STR, state=_STR,
+            draft=_BOOL, answers={"type": "array", "items": obj(
+                ["org", "kind", "receives", "rule", "agreement"], org=_STR, kind=_STR, receives=_BOOL,
+                rule={"type": "string", "nullable": True,
+                      "enum": ["owner", "clear", "agreement", "red recipient", "onward", None]},
+                agreement=_OPT_STR)})]},
+})
+SCHEMAS["Error"]["properties"]["error"]["properties"]["problems"] = {
+    "type": "array", "items": _PROBLEM,
+    "description": "a refused write: every problem found (object id, property, reason); nothing was stored"}
+
 for _name, _item, _paged in (("Agreements", "Agreement", False), ("Collections", "Collection", False),
                              ("Orgs", "Org", False), ("Users", "User", True), ("Tokens", "Token", True),
                              ("Peers", "Peer", False), ("AuditEntries", "AuditEntry", True)):
@@ -288,7 +344,66 @@ _ADMINISTRATION = [
         "audit", (200, ref("Stats"))),
 ]
 
-OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION]
+_Q_STRINGS = {"type": "string", "maxLength": 200}
+_SEARCH_PARAMS = (
+    query("q", "free text (every word must occur), or an indicator value, which is then looked up", _Q_STRINGS),
+    query("value", "an IP address, domain, URL, e-mail address or hash: objects that carry it", _Q_STRINGS),
+    query("type", "only this STIX type (repeatable)"), query("tlp", "only this TLP level (repeatable)", _TLP),
+    query("owner", "only objects this organisation owns (repeatable)"),
+    query("origin", "only objects received from this organisation (repeatable)"),
+    query("collection", "only objects in this collection, id or alias (repeatable)"),
+    query("label", "only objects with this label (repeatable)"),
+    query("state", "only this release state (repeatable)",
+          {"type": "string", "enum": ["draft", "published", "retracted"]}),
+    query("received", "true: only data received from partner nodes; false: only this node's own",
+          {"type": "string", "enum": ["true", "false"]}),
+    query("added_after", "only objects added after this RFC 3339 timestamp", {"type": "string", "format": "date-time"}),
+    query("limit", "the most objects on one page (1 to 200, default 50)",
+          {"type": "integer", "minimum": 1, "maximum": 200}),
+    query("cursor", "the next member of the previous page"),
+)
+_DRAFT = query("draft", "true: keep what is written a draft", {"type": "string", "enum": ["true", "false"]})
+_TARGET = query("collection", "the collection to write into, id or alias")
+
+
+def _raw(method: str, path: str, operation_id: str, summary: str, ok: tuple[int, dict[str, Any]], *errors: int,
+         params: tuple[dict[str, Any], ...] = (), body: dict[str, Any] | None = None) -> Operation:
+    """An operation whose body is read whole (up to max_content_length), JSON or, without ``body``, any format."""
+    return Operation(method, path, operation_id, summary, "objects", ok, tuple(sorted({*errors, 400, 413})), params,
+                     body, raw_body=body is None)
+
+
+_STIX_IN = {"type": "object", "required": ["type", "id"], "description": "one STIX 2.1 object (POST: or a bundle)",
+            "properties": {"type": _STR, "id": _STR, "spec_version": _STR, "created": _STR, "modified": _STR}}
+_OBJECTS = [
+    _op("get", "/api/v1/objects", "searchObjects",
+        "Search what the caller may see, newest first, with facets and a cursor", "objects",
+        (200, ref("ObjectList")), 400, params=_SEARCH_PARAMS),
+    _op("get", "/api/v1/objects/{stix_id}", "getObject",
+        "One object: current version, every version, relationships, provenance, receipts (owner only)",
+        "objects", (200, ref("ObjectDetail")), 404, params=(_STIX_ID,)),
+    _raw("post", "/api/v1/objects", "createObjects", "Write one STIX object or a bundle, all or nothing",
+         (201, ref("Written")), 403, 404, 409, params=(_TARGET, _DRAFT), body=_STIX_IN),
+    _raw("put", "/api/v1/objects/{stix_id}", "updateObject",
+         "A new version of the caller's organisation's object (a later modified)",
+         (200, ref("Written")), 403, 404, 409, params=(_STIX_ID, _TARGET, _DRAFT), body=_STIX_IN),
+    _raw("post", "/api/v1/import/preview", "previewImport",
+         "What a document in any format holds, as STIX objects with their problems; nothing stored",
+         (200, ref("Extraction")), params=(query("format", "auto (the default) or a format name"),
+                                           query("map", "a CSV column mapping"), _FORMAT_OPTION)),
+    _raw("post", "/api/v1/import/commit", "commitImport", "Store the objects kept from a preview",
+         (200, ref("Committed")), 403, 404, params=(_TARGET, query("tlp", "TLP for objects without a marking", _TLP),
+                                                    _DRAFT), body=ref("Kept")),
+    _op("get", "/api/v1/preview", "sharingPreview",
+        "What an organisation would receive of the caller's organisation's data; or, for one object, each "
+        "organisation's answer", "objects", (200, ref("Preview")), 400, 404,
+        params=(query("org", "the organisation to preview"),
+                query("object", "one STIX id: every organisation's answer"),
+                query("q", "free text within the preview", _Q_STRINGS),
+                query("cursor", "the next of the previous page"))),
+]
+
+OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS]
 
 
 def _error_response(status: int) -> dict[str, Any]:

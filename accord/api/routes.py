@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.errors import AccordError, AuthenticationError, ConfigError, InputError, NotFoundError
+from accord.errors import AccordError, AuthenticationError, ConfigError, InputError, NotFoundError, RequestError
 from accord.policy.credentials import AUTH_CHALLENGE, Throttle, Throttled, authenticate_request
 from accord.policy.viewer import Viewer
 from accord.services import release
@@ -66,6 +66,8 @@ def _error(exc: Exception) -> Response:
                        "token) or a Bearer token.", {"WWW-Authenticate": AUTH_CHALLENGE})
     elif isinstance(exc, release.ReleaseError):
         exc = ApiError(403, "Forbidden", str(exc))
+    elif isinstance(exc, RequestError):
+        exc = ApiError(400, "Bad request", f"'{exc.parameter}': {exc.reason}")
     elif isinstance(exc, ConfigError):
         exc = ApiError(400, "Bad request", str(exc))
     elif isinstance(exc, InputError):

@@ -137,6 +137,9 @@ def _config(*, seeded: bool) -> SchemathesisConfig:
         data["parameters"] = {f"path.{param}": {"dictionary": dictionary, "probability": 0.8} for param, dictionary in (
             ("name", "agreements"), ("collection_id", "collections"), ("org", "orgs"), ("username", "users"),
             ("token_id", "tokens"))}
+        # The object routes name their collection (and the preview its organisation) in the query.
+        data["parameters"].update({f"query.{param}": {"dictionary": dictionary, "probability": 0.8}
+                                   for param, dictionary in (("collection", "collections"), ("org", "orgs"))})
     return SchemathesisConfig.from_dict(data)
 
 
