@@ -20,7 +20,6 @@ knows of that version: tlp, owner, origin, state, collection, date_added, versio
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -32,18 +31,18 @@ from starlette.routing import Route
 from accord.api.routes import NOT_FOUND, ApiContext, ApiError, _version_text, guarded, json_response
 from accord.api.transfer import _collection, _flag, _params, _read_body
 from accord.errors import Problem
-from accord.policy import administration as admin
-from accord.policy.gate import Allowance, org_visibility, visibility
+from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services import review
 from accord.services.ingest import prepare_document, write_prepared
 from accord.services.objects import Edge, VersionView, object_view
+from accord.services.preview import preview_listing, preview_object
 from accord.services.release import write_provenance
-from accord.services.search import Hit, Searcher, SearchRequest, SearchResult, request_from_params
+from accord.services.search import Hit, Searcher, SearchResult, request_from_params
 from accord.stix.stream import Item, Limits
 from accord.stix.timestamps import format_micros
 from accord.stix.versions import version_key
-from accord.storage.base import Collection, State, Status
+from accord.storage.base import Collection, Status
 
 MAX_ID = 300  # longer than any STIX id Accord stores; anything longer is not one
 PREVIEW_PAGE = 100
@@ -275,67 +274,26 @@ def import_commit(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes)
 
 
 # -- the sharing preview ----------------------------------------------------------------------------
-def _rule(allowance: Allowance) -> str:
-    if allowance.why == "owner":
-        return "owner"
-    if allowance.why == "clear":
-        return "clear"
-    if allowance.received_only:
-        return "onward"
-    return "red recipient" if allowance.recipient is not None else "agreement"
-
-
 def preview(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[str, Any]:
     """GET /api/v1/preview?org=NAME[&object=ID][&q=&cursor=]: what organisation NAME would receive
     of the caller's organisation's data (node-admin: of anyone's), from NAME's own visibility;
-    nothing is disclosed, so no receipt is written. For one object, every organisation's answer."""
+    nothing is disclosed, so no receipt is written. For one object, every organisation's answer
+    (services/preview.py decides both, for the web UI too)."""
     _clean_params(request)
     store, now, params = ctx.store, ctx.clock(), request.query_params
-    agreements = store.agreements()
-    # Organisations the caller may know (GET /api/v1/orgs); any other name answers like none.
-    known = {o.name: o for o in admin.visible_orgs(viewer, store.orgs(), agreements) if o.pk != viewer.org_pk}
     stix_id = params.get("object")
     if stix_id:
-        return _object_preview(ctx, viewer, stix_id, list(known.values()), agreements)
+        found = preview_object(store, viewer, stix_id, now=now)
+        return {"id": found.stix_id, "version": _version_text(found.row.version), "tlp": found.tlp,
+                "state": found.state, "draft": found.draft,
+                "answers": [{"org": a.org, "kind": a.kind, "receives": a.receives, "rule": a.rule,
+                             "agreement": a.agreement} for a in found.answers]}
     name = params.get("org")
     if not name:
         raise _bad("'org': name the organisation to preview (one of GET /api/v1/orgs), or give 'object'")
-    org = known.get(name)
-    if org is None:
-        raise NOT_FOUND
-    owners = () if viewer.is_node_admin else (viewer.org_name or "",)
-    req = SearchRequest(text=(params.get("q") or "").strip() or None, owners=owners, limit=PREVIEW_PAGE,
-                        cursor=params.get("cursor") or None)
-    searcher = Searcher(store, org_visibility(store, org.pk, now), names_for=viewer)
-    result = searcher.search(req, disclose_rows=False)
+    org, searcher, result = preview_listing(store, viewer, name, text=(params.get("q") or "").strip() or None,
+                                            cursor=params.get("cursor") or None, limit=PREVIEW_PAGE, now=now)
     return {"org": org.name, **_listing(searcher, result)}
-
-
-def _object_preview(ctx: ApiContext, viewer: Viewer, stix_id: str, orgs: list[Any], agreements: list[Any],
-                    ) -> dict[str, Any]:
-    store, now = ctx.store, ctx.clock()
-    if len(stix_id) > MAX_ID:
-        raise NOT_FOUND
-    mine = visibility(store, viewer, now)
-    rows = store.object_versions(stix_id, mine.predicate())
-    own = [r for r in rows if r.owner_org == viewer.org_pk or viewer.is_node_admin]
-    if not own:
-        raise NOT_FOUND
-    row = own[-1]
-    facts = next(f for f in store.version_facts(stix_id) if f.pk == row.pk)
-    draft = facts.state == State.DRAFT.value
-    published = replace(facts, state=State.PUBLISHED.value) if draft else facts
-    seen_agreements = {a.name for a in admin.visible_agreements(viewer, agreements)}
-    answers = []
-    for org in orgs:
-        allowance = org_visibility(store, org.pk, now).allowance_for(published, row.collection_pk)
-        answers.append({"org": org.name, "kind": org.kind, "receives": allowance is not None,
-                        "rule": None if allowance is None else _rule(allowance),
-                        # An agreement the caller's organisation is not party to is not named.
-                        "agreement": allowance.agreement if allowance is not None
-                        and allowance.agreement in seen_agreements else None})
-    return {"id": stix_id, "version": _version_text(row.version), "tlp": mine.level(row.facts(), row.collection_pk),
-            "state": facts.state, "draft": draft, "answers": answers}
 
 
 # -- wiring -----------------------------------------------------------------------------------------

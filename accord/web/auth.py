@@ -32,7 +32,10 @@ MAX_FIELD = 1024
 
 def _safe_next(value: str | None) -> str:
     """Where to go after signing in: a path on this site only (no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    # Browsers drop tabs and newlines from URLs ("/\t/evil.example" becomes "//evil.example")
+    # and read a backslash as a slash: only plain printable ASCII paths are kept.
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or not all(" " < c < "\x7f" for c in value)):
         return "/"
     return value
 

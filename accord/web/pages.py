@@ -102,11 +102,16 @@ def error_page(ctx: WebContext, status: int, message: str, signed_in: SignedIn |
 
 
 def _same_origin(request: Request) -> bool:
-    """A form post must come from this site's own pages (a second line behind the CSRF token)."""
+    """A form post must come from this site's own pages (a second line behind the CSRF token).
+
+    The host is compared, not the scheme: behind a TLS-terminating proxy the browser's Origin
+    says https while the request reaching the server is plain HTTP (the proxy must pass the Host
+    header on, docs/operations.md). Another site differs in its host, whatever its scheme."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
-    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
+    _, sep, host = origin.partition("://")
+    return bool(sep) and host == request.headers.get("host", "")
 
 
 Handler = Callable[[Page], Response]
