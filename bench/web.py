@@ -7,6 +7,7 @@ same run against the same server, is a TAXII page of 100 objects for the same pa
 the TAXII budget covers); each page's p50 is printed as a ratio to it.
 
     python bench/web.py --data-dir bench/out/web1m [--samples 30] [--record]
+    python bench/web.py --data-dir /tmp/x --db-url postgresql://postgres@127.0.0.1:5432/DB
 """
 
 from __future__ import annotations
@@ -32,8 +33,18 @@ PASSWORD = "bench-password-long-enough"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-def accord(data_dir: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
+DB_URL: str | None = None  # --db-url; None: the SQLite store in the data directory
+
+
+def environment(data_dir: Path) -> dict[str, str]:
     env = {**os.environ, "ACCORD_DATA_DIR": str(data_dir)}
+    if DB_URL:
+        env["ACCORD_DATABASE_URL"] = DB_URL
+    return env
+
+
+def accord(data_dir: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
+    env = environment(data_dir)
     done = subprocess.run([sys.executable, "-m", "accord.cli", *args], env=env, input=stdin, text=True,
                           capture_output=True, check=False)
     if check and done.returncode != 0:
@@ -92,9 +103,15 @@ def pick(client: httpx.Client, path: str) -> str:
 
 def busiest(data_dir: Path) -> str:
     """The object most relationships, sightings and reports point at: the heaviest object page."""
-    with sqlite3.connect(data_dir / "accord.db") as conn:
-        row = conn.execute("SELECT value, count(*) FROM observables WHERE type = 'ref' GROUP BY value "
-                           "ORDER BY 2 DESC LIMIT 1").fetchone()
+    query = "SELECT value, count(*) FROM observables WHERE type = 'ref' GROUP BY value ORDER BY 2 DESC LIMIT 1"
+    if DB_URL:
+        import psycopg
+
+        with psycopg.connect(DB_URL) as pg:
+            row = pg.execute(query).fetchone()
+    else:
+        with sqlite3.connect(data_dir / "accord.db") as conn:
+            row = conn.execute(query).fetchone()
     if row is None:
         raise SystemExit("the store has no references: import data with relationships first")
     print(f"most referenced object: {row[0]} ({row[1]} references)")
@@ -105,13 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--db-url", help="a PostgreSQL store (postgresql://...) instead of the data directory's SQLite")
     parser.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
     args = parser.parse_args(argv)
+    global DB_URL
+    DB_URL = args.db_url
     token = prepare(args.data_dir)
     stats = accord(args.data_dir, "stats")
     port = free_port()
-    env = {**os.environ, "ACCORD_DATA_DIR": str(args.data_dir), "ACCORD_SYNC_SCHEDULER": "false",
-           "ACCORD_AUTH_FAILURES_PER_MINUTE": "1000"}
+    env = {**environment(args.data_dir), "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_AUTH_FAILURES_PER_MINUTE": "1000"}
     server = subprocess.Popen([sys.executable, "-m", "accord.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -155,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     total = next((line for line in stats.splitlines() if "version" in line.lower()), stats.splitlines()[0])
-    print(f"store: {args.data_dir} ({total.strip()}); {args.samples} samples per page")
+    backend = "PostgreSQL" if DB_URL else "SQLite"
+    print(f"store: {backend} {DB_URL or args.data_dir} ({total.strip()}); {args.samples} samples per page")
     print(f"{'page':48} {'p50 ms':>8} {'p95 ms':>8} {'x base':>7}  verdict (p50 <= {BUDGET_MS:.0f} ms)")
     failed = False
     for name, p50, p95, ratio in rows:
@@ -166,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         lines = [f"\n## {dt.date.today().isoformat()} web UI pages (bench/web.py)\n",
                  f"Store: {total.strip()}; {args.samples} samples per page, client-side time over loopback "
-                 "(server time plus HTTP on loopback); 1 worker, SQLite.\n",
+                 f"(server time plus HTTP on loopback); 1 worker, {backend}.\n",
                  "| page | p50 ms | p95 ms | x TAXII page |", "|---|---:|---:|---:|"]
         lines += [f"| {n} | {a:.1f} | {b:.1f} | {r:.1f} |" for n, a, b, r in rows]
         with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as out:

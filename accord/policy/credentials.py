@@ -55,12 +55,13 @@ class Throttle:
                 return None
         return failures
 
-    def retry_after(self, address: str) -> int | None:
-        """Seconds until ``address`` may try again, or None if it may try now."""
+    def retry_after(self, address: str, *, scale: int = 1) -> int | None:
+        """Seconds until ``address`` may try again, or None if it may try now (after ``scale``
+        times the limit for keys many clients share, like one account)."""
         now = self._clock()
         with self._lock:
             failures = self._recent(address, now)
-            if failures is None or len(failures) < self.limit:
+            if failures is None or len(failures) < self.limit * scale:
                 return None
             return max(1, -(-(failures[0] + WINDOW_MICROS - now) // 1_000_000))
 

@@ -8,8 +8,9 @@ so a token is useless outside its session and needs no storage; the sign-in form
 session yet, is bound to a short-lived pre-session cookie the same way.
 
 Failed sign-ins count in the same throttle as failed API credentials, per client address and
-per username, so neither guessing one account from many addresses nor many accounts from one
-address is cheap.
+per username (with five times the allowance, so others' failures do not lock its owner out at
+once), so neither guessing one account from many addresses nor many accounts from one address
+is cheap.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from accord.storage.base import Store
 
 COOKIE = "accord_session"
 PRE_SESSION_COOKIE = "accord_signin"
-TOUCH_EVERY_MICROS = 60 * 1_000_000  # last_seen is written at most once a minute per session
+TOUCH_EVERY_MICROS = 60 * 1_000_000
+ACCOUNT_SCALE = 5  # an account's allowance of failed sign-ins, in multiples of an address's  # last_seen is written at most once a minute per session
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +69,12 @@ def pre_session_ok(secret: bytes, pre_cookie: str, given: str) -> bool:
 def sign_in(store: Store, throttle: Throttle, address: str, username: str, password: str, *,
             now: int, lifetime_micros: int) -> tuple[str, Viewer]:
     """A new session cookie value for a correct password; Throttled or AuthenticationError."""
-    account = "user:" + username.casefold()
-    for key in (address, account):
-        wait = throttle.retry_after(key)
+    account = "user:" + username.strip().casefold()
+    # An account is shared by every address that tries it, so it gets a larger allowance than one
+    # address: guessing one password from many addresses stays slow, and a stranger's five wrong
+    # guesses do not lock its owner out.
+    for key, scale in ((address, 1), (account, ACCOUNT_SCALE)):
+        wait = throttle.retry_after(key, scale=scale)
         if wait is not None:
             raise Throttled(wait)
     try:

@@ -122,7 +122,8 @@ def _owners_business(vis: Visibility, row: ListedVersion) -> bool:
 
 
 def _edges(store: Store, vis: Visibility, searcher: Searcher, current: VersionView, channel: str) -> list[Edge]:
-    edges: list[Edge] = []
+    # (label, outgoing, other id, the relationship or container, or None), then one peek for all.
+    found: list[tuple[str, bool, str, Hit | None]] = []
     # Objects pointing here: relationships, sightings, reports and other containers.
     pointing = store.search_versions(vis.predicate(), SearchFilter(observables=((REF_INDEX, current.row.stix_id),)),
                                      limit=MAX_NEIGHBOURS)
@@ -144,31 +145,32 @@ def _edges(store: Store, vis: Visibility, searcher: Searcher, current: VersionVi
         if row.type == "relationship":
             outgoing = obj.get("source_ref") == current.row.stix_id
             other_id = obj.get("target_ref") if outgoing else obj.get("source_ref")
-            if not isinstance(other_id, str):  # the other end was removed by a granular marking
-                edges.append(Edge(str(obj.get("relationship_type", "related-to")), outgoing, "", None, via))
-                continue
-            edges.append(Edge(str(obj.get("relationship_type", "related-to")), outgoing, other_id,
-                              _peek(store, vis, searcher, other_id, channel), via))
+            # An end removed by a granular marking leaves an edge to nothing.
+            found.append((str(obj.get("relationship_type", "related-to")), outgoing,
+                          other_id if isinstance(other_id, str) else "", via))
         else:
-            label = "sighting of" if row.type == "sighting" else f"in {row.type}"
-            edges.append(Edge(label, False, row.stix_id, via, via))
+            found.append(("sighting of" if row.type == "sighting" else f"in {row.type}", False, row.stix_id, via))
     # What this object points at (a relationship's ends, a report's contents).
     for _, target in references_of(current.obj)[:MAX_NEIGHBOURS]:
         if target != current.row.stix_id:
-            edges.append(Edge("refers to", True, target, _peek(store, vis, searcher, target, channel), None))
-    return edges
+            found.append(("refers to", True, target, None))
+    wanted = {other for label, _, other, via in found if other and (via is None or via.row.stix_id != other)}
+    peeked = _peek(store, vis, searcher, sorted(wanted), channel, current.row.stix_id)
+    return [Edge(label, outgoing, other, via if via is not None and via.row.stix_id == other else peeked.get(other),
+                 via) for label, outgoing, other, via in found]
 
 
-def _peek(store: Store, vis: Visibility, searcher: Searcher, stix_id: str, channel: str) -> Hit | None:
-    """The newest visible version of another object, for a name and a badge; None if hidden."""
-    rows = store.object_versions(stix_id, vis.predicate())
-    if not rows:
-        return None
-    row = rows[-1]
-    disclosed = disclose(store, vis, [row], channel=channel, subject=stix_id)
-    if not disclosed or disclosed[0].body is None:
-        return None
-    return searcher.hit(row, orjson.loads(disclosed[0].body))
+def _peek(store: Store, vis: Visibility, searcher: Searcher, stix_ids: list[str], channel: str,
+          subject: str) -> dict[str, Hit]:
+    """The newest visible version of each of these objects, for a name and a badge (hidden ones are
+    absent), disclosed together: one set of receipts for the page, not one per neighbour."""
+    rows = []
+    for stix_id in stix_ids:
+        versions = store.object_versions(stix_id, vis.predicate())
+        if versions:
+            rows.append(versions[-1])
+    disclosed = disclose(store, vis, rows, channel=channel, subject=subject)
+    return {d.row.stix_id: searcher.hit(d.row, orjson.loads(d.body)) for d in disclosed if d.body is not None}
 
 
 def _receipts(store: Store, vis: Visibility, current: VersionView) -> list[Receipt] | None:

@@ -8,8 +8,8 @@ so no receipt is written.
 
 What the asker may learn is limited like everywhere else: a member previews only organisations
 it may know (its own agreements' parties, policy.administration.visible_orgs), sees only its own
-organisation's data in the listing (a node admin: everyone's), and an agreement its organisation
-is not party to is never named.
+organisation's data in the listing (a node admin too: the preview is not a way around the gate),
+and an agreement its organisation is not party to is never named.
 """
 
 from __future__ import annotations
@@ -70,20 +70,21 @@ def preview_listing(store: Store, viewer: Viewer, org_name: str, *, text: str | 
     org = next((o for o in previewable_orgs(store, viewer) if o.name == org_name), None)
     if org is None:
         raise NotFoundError(f"no organisation {org_name!r}")
-    owners = () if viewer.is_node_admin else (viewer.org_name or "",)
+    # The asker's own organisation's data, for a node admin too: the preview must not become a way
+    # to read what another organisation shares with a third (docs/sharing-model.md).
+    owners = (viewer.org_name or "",)
     searcher = Searcher(store, org_visibility(store, org.pk, now), names_for=viewer)
     result = searcher.search(SearchRequest(text=text, owners=owners, limit=limit, cursor=cursor), disclose_rows=False)
     return org, searcher, result
 
 
 def preview_object(store: Store, viewer: Viewer, stix_id: str, *, now: int) -> ObjectPreview:
-    """Every previewable organisation's answer for the viewer's organisation's copy of an object
-    (a node admin: any copy); a draft is judged as if it were published."""
+    """Every previewable organisation's answer for the viewer's organisation's copy of an object;
+    a draft is judged as if it were published."""
     if len(stix_id) > MAX_ID or "\x00" in stix_id:
         raise NotFoundError(f"no object {stix_id!r}")
     mine = visibility(store, viewer, now)
-    own = [r for r in store.object_versions(stix_id, mine.predicate())
-           if r.owner_org == viewer.org_pk or viewer.is_node_admin]
+    own = [r for r in store.object_versions(stix_id, mine.predicate()) if r.owner_org == viewer.org_pk]
     if not own:
         raise NotFoundError(f"no object {stix_id!r}")
     row = own[-1]

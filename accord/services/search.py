@@ -14,13 +14,14 @@ a page is cheap at any depth and never repeats what an earlier page showed.
 from __future__ import annotations
 
 import base64
-import binascii
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+from cryptography.fernet import Fernet, InvalidToken
 
 from accord.errors import RequestError
 from accord.policy.gate import Visibility, known_collections
@@ -33,6 +34,7 @@ from accord.stix.timestamps import parse_to_micros
 from accord.storage.base import ListedVersion, SearchFilter, State, Store
 
 MAX_LIMIT = 200
+CURSOR_SECRET = "search-cursor"  # noqa: S105 -- the NAME of the node secret cursors are sealed with
 FACET_SAMPLE = 500  # facets count the newest matches, up to this many
 EXAMINE_CAP = 5_000  # rows whose bodies a text/label search may judge for one page before it stops
 WINDOW_ROWS = 40_000  # memberships per search window (see Searcher._scan)
@@ -107,20 +109,29 @@ class SearchResult:
     stopped_early: bool = False  # the examine cap ended the page: refine the search
 
 
-def _cursor_in(text: str | None) -> int | None:
-    if not text:
-        return None
-    try:
-        value = int(base64.urlsafe_b64decode(text.encode("ascii") + b"==").decode("ascii"))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise RequestError("cursor", "the cursor is not one this server issued") from None
-    if value <= 0:
-        raise RequestError("cursor", "the cursor is not one this server issued")
-    return value
+class Cursors:
+    """Paging cursors sealed with a node secret (Fernet: encrypted and authenticated) and bound to
+    the viewer. A cursor holds a ``date_added``, and when a search window ends it is the date of a
+    row the viewer may not see: sealed, it tells the viewer nothing and cannot be forged to probe
+    where hidden rows lie. A cursor made for another user is refused like a damaged one."""
 
+    def __init__(self, secret: bytes, username: str):
+        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"search-cursor\x00" + secret).digest()))
+        self._username = username
 
-def _cursor_out(date_added: int) -> str:
-    return base64.urlsafe_b64encode(str(date_added).encode("ascii")).rstrip(b"=").decode("ascii")
+    def seal(self, date_added: int) -> str:
+        return self._fernet.encrypt(f"{self._username}\n{date_added}".encode()).decode("ascii")
+
+    def open(self, text: str | None) -> int | None:
+        if not text:
+            return None
+        try:
+            username, _, value = self._fernet.decrypt(text.encode("ascii")).decode().partition("\n")
+            if username != self._username or not value.isdigit():
+                raise ValueError(text)
+        except (InvalidToken, ValueError, UnicodeError):
+            raise RequestError("cursor", "not a cursor this server issued to you") from None
+        return int(value)
 
 
 def parse_time(text: str, name: str) -> int:
@@ -157,6 +168,7 @@ class Searcher:
         """``names_for``: whose knowledge decides which collections are named (default: the
         viewer's; a sharing preview names collections as the person asking knows them)."""
         self.store, self.vis = store, vis
+        self._cursors = Cursors(store.node_secret(CURSOR_SECRET), vis.viewer.username)
         self._orgs = {o.pk: o.name for o in store.orgs()}
         known = known_collections(store, names_for or vis.viewer) if not vis.sees_everything else None
         # Collections the caller may know exist: only these are named (hits, facets) or accepted
@@ -208,7 +220,7 @@ class Searcher:
                          collections=tuple(collections), tlps=req.tlps, defaulted_collections=defaulted,
                          observables=tuple(pairs), contains=contains, received=req.received,
                          not_owner=self.vis.viewer.org_pk if req.others_only else None,
-                         added_after=req.added_after, before=_cursor_in(req.cursor))
+                         added_after=req.added_after, before=self._cursors.open(req.cursor))
         return f, words, sorted({t for t, _ in pairs})
 
     def _as_received(self, row: ListedVersion) -> dict[str, Any]:
@@ -290,7 +302,7 @@ class Searcher:
             disclosed = {d.row.pk for d in disclose(self.store, self.vis, [r for r, _ in page], channel="search")}
             page = [(row, obj) for row, obj in page if row.pk in disclosed]
         hits = [self.hit(row, obj) for row, obj in page]
-        result = SearchResult(hits, _cursor_out(cursor) if cursor else None, searched_as=searched_as,
+        result = SearchResult(hits, self._cursors.seal(cursor) if cursor else None, searched_as=searched_as,
                               stopped_early=stopped and len(found) <= limit)
         if facets:
             result.facets = self._facets(found[:FACET_SAMPLE])

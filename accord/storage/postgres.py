@@ -158,7 +158,11 @@ class PostgresStore(SQLStore):
     def _pool_(self) -> ConnectionPool:
         if self._pool is None:
             pool: ConnectionPool = ConnectionPool(
-                self.url, min_size=1, max_size=self._pool_max, kwargs={"autocommit": True}, open=False)
+                self.url, min_size=1, max_size=self._pool_max, open=False,
+                # JIT compiles a plan when its cost estimate is high; Accord's queries are short index
+                # walks whose estimates are pessimistic (a correlated check per row), and compiling
+                # them took 0.5 s for a search that runs in 25 ms.
+                kwargs={"autocommit": True, "options": "-c jit=off"})
             try:
                 pool.open(wait=True, timeout=self._connect_timeout)
             except psycopg.Error as exc:

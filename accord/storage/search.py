@@ -84,10 +84,13 @@ class SearchQueries:
         sql = (f"SELECT o.* FROM (SELECT {_COLUMNS}{body} FROM collection_objects m "
                f"JOIN object_versions v ON v.pk = m.version_pk WHERE {' AND '.join(inner)}) o "
                # The newest version of the object, of this owner, the viewer may see: an older
-               # one is shown only when every newer one is hidden from the viewer.
+               # one is shown only when every newer one is hidden from the viewer. OFFSET keeps
+               # PostgreSQL from turning this into an anti-join that hashes every visible version
+               # of the store (0.25 s at 100k); probed per row through the stix_id index, it
+               # costs what the page costs.
                "WHERE NOT EXISTS (SELECT 1 FROM object_versions v CROSS JOIN collection_objects m "
                f"WHERE m.version_pk = v.pk AND v.stix_id = o.stix_id AND v.owner_org = o.owner_org "
-               f"AND ({where.sql}) AND {version_order('v', 'o', 'v.pk', 'o.vpk')}) "
+               f"AND ({where.sql}) AND {version_order('v', 'o', 'v.pk', 'o.vpk')} LIMIT 1 OFFSET 0) "
                "ORDER BY o.date_added DESC LIMIT ?")
         params.extend(where.params)
         params.append(limit)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from accord.errors import NotFoundError
+from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.policy.roles import Role
 from accord.services.objects import object_view
@@ -32,7 +33,8 @@ def dashboard(p: Page) -> Response:
     drafts = store.drafts(viewer.org_pk, limit=50) if viewer.org_pk is not None else []
     mine = {d.pk for d in drafts if p.ctx.four_eyes and d.author == viewer.username}
     awaiting = [h for h in Searcher(store, vis).hits_of([d.pk for d in drafts]) if h.row.pk not in mine]
-    peers = store.peers() if viewer.role.at_least(Role.ORG_ADMIN) else []
+    # Which partner nodes this node syncs with is the operator's business (as GET /api/v1/peers).
+    peers = store.peers() if admin.may_administer_node(viewer) else []
     return p.render("dashboard.html", shared=shared.hits, awaiting=awaiting,
                     may_publish=viewer.role.at_least(Role.PUBLISHER), peers=peers, now=p.ctx.clock())
 

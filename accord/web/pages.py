@@ -140,10 +140,15 @@ def page(min_role: Role = Role.READER) -> Callable[[Handler], Callable[[Request]
             if request.method == "POST":
                 if not _same_origin(request):
                     return error_page(ctx, 403, "This form was not sent from this site.", signed_in)
-                declared = request.headers.get("content-length", "0")
-                if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+                # Browsers always declare a form's length; without one the body would be unbounded.
+                declared = request.headers.get("content-length", "")
+                if not (declared.isascii() and declared.isdigit()):
+                    return error_page(ctx, 411, "The form's length must be declared.", signed_in)
+                if int(declared) > MAX_FORM_BYTES:
                     return error_page(ctx, 413, "The form is too large.", signed_in)
-                form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=2)
+                # One field may hold a whole pasted report or the review's bundle (Starlette's
+                # default of 1 MiB a field would cut them off).
+                form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=2, max_part_size=MAX_FORM_BYTES)
                 csrf = form.get("csrf")
                 if not csrf_ok(ctx.secret, signed_in.digest, csrf if isinstance(csrf, str) else None):
                     return error_page(ctx, 403, "The form has expired or did not come from this site; "

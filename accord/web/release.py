@@ -7,6 +7,8 @@ more than a TAXII POST by the same user could.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 from typing import Any
 from urllib.parse import quote
@@ -64,9 +66,18 @@ def import_preview(p: Page) -> Response:
     bundle = orjson.dumps({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000",
                            "objects": extraction.objects}).decode()
     return p.render("import_review.html", extraction=extraction, bundle=bundle, collection=collection,
-                    tlp=p.field("tlp", "amber"), tlp_levels=TLP_LEVELS,
+                    sealed=_seal(p, extraction.review_required, bundle), tlp=p.field("tlp", "amber"),
+                    tlp_levels=TLP_LEVELS,
                     may_publish=p.viewer.role.at_least(Role.PUBLISHER) and not p.ctx.four_eyes
                     and not extraction.review_required)
+
+
+def _seal(p: Page, review_required: bool, bundle: str) -> str:
+    """A MAC over the review form's bundle, bound to the session, that says whether the objects
+    may be published from the form: only for formats that do not require a person's review."""
+    message = b"import-review\x00" + p.signed_in.digest + (b"\x01" if review_required else b"\x00") + \
+        hashlib.sha256(bundle.encode("utf-8")).digest()
+    return hmac.new(p.ctx.secret, message, hashlib.sha256).hexdigest()
 
 
 def _recognised(content: bytes) -> bool:
@@ -97,8 +108,12 @@ def import_commit(p: Page) -> Response:
     keep = set(p.fields("keep"))
     kept = [o for o in objects if isinstance(o, dict) and o.get("id") in keep]
     tlp = p.field("tlp") or None
+    # What was extracted from prose is stored as a draft whatever button was pressed; a review
+    # form whose seal does not match (edited, or from another session) is treated the same way.
+    reviewed_only = not hmac.compare_digest(p.field("sealed"), _seal(p, False, p.field("bundle")))
     report, provenance = review.commit(p.ctx.store, p.viewer, _collection(p), kept, tlp=tlp,
-                                       draft=p.field("action") != "publish", four_eyes=p.ctx.four_eyes)
+                                       draft=p.field("action") != "publish" or reviewed_only,
+                                       four_eyes=p.ctx.four_eyes)
     return p.render("import_done.html", report=report, state=provenance.state.value, kept=kept)
 
 

@@ -176,11 +176,22 @@ def test_failed_sign_ins_are_throttled_even_with_the_right_password(client: Test
 
 def test_the_throttle_counts_per_account_across_addresses(store: SQLiteStore, clock: StepClock) -> None:
     throttle = Throttle(3, clock)
-    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+    for address in (f"10.0.0.{n}" for n in range(15)):  # five times one address's allowance
         with pytest.raises(AuthenticationError):
             sign_in(store, throttle, address, "alice", "a wrong guess!", now=clock(), lifetime_micros=MINUTE)
     with pytest.raises(Throttled):
-        sign_in(store, throttle, "10.0.0.4", "alice", PASSWORD, now=clock(), lifetime_micros=MINUTE)
+        sign_in(store, throttle, "10.0.1.1", "alice", PASSWORD, now=clock(), lifetime_micros=MINUTE)
+
+
+def test_a_strangers_few_failures_do_not_lock_the_owner_out(store: SQLiteStore, clock: StepClock) -> None:
+    throttle = Throttle(3, clock)
+    for _ in range(3):
+        with pytest.raises(AuthenticationError):
+            sign_in(store, throttle, "198.51.100.66", " ALICE", "a wrong guess!", now=clock(), lifetime_micros=MINUTE)
+    with pytest.raises(Throttled):  # that address is blocked...
+        sign_in(store, throttle, "198.51.100.66", "alice", PASSWORD, now=clock(), lifetime_micros=MINUTE)
+    # ...the owner, elsewhere, is not
+    sign_in(store, throttle, "10.0.0.5", "alice", PASSWORD, now=clock(), lifetime_micros=MINUTE)
 
 
 def test_every_page_carries_the_security_headers(client: TestClient) -> None:
