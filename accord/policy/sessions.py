@@ -29,8 +29,8 @@ from accord.storage.base import Store
 
 COOKIE = "accord_session"
 PRE_SESSION_COOKIE = "accord_signin"
-TOUCH_EVERY_MICROS = 60 * 1_000_000
-ACCOUNT_SCALE = 5  # an account's allowance of failed sign-ins, in multiples of an address's  # last_seen is written at most once a minute per session
+TOUCH_EVERY_MICROS = 60 * 1_000_000  # last_seen is written at most once a minute per session
+ACCOUNT_SCALE = 5  # an account's allowance of failed sign-ins, in multiples of an address's
 
 
 @dataclass(frozen=True, slots=True)
