@@ -364,7 +364,15 @@ def add_user(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, 
         role = Role.parse(role_text)
     except ConfigError as exc:
         raise _bad(f"'role': {exc}") from None
-    refusal = admin.user_creation_refusal(viewer, _org(ctx.store, org, "org"), role)
+    try:
+        org_pk: int | None = ctx.store.get_org(org).pk
+    except NotFoundError:
+        org_pk = None
+    if org_pk is None and admin.may_administer_node(viewer):
+        raise _bad(f"'org': unknown organisation {org!r}")
+    # Anyone else is refused alike for an organisation that does not exist and one that is not
+    # theirs: which organisations a node has is the operator's business (administration.visible_orgs).
+    refusal = admin.user_creation_refusal(viewer, org_pk, role)
     if refusal is not None:
         raise _forbidden(refusal)
     try:

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from accord.api.routes import NOT_FOUND, ApiContext, ApiError, _version_text, guarded, json_response
 from accord.api.transfer import _collection, _flag, _params, _read_body
 from accord.errors import Problem
-from accord.policy.gate import visibility
+from accord.policy.gate import collection_access, visibility
 from accord.policy.viewer import Viewer
 from accord.services import review
 from accord.services.ingest import prepare_document, write_prepared
@@ -237,7 +237,11 @@ def update_object(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes)
     else:
         newest = max(owned, key=lambda r: r.version)
         collection = next(c for c in store.collections() if c.pk == newest.collection_pk)
-        collection = _collection(ctx, viewer, collection.id, write=True)
+        if not collection_access(store, viewer, collection).can_write:
+            # The caller sees the object, so a 404 would be untrue; the collection is not named, as the
+            # caller may not know it (its organisation's grant on it may be gone).
+            raise ApiError(403, "Forbidden", "You may not add versions to this object: you may not write to the "
+                           "collection it is in (name one you may write with 'collection').")
     return _write(ctx, viewer, collection, [obj], _flag(request, "draft"))
 
 

@@ -68,12 +68,13 @@ def visible_users(viewer: Viewer, users: Iterable[User]) -> list[User]:
     return [u for u in users if may_manage_users(viewer, u.org_pk)]
 
 
-def user_creation_refusal(viewer: Viewer, org_pk: int, role: Role) -> str | None:
-    """Why the viewer may not add a user with ``role`` to organisation ``org_pk``, or None.
+def user_creation_refusal(viewer: Viewer, org_pk: int | None, role: Role) -> str | None:
+    """Why the viewer may not add a user with ``role`` to organisation ``org_pk`` (None: one that
+    does not exist, refused like another organisation), or None.
     An org-admin cannot make a node-admin: that would hand out more than it holds."""
     if viewer.is_node_admin:
         return None
-    if not may_manage_users(viewer, org_pk):
+    if org_pk is None or not may_manage_users(viewer, org_pk):
         return "only a node-admin, or an org-admin of that organisation, may add its users"
     if role is Role.NODE_ADMIN:
         return "only a node-admin may create a node-admin"
