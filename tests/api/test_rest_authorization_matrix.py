@@ -230,9 +230,8 @@ def expected(op: str, role: str, grant: str, relation: str) -> Outcome:
             may_know = {"own": True, "agreed": True, "partner": True, "other": admin, "absent": False}[relation]
             return (200, "") if may_know else (404, "")
         case "GET /api/v1/preview?object":
-            # api.md: for one of the caller's organisation's objects. A node-admin too: it "does not see
-            # other organisations' data beyond what its organisation may" (sharing-model.md, "The parts"),
-            # which the preview's "a node admin sees all" must not get round.
+            # api.md: for one of the caller's organisation's objects; a node-admin's too (sharing-model.md:
+            # it "does not see other organisations' data beyond what its organisation may").
             return (200, "") if relation == "own" else (404, "")
     raise AssertionError(f"no rule for {op}")
 
