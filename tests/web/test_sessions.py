@@ -11,15 +11,18 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from accord.app import build_app
 from accord.errors import AuthenticationError
 from accord.policy.credentials import Throttle, Throttled
+from accord.policy.gate import Predicate
 from accord.policy.passwords import set_password
 from accord.policy.sessions import COOKIE, sign_in
 from accord.settings import load_settings
+from accord.storage.base import SearchFilter
 from accord.storage.sqlite import SQLiteStore
 from tests.conftest import StepClock
 
@@ -121,7 +124,7 @@ def test_forms_need_the_session_token_and_this_origin(client: TestClient) -> Non
     _login(client)
     token = _csrf(client)
     assert client.post("/logout", data={}).status_code == 403
-    assert client.post("/logout", data={"csrf": "x" + token[1:]}).status_code == 403
+    assert client.post("/logout", data={"csrf": ("y" if token[0] == "x" else "x") + token[1:]}).status_code == 403
     assert client.post("/logout", data={"csrf": token}, headers={"Origin": "https://evil.example"}).status_code == 403
     assert client.post("/logout", data={"csrf": token}, headers={"Origin": "null"}).status_code == 403
     assert client.get("/").status_code == 200  # none of those signed out
@@ -209,3 +212,65 @@ def test_the_cookie_is_secure_when_the_node_is_behind_tls(store: SQLiteStore, cl
     behind_proxy = _login(_client(store, clock, tmp_path, ACCORD_SESSION_COOKIE_SECURE="true"))
     assert "Secure" not in plain.headers["set-cookie"]  # type: ignore[attr-defined]
     assert "Secure" in behind_proxy.headers["set-cookie"]  # type: ignore[attr-defined]
+
+
+# -- the import review form ---------------------------------------------------------------------
+
+REPORT = ("The actor staged payloads on update-check.example-bad.net and 203.0.113.77; the dropper's "
+          "SHA-256 is 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.")
+INDICATOR = {"type": "indicator", "spec_version": "2.1", "id": "indicator--6f0c9a4e-2a55-4cf1-9d3e-5a1c1bb0e001",
+             "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+             "pattern": "[ipv4-addr:value = '198.51.100.9']", "pattern_type": "stix",
+             "valid_from": "2026-01-01T00:00:00Z"}
+
+
+def _review(client: TestClient, text: str) -> dict[str, str]:
+    """Post text to the import preview and return the review form's fields."""
+    page = client.post("/import/preview", data={"csrf": _csrf(client, "/import"), "text": text, "format": "auto",
+                                                "collection": "default", "tlp": "green"})
+    assert page.status_code == 200, page.text
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+    fields["keep"] = re.findall(r'name="keep" value="([^"]+)"', page.text)  # type: ignore[assignment]
+    fields["html"] = page.text
+    return {k: v.replace("&#34;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+            .replace("&#39;", "'") if isinstance(v, str) else v for k, v in fields.items()}
+
+
+def _commit(client: TestClient, fields: dict[str, str], action: str) -> None:
+    data = {k: v for k, v in fields.items() if k != "html"}
+    response = client.post("/import/commit", data={**data, "action": action})
+    assert response.status_code == 200, response.text
+
+
+def _states(store: SQLiteStore) -> set[str]:
+    org = store.get_org("cert-a").pk
+    return {r.state for r in store.search_versions(Predicate(f"v.owner_org = {org}"), SearchFilter(), limit=50)}
+
+
+@pytest.fixture
+def analyst_world(store: SQLiteStore) -> SQLiteStore:
+    store.set_grant(store.get_collection("default"), "cert-a", can_read=True, can_write=True)
+    return store
+
+
+def test_prose_extractions_stay_drafts_whatever_the_form_says(client: TestClient, analyst_world: SQLiteStore) -> None:
+    _login(client)
+    fields = _review(client, REPORT)
+    assert 'value="publish"' not in fields["html"]  # no Publish button for what prose gave
+    assert len(fields["keep"]) >= 3
+    _commit(client, fields, "publish")  # ...and a hand-made post of the button changes nothing
+    assert _states(analyst_world) == {"draft"}
+
+
+def test_a_reviewed_bundle_publishes_and_an_edited_one_is_only_a_draft(
+        client: TestClient, analyst_world: SQLiteStore) -> None:
+    _login(client)
+    fields = _review(client, orjson.dumps({"type": "bundle", "id": "bundle--6f0c9a4e-2a55-4cf1-9d3e-5a1c1bb0e002",
+                                           "objects": [INDICATOR]}).decode())
+    assert 'value="publish"' in fields["html"]
+    edited = {**fields, "bundle": fields["bundle"].replace("e001", "e009")}  # another object than reviewed
+    edited["keep"] = [k.replace("e001", "e009") for k in fields["keep"]]  # type: ignore[assignment]
+    _commit(client, edited, "publish")
+    assert _states(analyst_world) == {"draft"}
+    _commit(client, fields, "publish")
+    assert _states(analyst_world) == {"draft", "published"}
