@@ -411,6 +411,8 @@ def list_tokens(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[st
 
 def create_token(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
     user = _token_owner(ctx, viewer, _path(request, "username"))
+    if not admin.may_create_token(viewer, user):
+        raise _forbidden("only the user, or a node-admin, may create a token for this account")
     _only(body, ("label", "expires_in_days"))
     days = body.get("expires_in_days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650):

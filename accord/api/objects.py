@@ -32,6 +32,7 @@ from accord.api.routes import NOT_FOUND, ApiContext, ApiError, _version_text, gu
 from accord.api.transfer import _collection, _flag, _params, _read_body
 from accord.errors import Problem
 from accord.policy.gate import collection_access, visibility
+from accord.policy.roles import Role
 from accord.policy.viewer import Viewer
 from accord.services import review
 from accord.services.ingest import prepare_document, write_prepared
@@ -246,8 +247,11 @@ def update_object(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes)
 
 
 def import_preview(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes) -> dict[str, Any]:
-    """POST /api/v1/import/preview?format=: the extraction, with nothing stored."""
+    """POST /api/v1/import/preview?format=: the extraction, with nothing stored (analyst or above,
+    as the web UI's Import page: extraction costs CPU, and only writers have a use for it)."""
     _clean_params(request)
+    if not viewer.role.at_least(Role.ANALYST):
+        raise ApiError(403, "Forbidden", "importing needs the analyst role or above")
     found = review.extract(raw, request.query_params.get("format", "auto"),
                            Limits(ctx.max_nesting_depth, ctx.max_object_bytes), _params(request))
     return {"format": found.format, "objects": found.objects, "problems": _problems(found.problems),

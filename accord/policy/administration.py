@@ -81,9 +81,27 @@ def user_creation_refusal(viewer: Viewer, org_pk: int | None, role: Role) -> str
     return None
 
 
+def may_manage_account(viewer: Viewer, user: User) -> bool:
+    """Whether the viewer administers ``user``'s account (sets its password, lists and revokes its
+    tokens): a node-admin anyone's; an org-admin those of its organisation's users below org-admin,
+    never another org-admin's or a node-admin's (that would hand it more than it holds)."""
+    if viewer.is_node_admin or user.username == viewer.username:
+        return True  # (one's own password is changed on the account page, with the current one)
+    return (viewer.role is Role.ORG_ADMIN and viewer.org_pk == user.org_pk
+            and not Role.parse(user.role).at_least(Role.ORG_ADMIN))
+
+
 def may_manage_tokens(viewer: Viewer, user: User) -> bool:
-    """Every user manages their own tokens; org-admins those of their organisation's users."""
-    return user.username == viewer.username or may_manage_users(viewer, user.org_pk)
+    """Listing and revoking tokens: every user their own, and whoever administers the account."""
+    return user.username == viewer.username or may_manage_account(viewer, user)
+
+
+def may_create_token(viewer: Viewer, user: User) -> bool:
+    """A new token is a new way in as ``user``, shown only to whoever makes it: only the user or a
+    node-admin may make one. (An org-admin minting a publisher's token could release its own drafts
+    as that publisher, four eyes or not; resetting the password at least ends the user's sessions
+    and shows in the audit log.)"""
+    return user.username == viewer.username or viewer.is_node_admin
 
 
 # -- the audit log ----------------------------------------------------------------------------------

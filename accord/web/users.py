@@ -44,7 +44,7 @@ def _managed_user(p: Page, username: str) -> User:
     if "\x00" in username or len(username) > MAX_TEXT:
         raise NotFoundError("no such user")
     user = p.ctx.store.get_user(username)
-    if not admin.may_manage_users(p.viewer, user.org_pk):
+    if not admin.may_manage_account(p.viewer, user):
         raise NotFoundError("no such user")
     return user
 
@@ -95,15 +95,19 @@ def add_user(p: Page) -> Response:
     except ConfigError as exc:
         raise RequestError("role", str(exc)) from None
     try:
-        org = store.get_org(org_name)
+        org_pk: int | None = store.get_org(org_name).pk
     except NotFoundError:
-        raise RequestError("org", f"unknown organisation {org_name[:100]!r}") from None
-    refusal = admin.user_creation_refusal(p.viewer, org.pk, role)
+        org_pk = None
+    if org_pk is None and admin.may_administer_node(p.viewer):
+        raise RequestError("org", f"unknown organisation {org_name[:100]!r}")
+    # Anyone else is refused alike for an organisation that does not exist and one that is not
+    # theirs (as the REST API): which organisations a node has is the operator's business.
+    refusal = admin.user_creation_refusal(p.viewer, org_pk, role)
     if refusal is not None:
         raise PageError(403, refusal[0].upper() + refusal[1:] + ".")
     password = _password(p, "password")  # checked before the user exists: no user without a password
     try:
-        store.add_user(username, org=org.name, role=role.value, actor=p.viewer.username)
+        store.add_user(username, org=org_name, role=role.value, actor=p.viewer.username)
     except AlreadyExistsError:
         raise PageError(409, f"The username {username!r} is taken.") from None
     set_password(store, username, password, actor=p.viewer.username)
@@ -113,7 +117,7 @@ def add_user(p: Page) -> Response:
 @page(Role.ORG_ADMIN)
 def user_page(p: Page) -> Response:
     user = _managed_user(p, p.request.path_params["username"])
-    return _tokens_page(p, "user.html", user)
+    return _tokens_page(p, "user.html", user, may_create_token=admin.may_create_token(p.viewer, user))
 
 
 def _tokens_page(p: Page, template: str, user: User, **values: Any) -> Response:
@@ -140,6 +144,8 @@ def _back(p: Page, user: User) -> str:
 @page()
 def create_token(p: Page) -> Response:
     user = _token_owner(p, p.request.path_params["username"])
+    if not admin.may_create_token(p.viewer, user):
+        raise PageError(403, "Only the user, or a node-admin, may create a token for this account.")
     days_text = p.field("expires_in_days")
     days = None
     if days_text:

@@ -261,7 +261,17 @@ def test_users_passwords_and_tokens(app: App) -> None:
     assert olga.post("/admin/users/newbie/password", {"password": "a-new-password-1"}).status_code == 303
     assert olga.post("/admin/users/olga/password", {"password": "a-new-password-1"}).status_code == 403
 
-    made = olga.post("/admin/users/newbie/tokens", {"label": "<script>x</script>", "expires_in_days": "30"})
+    # A new token is a new way in as that user: not an org-admin's to make for someone else...
+    refused = olga.post("/admin/users/newbie/tokens", {"label": "by olga"})
+    assert refused.status_code == 403 and not app.store.tokens("newbie")
+    assert "Create token" not in olga.get("/admin/users/newbie").text
+    # ...nor may an org-admin manage the accounts of node-admins or other org-admins.
+    app.store.add_user("cert-a-operator", org="cert-a", role="node-admin")
+    assert olga.post("/admin/users/cert-a-operator/password", {"password": "a-new-password-1"}).status_code == 404
+    assert olga.get("/admin/users/cert-a-operator").status_code == 404
+    # A node-admin makes one; the org-admin sees and revokes it.
+    made = app.session("admin").post("/admin/users/newbie/tokens", {"label": "<script>x</script>",
+                                                                    "expires_in_days": "30"})
     assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
     secret = re.search(r'value="(acc_[A-Za-z0-9_-]+)"', made.text)
     assert secret is not None and "<script>x" not in made.text
@@ -269,7 +279,7 @@ def test_users_passwords_and_tokens(app: App) -> None:
     assert token.label == "<script>x</script>" and token.expires is not None
     user_page = olga.get("/admin/users/newbie").text
     assert secret.group(1) not in user_page and "&lt;script&gt;x&lt;/script&gt;" in user_page
-    bad_days = olga.post("/admin/users/newbie/tokens", {"expires_in_days": "0"})
+    bad_days = app.session("admin").post("/admin/users/newbie/tokens", {"expires_in_days": "0"})
     assert bad_days.status_code == 400 and "expires_in_days:" in bad_days.text
     revoked = olga.post(f"/admin/tokens/{token.pk}/revoke")
     assert revoked.status_code == 303 and app.store.tokens("newbie")[0].revoked is not None
@@ -403,7 +413,7 @@ def test_org_admin_adds_a_user_who_can_then_sign_in(page: Page, login: Callable[
 
 def test_a_token_is_shown_once_and_works_against_taxii(page: Page, login: Callable[..., Page], expect: Any,
                                                        world: World, screenshot: Callable[..., Path]) -> None:
-    login(page, "olga")
+    login(page, "admin")  # only the user or a node-admin makes a token for an account
     page.goto("/admin/users/alice")
     label = unique("feed-reader")
     page.get_by_label("Label (what it is for)").fill(label)
