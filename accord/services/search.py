@@ -60,6 +60,7 @@ class SearchRequest:
     states: tuple[str, ...] = ()
     received: bool | None = None
     others_only: bool = False  # only what other organisations own (what partners shared)
+    windows: int = 2  # search windows one page may scan (see Searcher._scan); the dashboard takes 1
     added_after: int | None = None
     limit: int = 50
     cursor: str | None = None
@@ -295,7 +296,8 @@ class Searcher:
         f, words, searched_as = self.compile(req)
         # One scan feeds the page and the facets: the facets count the matches from this page on,
         # up to FACET_SAMPLE of them, within the same bounded windows.
-        found, scanned_to, stopped = self._scan(f, words, req.labels, max(limit, FACET_SAMPLE) if facets else limit)
+        found, scanned_to, stopped = self._scan(f, words, req.labels, max(limit, FACET_SAMPLE) if facets else limit,
+                                                windows=max(1, min(req.windows, WINDOWS)))
         page = found[:limit]
         cursor = page[-1][0].date_added if len(found) > limit else scanned_to if stopped else None
         if disclose_rows:
