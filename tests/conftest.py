@@ -121,3 +121,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 def node_provenance(store: Store) -> Provenance:
     """Writes made by the node operator for the node's own organisation (what `accord import` does)."""
     return Provenance(store.get_org("node").pk, owner_name="node")
+
+
+@pytest.fixture
+def backend_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Iterator[Store]:
+    """A fresh, initialised store on the ``backend`` being tested (SQLite file or PostgreSQL database)."""
+    from accord.storage.postgres import PostgresStore  # imported here: only backend tests need the drivers
+
+    opened: Store
+    if backend == "postgres":
+        opened = PostgresStore(request.getfixturevalue("pg_url"), clock=clock)
+    else:
+        opened = SQLiteStore(f"sqlite:///{tmp_path / 'accord.db'}", clock=clock)
+    opened.initialise()
+    yield opened
+    opened.close()

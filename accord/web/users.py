@@ -8,6 +8,7 @@ redirect or a log): only its digest is stored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ from accord.policy.passwords import check_strength, set_password, verify_passwor
 from accord.policy.roles import Role
 from accord.policy.sessions import COOKIE
 from accord.policy.tokens import new_token
+from accord.policy.viewer import Viewer
 from accord.storage.base import Token, User
 from accord.web.admin import MAX_TEXT, name_field, required, text
 from accord.web.pages import Page, PageError, page, redirect
@@ -41,20 +43,19 @@ def _password(p: Page, name: str) -> str:
 
 def _managed_user(p: Page, username: str) -> User:
     """A user whose account the viewer administers; 404 alike for no such user and someone else's."""
-    if "\x00" in username or len(username) > MAX_TEXT:
-        raise NotFoundError("no such user")
-    user = p.ctx.store.get_user(username)
-    if not admin.may_manage_account(p.viewer, user):
-        raise NotFoundError("no such user")
-    return user
+    return _user_if(p, username, admin.may_manage_account)
 
 
 def _token_owner(p: Page, username: str) -> User:
     """A user whose tokens the viewer manages (their own, or as an administrator); 404 otherwise."""
+    return _user_if(p, username, admin.may_manage_tokens)
+
+
+def _user_if(p: Page, username: str, allowed: Callable[[Viewer, User], bool]) -> User:
     if "\x00" in username or len(username) > MAX_TEXT:
         raise NotFoundError("no such user")
     user = p.ctx.store.get_user(username)
-    if not admin.may_manage_tokens(p.viewer, user):
+    if not allowed(p.viewer, user):
         raise NotFoundError("no such user")
     return user
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ from accord.policy.tokens import new_token
 from accord.settings import load_settings
 from accord.stix.markings import TLP2_AMBER, TLP2_GREEN
 from accord.storage.base import Collection, Store
-from accord.storage.postgres import PostgresStore
-from accord.storage.sqlite import SQLiteStore
 from tests.conftest import StepClock
 from tests.taxii.conftest import TAXII, bundle_of, indicator
 
@@ -36,15 +33,8 @@ ROLES = ("reader", "analyst", "publisher", "org-admin", "node-admin")
 
 
 @pytest.fixture
-def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Iterator[Store]:
-    opened: Store
-    if backend == "postgres":
-        opened = PostgresStore(request.getfixturevalue("pg_url"), clock=clock)
-    else:
-        opened = SQLiteStore(f"sqlite:///{tmp_path / 'accord.db'}", clock=clock)
-    opened.initialise()
-    yield opened
-    opened.close()
+def store(backend_store: Store) -> Store:
+    return backend_store
 
 
 @dataclass

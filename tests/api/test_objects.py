@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,6 @@ from accord.policy.tokens import new_token
 from accord.settings import load_settings
 from accord.stix.markings import TLP2_AMBER, TLP2_CLEAR, TLP2_GREEN, TLP2_RED
 from accord.storage.base import Collection, Provenance, State, Store
-from accord.storage.postgres import PostgresStore
-from accord.storage.sqlite import SQLiteStore
 from tests.conftest import StepClock
 from tests.policy.world import _ingest
 from tests.taxii.conftest import bundle_of, indicator
@@ -32,15 +29,8 @@ with warnings.catch_warnings():
 
 
 @pytest.fixture
-def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Iterator[Store]:
-    opened: Store
-    if backend == "postgres":
-        opened = PostgresStore(request.getfixturevalue("pg_url"), clock=clock)
-    else:
-        opened = SQLiteStore(f"sqlite:///{tmp_path / 'accord.db'}", clock=clock)
-    opened.initialise()
-    yield opened
-    opened.close()
+def store(backend_store: Store) -> Store:
+    return backend_store
 
 
 @dataclass

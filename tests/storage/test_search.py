@@ -3,9 +3,6 @@ bounds, newest-visible-version-only, and the graph references in the observable 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import orjson
 import pytest
 
@@ -15,25 +12,15 @@ from accord.stix.markings import TLP2_GREEN, TLP2_RED
 from accord.stix.references import REF_INDEX
 from accord.stix.stream import Item
 from accord.storage.base import Provenance, SearchFilter, State, Store
-from accord.storage.postgres import PostgresStore
-from accord.storage.sqlite import SQLiteStore
-from tests.conftest import StepClock
 
 FAR = 2**62
 
 
 @pytest.fixture
-def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock) -> Iterator[Store]:
-    s: Store
-    if backend == "sqlite":
-        s = SQLiteStore(f"sqlite:///{tmp_path / 'search.db'}", clock=clock)
-    else:
-        s = PostgresStore(request.getfixturevalue("pg_url"), clock=clock)
-    s.initialise()
-    s.add_org("cert-a")
-    s.add_org("cert-b", kind="partner")
-    yield s
-    s.close()
+def store(backend_store: Store) -> Store:
+    backend_store.add_org("cert-a")
+    backend_store.add_org("cert-b", kind="partner")
+    return backend_store
 
 
 def ind(n: int, **extra: object) -> dict[str, object]:
