@@ -3,8 +3,8 @@
 Public DNS resolvers, top-million domains, hashes of empty files, documentation address
 ranges: values that show up in reports and feeds but must not become blocking indicators.
 Importers flag them instead of importing them as indicators; exporters of blocklists leave
-them out unless asked. Loading the lists takes seconds, so it happens once per process, on
-first use.
+them out unless asked; lookup (services/lookup.py) names the lists a value is on. Loading the
+lists takes seconds, so it happens once per process, on first use.
 """
 
 from __future__ import annotations

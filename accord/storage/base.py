@@ -283,6 +283,18 @@ class VisibleCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservableQuery:
+    """Index keys to look up (storage/search.py, ``Store.observable_versions``): exact
+    (index type, normalised value) pairs and half-open ranges (index type, low, high) of values
+    (``low <= value < high`` in the database's text order: a prefix of dotted or colon-separated
+    addresses), restricted to versions of ``types`` when given."""
+
+    keys: tuple[tuple[str, str], ...] = ()
+    ranges: tuple[tuple[str, str, str], ...] = ()
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SearchFilter:
     """An analyst's search (storage/search.py). Empty tuples and None mean "no restriction";
     ``before`` is the paging cursor (only memberships added earlier)."""
@@ -418,6 +430,13 @@ class Store(Protocol):
     def search_versions(self, where: RowFilter, f: SearchFilter, *, limit: int,
                         with_body: bool = True) -> list[ListedVersion]:
         """Newest first: each object's newest version ``where`` admits, among those matching ``f``."""
+        ...
+
+    def observable_versions(self, q: ObservableQuery, where: RowFilter, *, limit: int | None = None,
+                            ) -> list[tuple[str, str, ListedVersion]]:
+        """(index type, indexed value, membership row with body) for every version ``where``
+        admits that the index holds under one of ``q``'s keys or ranges: one statement for the
+        whole query, ordered by key, then newest version first; at most ``limit`` rows."""
         ...
 
     def membership_floor(self, before: int, rows: int) -> int | None:

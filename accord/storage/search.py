@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from accord.storage.base import ListedVersion, RowFilter, SearchFilter
+from accord.storage.base import ListedVersion, ObservableQuery, RowFilter, SearchFilter
 from accord.storage.ordering import placeholders, version_order
 
 _COLUMNS = ("m.date_added AS date_added, v.stix_id AS stix_id, v.version AS version, "
@@ -98,6 +98,44 @@ class SearchQueries:
             rows = conn.execute(self._sql(sql), params).fetchall()
         return [ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]) if with_body else None, r[4], r[5], r[6], r[7],
                               r[8], r[9], r[10]) for r in rows]
+
+    def observable_versions(self, q: ObservableQuery, where: RowFilter, *, limit: int | None = None,
+                            ) -> list[tuple[str, str, ListedVersion]]:
+        """Versions the index holds under ``q``'s keys or ranges that ``where`` admits (lookup).
+
+        The index part is one seek per key: the keys are grouped by index type, each group one
+        ``type = ? AND value IN (...)`` arm of a UNION ALL (a shape both engines answer from the
+        (type, value) primary key, where an OR of pairs may make SQLite scan), and each range
+        an arm of its own. The gate's predicate then judges the few versions found."""
+        by_type: dict[str, list[str]] = {}
+        for index_type, value in q.keys:
+            by_type.setdefault(index_type, []).append(value)
+        arms: list[str] = []
+        params: list[object] = []
+        for index_type, values in by_type.items():
+            arms.append(f"SELECT type, value, version_pk FROM observables WHERE type = ? "
+                        f"AND value IN ({placeholders(len(values))})")
+            params.extend((index_type, *values))
+        for index_type, low, high in q.ranges:
+            arms.append("SELECT type, value, version_pk FROM observables WHERE type = ? AND value >= ? AND value < ?")
+            params.extend((index_type, low, high))
+        if not arms:
+            return []
+        inner = [f"({where.sql})"]
+        params.extend(where.params)
+        if q.types:
+            inner.append(f"v.type IN ({placeholders(len(q.types))})")
+            params.extend(q.types)
+        sql = (f"SELECT x.type, x.value, {_ROW_COLUMNS} FROM ({' UNION ALL '.join(arms)}) x "
+               "CROSS JOIN object_versions v CROSS JOIN collection_objects m "
+               f"WHERE v.pk = x.version_pk AND m.version_pk = v.pk AND {' AND '.join(inner)} "
+               "ORDER BY x.type, x.value, v.pk DESC, m.date_added")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._read() as conn:
+            rows = conn.execute(self._sql(sql), params).fetchall()
+        return [(r[0], r[1], _listed(r[2:])) for r in rows]
 
     def membership_floor(self, before: int, rows: int) -> int | None:
         with self._read() as conn:

@@ -1,0 +1,300 @@
+"""Lookup: which visible objects mention these values (issue 9, early warning).
+
+For each value a person or a tool pastes (an IP address or network, a domain, a URL, a hash, an
+e-mail address) the answer lists the objects the caller may see that mention it, with their
+owner, origin, effective TLP and state, the sightings of them the caller may see, and the MISP
+warninglists the value is on. Around the exact value:
+
+* a domain also finds its parent domains (a.b.example.com: b.example.com and example.com),
+  reported as ``parent`` hits;
+* an address finds the indexed networks it lies in (``within``), and a network given as the
+  value finds the indexed addresses and smaller networks inside it (``contains``).
+
+Nothing here decides visibility: every row comes out of ``Store.observable_versions`` with the
+caller's one predicate in its WHERE clause (one statement per chunk of index keys, however many
+values), is checked once more on the body as the caller receives it (the index is built from
+the whole object, so a value under a granular marking the caller may not see must not match),
+and goes through :func:`services.disclose.disclose` (receipts, channel ``lookup``). A value only
+hidden objects mention gets the same answer as a value nobody mentions: no count, no flag,
+nothing that depends on a row the caller may not see. docs/early-warning.md says what a lookup
+does and does not reveal.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from accord.errors import RequestError
+from accord.policy.gate import Visibility
+from accord.policy.redact import GRANULAR, redact
+from accord.services.disclose import disclose
+from accord.services.search import display_name
+from accord.stix.observables import lookup_pairs, observables_of
+from accord.stix.references import REF_INDEX, references_of
+from accord.storage.base import ListedVersion, ObservableQuery, RowFilter, Store
+
+MAX_VALUES = 10_000  # values in one lookup
+MAX_VALUE_LENGTH = 2_048  # longer than any address, domain, hash or sensible URL
+CHUNK_KEYS = 1_000  # index keys per statement
+CONTAINED_CAP = 1_000  # versions one network may list as "contains" hits
+# Prefix lengths of the indexed networks an address is looked up in: every network from a /8
+# (IPv4) or /16 (IPv6) down to one address short of a host. Wider ones are not indicators.
+_WITHIN = {4: range(8, 32), 6: range(16, 128)}
+_NOT_A_VALUE = "not an IP address or network, domain, URL, e-mail address or hash"
+
+EXACT, PARENT, WITHIN, CONTAINS = "exact", "parent", "within", "contains"
+
+
+@dataclass(frozen=True)
+class SightingSeen:
+    """A sighting of a hit object, as the caller may see it."""
+
+    stix_id: str
+    owner: str
+    tlp: str
+    count: int | None
+    last_seen: str | None
+
+
+@dataclass(frozen=True)
+class LookupHit:
+    """One visible object that mentions the value (or its parent domain, network, address)."""
+
+    matched: str  # the indexed value that matched
+    index_type: str
+    relation: str  # exact, parent, within, contains
+    stix_id: str
+    type: str
+    name: str
+    owner: str
+    origin: str | None
+    tlp: str
+    state: str
+    version: str
+    sightings: tuple[SightingSeen, ...] = ()
+
+
+@dataclass
+class ValueResult:
+    value: str
+    kinds: list[str]  # the index types the value was looked up as
+    hits: list[LookupHit] = field(default_factory=list)
+    warninglists: list[str] = field(default_factory=list)
+    problem: str | None = None  # why the value could not be looked up
+    truncated: bool = False  # a network holds more than CONTAINED_CAP visible hits
+
+
+@dataclass(frozen=True)
+class _Want:
+    index: int  # which value
+    relation: str
+
+
+def parent_domains(domain: str) -> list[str]:
+    """b.example.com and example.com for a.b.example.com: never a bare top-level label."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
+
+
+def _networks_around(index_type: str, value: str) -> list[str]:
+    """The indexed networks that could hold ``value`` (an address or a network) as a subnet."""
+    net = ipaddress.ip_network(value, strict=False)
+    return [net.supernet(new_prefix=p).compressed for p in _WITHIN[net.version] if p < net.prefixlen]
+
+
+def _ranges_inside(index_type: str, value: str) -> list[tuple[str, str, str]]:
+    """Half-open text ranges of the index holding every address and network inside ``value``.
+
+    IPv4 addresses are dotted quads, so a network aligned on octets is one text prefix
+    ("10.1." for 10.1.0.0/16) and any other is the union of up to 128 of them. IPv6 values are
+    compressed, so only the leading non-zero whole hextets make a prefix; the rest is decided
+    by ipaddress on each row found."""
+    net = ipaddress.ip_network(value, strict=False)
+    if net.version == 4:
+        octets = net.network_address.packed
+        whole, spare = divmod(net.prefixlen, 8)
+        head = [str(o) for o in octets[:whole]]
+        if spare == 0:
+            prefixes = [".".join(head) + "."] if head else [f"{n}." for n in range(256)]
+        else:
+            first = octets[whole]
+            prefixes = [".".join([*head, str(n)]) + "." for n in range(first, first + (1 << (8 - spare)))]
+        # "." sorts just before "/": [prefix + ".", prefix + "/") holds exactly the values starting with it.
+        return [(index_type, p, p[:-1] + "/") for p in prefixes]
+    hextets = net.exploded.split(":")[: net.prefixlen // 16]
+    lead: list[str] = []
+    for h in hextets:
+        if int(h, 16) == 0:
+            break
+        lead.append(format(int(h, 16), "x"))
+    if not lead:
+        return []
+    prefix = ":".join(lead) + ":"
+    return [(index_type, prefix, prefix[:-1] + ";")]  # ";" follows ":"
+
+
+class Lookup:
+    """One caller's lookup over one store."""
+
+    def __init__(self, store: Store, vis: Visibility, *, benign: Callable[[str], list[str]] | None = None):
+        """``benign``: the warninglist check (services/warninglists.py, injected so tests and
+        the benchmark can leave the lists unloaded); None: no warninglist flags."""
+        self.store, self.vis, self._benign = store, vis, benign
+        self._orgs = {o.pk: o.name for o in store.orgs()}
+        self._levels: dict[str, str] | None = None
+
+    # -- what each value stands for ---------------------------------------------------------
+    def _plan(self, values: Sequence[str]) -> tuple[list[ValueResult], dict[tuple[str, str], list[_Want]],
+                                                    list[tuple[int, str, tuple[tuple[str, str, str], ...]]]]:
+        results: list[ValueResult] = []
+        keys: dict[tuple[str, str], list[_Want]] = {}
+        ranges: list[tuple[int, str, tuple[tuple[str, str, str], ...]]] = []
+        for i, raw in enumerate(values):
+            value = raw.strip()
+            pairs = lookup_pairs(value) if value and len(value) <= MAX_VALUE_LENGTH and "\x00" not in value else []
+            result = ValueResult(value, sorted({t for t, _ in pairs}))
+            results.append(result)
+            if not pairs:
+                result.problem = _NOT_A_VALUE if len(value) <= MAX_VALUE_LENGTH else (
+                    f"longer than {MAX_VALUE_LENGTH} characters")
+                continue
+            for index_type, norm in pairs:
+                keys.setdefault((index_type, norm), []).append(_Want(i, EXACT))
+                if index_type == "domain-name":
+                    for parent in parent_domains(norm):
+                        keys.setdefault((index_type, parent), []).append(_Want(i, PARENT))
+                elif index_type in ("ipv4-addr", "ipv6-addr"):
+                    for network in _networks_around(index_type, norm):
+                        keys.setdefault((index_type, network), []).append(_Want(i, WITHIN))
+                    if "/" in norm:
+                        ranges.append((i, norm, tuple(_ranges_inside(index_type, norm))))
+        return results, keys, ranges
+
+    # -- the body as the caller receives it ------------------------------------------------
+    def _received(self, row: ListedVersion) -> dict[str, Any] | None:
+        """The parsed body when granular markings could have hidden part of it from the caller;
+        None when the whole stored body is what the caller receives."""
+        body = row.body or b"{}"
+        if GRANULAR not in body or self.vis.sees_everything or row.owner_org == self.vis.viewer.org_pk:
+            return None
+        self._levels = self.store.marking_levels() if self._levels is None else self._levels
+        facts = next((f for f in self.store.version_facts(row.stix_id) if f.pk == row.pk), None)
+        parsed: dict[str, Any] = orjson.loads(redact(body, facts, row.collection_pk, self.vis, self._levels)
+                                              if facts else b"{}")
+        return parsed
+
+    def _still_mentions(self, row: ListedVersion, index_type: str, value: str) -> bool:
+        received = self._received(row)
+        if received is None:
+            return True
+        found = references_of(received) if index_type == REF_INDEX else observables_of(received)
+        return (index_type, value) in found
+
+    # -- the lookup -------------------------------------------------------------------------
+    def run(self, values: Sequence[str]) -> list[ValueResult]:
+        if len(values) > MAX_VALUES:
+            raise RequestError("values", f"{len(values)} values: at most {MAX_VALUES} in one lookup")
+        results, keys, ranges = self._plan(values)
+        where = self.vis.predicate()
+        # value index -> (matched key, relation) -> row: newest matching version per object
+        found: dict[int, dict[tuple[str, str, str, str], tuple[ListedVersion, str]]] = {}
+
+        def take(i: int, relation: str, index_type: str, value: str, row: ListedVersion) -> None:
+            slot = found.setdefault(i, {})
+            key = (row.stix_id, str(row.owner_org), index_type, value)
+            if key not in slot and self._still_mentions(row, index_type, value):
+                slot[key] = (row, relation)
+
+        key_list = list(keys)
+        for start in range(0, len(key_list), CHUNK_KEYS):
+            chunk = tuple(key_list[start:start + CHUNK_KEYS])
+            for index_type, value, row in self.store.observable_versions(ObservableQuery(keys=chunk), where):
+                for want in keys.get((index_type, value), ()):
+                    take(want.index, want.relation, index_type, value, row)
+        for i, network, network_ranges in ranges:
+            if not network_ranges:
+                continue
+            net = ipaddress.ip_network(network)
+            rows = self.store.observable_versions(ObservableQuery(ranges=network_ranges), where,
+                                                  limit=CONTAINED_CAP + 1)
+            results[i].truncated = len(rows) > CONTAINED_CAP
+            for index_type, value, row in rows[:CONTAINED_CAP]:
+                try:
+                    inside = ipaddress.ip_network(value, strict=False)
+                except ValueError:
+                    continue
+                if inside != net and inside.version == net.version and inside.subnet_of(net):  # type: ignore[arg-type]
+                    take(i, CONTAINS, index_type, value, row)
+        rows_out = self._disclose(found)
+        sightings = self._sightings({row.stix_id for hits in found.values() for row, _ in hits.values()
+                                     if row.pk in rows_out}, where)
+        for i, hits in found.items():
+            for (stix_id, _, index_type, value), (row, relation) in hits.items():
+                obj = rows_out.get(row.pk)
+                if obj is None:
+                    continue
+                results[i].hits.append(LookupHit(
+                    value, index_type, relation, stix_id, row.type, display_name(obj),
+                    self._orgs.get(row.owner_org, "?"),
+                    None if row.origin_org is None else self._orgs.get(row.origin_org, "?"),
+                    self.vis.level(row.facts(), row.collection_pk), row.state, row.version,
+                    tuple(sightings.get(stix_id, ()))))
+        for result in results:
+            result.hits.sort(key=lambda h: ((EXACT, PARENT, WITHIN, CONTAINS).index(h.relation), h.matched, h.stix_id))
+            if self._benign is not None and result.problem is None:
+                result.warninglists = self._benign(result.value)
+        return results
+
+    def _disclose(self, found: dict[int, dict[tuple[str, str, str, str], tuple[ListedVersion, str]]],
+                  ) -> dict[int, dict[str, Any]]:
+        """Each hit version once through disclose: version pk -> the body as the caller receives it."""
+        unique: dict[int, ListedVersion] = {}
+        for hits in found.values():
+            for row, _ in hits.values():
+                unique.setdefault(row.pk, row)
+        out: dict[int, dict[str, Any]] = {}
+        for d in disclose(self.store, self.vis, list(unique.values()), channel="lookup"):
+            parsed: dict[str, Any] = orjson.loads(d.body or b"{}")
+            out[d.row.pk] = parsed
+        return out
+
+    def _sightings(self, stix_ids: set[str], where: RowFilter) -> dict[str, list[SightingSeen]]:
+        """The sightings the caller may see of each object (index type ``ref``, stix/references.py)."""
+        targets = sorted(stix_ids)
+        newest: dict[tuple[str, str], ListedVersion] = {}  # (target, sighting id) -> newest visible version
+        for start in range(0, len(targets), CHUNK_KEYS):
+            q = ObservableQuery(keys=tuple((REF_INDEX, t) for t in targets[start:start + CHUNK_KEYS]),
+                                types=("sighting",))
+            for _, target, row in self.store.observable_versions(q, where):
+                # Only a sighting OF the object counts (not one naming it as observed data).
+                if (target, row.stix_id) not in newest and orjson.loads(row.body or b"{}").get(
+                        "sighting_of_ref") == target:
+                    newest[target, row.stix_id] = row
+        shown = {d.row.pk: d.body for d in disclose(self.store, self.vis, list({r.pk: r for r in newest.values()}
+                                                                                .values()), channel="lookup")}
+        out: dict[str, list[SightingSeen]] = {}
+        for (target, _), row in sorted(newest.items()):
+            body = shown.get(row.pk)
+            if body is None:
+                continue
+            obj: dict[str, Any] = orjson.loads(body)
+            if obj.get("sighting_of_ref") != target:
+                continue  # it names the object elsewhere, or a granular marking hid the reference
+            count = obj.get("count")
+            last = obj.get("last_seen")
+            out.setdefault(target, []).append(SightingSeen(
+                row.stix_id, self._orgs.get(row.owner_org, "?"), self.vis.level(row.facts(), row.collection_pk),
+                count if isinstance(count, int) and not isinstance(count, bool) else None,
+                last if isinstance(last, str) else None))
+        return out
+
+
+def lookup(store: Store, vis: Visibility, values: Sequence[str], *,
+           benign: Callable[[str], list[str]] | None = None) -> list[ValueResult]:
+    """Look ``values`` up as ``vis``'s viewer (see the module docstring)."""
+    return Lookup(store, vis, benign=benign).run(values)
