@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from accord.api import admin as api_admin
 from accord.api import fallback as api_fallback
+from accord.api import lookup as api_lookup
 from accord.api import objects as api_objects
 from accord.api import openapi as api_openapi
 from accord.api import routes as api_routes
@@ -88,7 +89,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
 
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
-                *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_objects.ROUTES,
+                *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_objects.ROUTES, *api_lookup.ROUTES,
                 *api_openapi.ROUTES,
                 *web_routes.ROUTES, *ROUTES],
         # Domain errors get their own entry so Starlette answers them in its exception middleware;

@@ -206,6 +206,21 @@ SCHEMAS.update({
                       "enum": ["owner", "clear", "agreement", "red recipient", "onward", None]},
                 agreement=_OPT_STR)})]},
 })
+_SIGHTING_SEEN = obj(["id", "owner", "tlp", "count", "last_seen"], id=_STR, owner=_STR, tlp=_STR,
+                     count={"type": "integer", "nullable": True}, last_seen=_OPT_STR)
+SCHEMAS.update({
+    "LookupRequest": obj(["values"], closed=True, values={
+        "type": "array", "minItems": 1, "maxItems": 10_000, "items": _STR,
+        "description": "IP addresses or networks, domains, URLs, hashes, e-mail addresses"}),
+    "Lookup": obj(["results"], results={"type": "array", "items": obj(
+        ["value", "kinds", "problem", "warninglists", "truncated", "hits"], value=_STR, kinds=_STRS,
+        problem=_OPT_STR, warninglists=_STRS, truncated=_BOOL, hits={"type": "array", "items": obj(
+            ["id", "type", "name", "owner", "origin", "tlp", "state", "matched", "index_type", "relation",
+             "sightings"], id=_STR, type=_STR, name=_STR, owner=_STR, origin=_OPT_STR, tlp=_STR, state=_STR,
+            matched=_STR, index_type=_STR,
+            relation={"type": "string", "enum": ["exact", "parent", "within", "contains"]},
+            sightings={"type": "array", "items": _SIGHTING_SEEN})})}),
+})
 SCHEMAS["Error"]["properties"]["error"]["properties"]["problems"] = {
     "type": "array", "items": _PROBLEM,
     "description": "a refused write: every problem found (object id, property, reason); nothing was stored"}
@@ -403,7 +418,14 @@ _OBJECTS = [
                 query("cursor", "the next of the previous page"))),
 ]
 
-OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS]
+_LOOKUP = [
+    _op("post", "/api/v1/lookup", "lookupValues",
+        "The visible objects that mention each value (and its parent domains, networks, addresses), their "
+        "sightings and the warninglists it is on (docs/early-warning.md)", "lookup", (200, ref("Lookup")),
+        body="LookupRequest"),
+]
+
+OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS, *_LOOKUP]
 
 
 def _error_response(status: int) -> dict[str, Any]:

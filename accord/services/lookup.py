@@ -294,6 +294,17 @@ class Lookup:
         return out
 
 
+def result_json(result: ValueResult) -> dict[str, Any]:
+    """One value's answer as JSON: what POST /api/v1/lookup and ``accord lookup --json`` print."""
+    return {"value": result.value, "kinds": result.kinds, "problem": result.problem,
+            "warninglists": result.warninglists, "truncated": result.truncated,
+            "hits": [{"id": h.stix_id, "type": h.type, "name": h.name, "owner": h.owner, "origin": h.origin,
+                      "tlp": h.tlp, "state": h.state, "matched": h.matched, "index_type": h.index_type,
+                      "relation": h.relation,
+                      "sightings": [{"id": s.stix_id, "owner": s.owner, "tlp": s.tlp, "count": s.count,
+                                     "last_seen": s.last_seen} for s in h.sightings]} for h in result.hits]}
+
+
 def lookup(store: Store, vis: Visibility, values: Sequence[str], *,
            benign: Callable[[str], list[str]] | None = None) -> list[ValueResult]:
     """Look ``values`` up as ``vis``'s viewer (see the module docstring)."""

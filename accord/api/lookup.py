@@ -1,0 +1,72 @@
+"""REST lookup under /api/v1/ (issue 9, docs/early-warning.md):
+
+    POST /api/v1/lookup      {"values": ["8.8.8.8", "evil.example.com", ...]}   (at most 10,000)
+
+For each value, in the order sent: the visible objects that mention it (or its parent domains,
+the networks it lies in, the addresses inside a network given), their sightings, and the MISP
+warninglists the value is on. services/lookup.py decides everything through the gate; this
+module only reads the body and renders the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from accord.api.routes import ApiContext, ApiError, guarded, json_response
+from accord.api.transfer import _read_body
+from accord.policy.gate import visibility
+from accord.policy.viewer import Viewer
+from accord.services.lookup import MAX_VALUE_LENGTH, MAX_VALUES, lookup, result_json
+from accord.services.warninglists import benign
+
+# Every value at its longest, quoted, with room for the rest of the object.
+MAX_LOOKUP_BODY = MAX_VALUES * (MAX_VALUE_LENGTH + 8) + 1024
+
+
+def _bad(detail: str) -> ApiError:
+    return ApiError(400, "Bad request", detail)
+
+
+def values_of(raw: bytes) -> list[str]:
+    """The values of a lookup body, or a 400 that says which part is wrong and why."""
+    if not raw.strip():
+        raise _bad('the body is empty: send {"values": ["8.8.8.8", "example.com", ...]}')
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _bad(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _bad('the body must be a JSON object: {"values": [...]}')
+    unknown = sorted(set(body) - {"values"})
+    if unknown:
+        raise _bad(f"'{unknown[0]}': not a lookup parameter (send only 'values')")
+    values = body.get("values")
+    if not isinstance(values, list) or not values:
+        raise _bad("'values': must be a non-empty list of strings")
+    if len(values) > MAX_VALUES:
+        raise _bad(f"'values': {len(values)} values; at most {MAX_VALUES} in one lookup")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise _bad(f"'values[{i}]': must be a string, not {type(value).__name__}")
+    return values
+
+
+def _lookup(ctx: ApiContext, viewer: Viewer, raw: bytes) -> dict[str, Any]:
+    values = values_of(raw)
+    results = lookup(ctx.store, visibility(ctx.store, viewer, ctx.clock()), values, benign=benign)
+    return {"results": [result_json(r) for r in results]}
+
+
+async def lookup_values(request: Request, ctx: ApiContext, viewer: Viewer) -> Response:
+    """POST /api/v1/lookup."""
+    raw = await _read_body(request, min(ctx.max_content_length, MAX_LOOKUP_BODY))
+    return json_response(await run_in_threadpool(_lookup, ctx, viewer, raw))
+
+
+ROUTES = [Route("/api/v1/lookup", guarded(lookup_values), methods=["POST"])]
