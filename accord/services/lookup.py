@@ -89,10 +89,7 @@ class ValueResult:
     truncated: bool = False  # a network holds more than CONTAINED_CAP visible hits
 
 
-@dataclass(frozen=True)
-class _Want:
-    index: int  # which value
-    relation: str
+_Want = tuple[int, str]  # (which value, relation): a tuple, since a bulk lookup makes ~100,000
 
 
 def parent_domains(domain: str) -> list[str]:
@@ -101,10 +98,27 @@ def parent_domains(domain: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
 
 
-def _networks_around(index_type: str, value: str) -> list[str]:
-    """The indexed networks that could hold ``value`` (an address or a network) as a subnet."""
-    net = ipaddress.ip_network(value, strict=False)
-    return [net.supernet(new_prefix=p).compressed for p in _WITHIN[net.version] if p < net.prefixlen]
+def _networks_around(value: str) -> list[str]:
+    """The indexed networks that could hold ``value`` (an address or a network) as a subnet.
+
+    Integer arithmetic rather than ``ipaddress`` supernets: a bulk lookup of IPv4 addresses
+    makes 24 of these per value, and ``supernet`` costs ~7 us each."""
+    address, _, length = value.partition("/")
+    if ":" not in address:
+        a, b, c, d = (int(part) for part in address.split("."))
+        addr, bits = (a << 24) | (b << 16) | (c << 8) | d, 32
+    else:
+        addr, bits = int(ipaddress.IPv6Address(address)), 128
+    prefix = int(length) if length else bits
+    out = []
+    for p in _WITHIN[4 if bits == 32 else 6]:
+        if p >= prefix:
+            break
+        base = addr & ~((1 << (bits - p)) - 1)
+        text = (f"{base >> 24}.{(base >> 16) & 255}.{(base >> 8) & 255}.{base & 255}" if bits == 32
+                else ipaddress.IPv6Address(base).compressed)
+        out.append(f"{text}/{p}")
+    return out
 
 
 def _ranges_inside(index_type: str, value: str) -> list[tuple[str, str, str]]:
@@ -164,13 +178,13 @@ class Lookup:
                     f"longer than {MAX_VALUE_LENGTH} characters")
                 continue
             for index_type, norm in pairs:
-                keys.setdefault((index_type, norm), []).append(_Want(i, EXACT))
+                keys.setdefault((index_type, norm), []).append((i, EXACT))
                 if index_type == "domain-name":
                     for parent in parent_domains(norm):
-                        keys.setdefault((index_type, parent), []).append(_Want(i, PARENT))
+                        keys.setdefault((index_type, parent), []).append((i, PARENT))
                 elif index_type in ("ipv4-addr", "ipv6-addr"):
-                    for network in _networks_around(index_type, norm):
-                        keys.setdefault((index_type, network), []).append(_Want(i, WITHIN))
+                    for network in _networks_around(norm):
+                        keys.setdefault((index_type, network), []).append((i, WITHIN))
                     if "/" in norm:
                         ranges.append((i, norm, tuple(_ranges_inside(index_type, norm))))
         return results, keys, ranges
@@ -214,8 +228,8 @@ class Lookup:
         for start in range(0, len(key_list), CHUNK_KEYS):
             chunk = tuple(key_list[start:start + CHUNK_KEYS])
             for index_type, value, row in self.store.observable_versions(ObservableQuery(keys=chunk), where):
-                for want in keys.get((index_type, value), ()):
-                    take(want.index, want.relation, index_type, value, row)
+                for i, relation in keys.get((index_type, value), ()):
+                    take(i, relation, index_type, value, row)
         for i, network, network_ranges in ranges:
             if not network_ranges:
                 continue

@@ -348,12 +348,17 @@ def lookup_pairs(value: str) -> list[Pair]:
     """Every (index type, normalised value) a typed-in value could stand for: the keys under which
     the observable index holds it, whatever SCO or hash the producer recorded it as."""
     pairs: list[Pair] = []
+    stripped = value.strip()
     for index_type in _LOOKUP_TYPES:
+        # Cheap guards that only skip what cannot parse (a failed ipaddress parse costs ~5 us and
+        # bulk lookups try thousands): IPv6 needs a colon, IPv4 in any spelling starts with a digit.
+        if (index_type == "ipv6-addr" and ":" not in stripped) or (
+                index_type == "ipv4-addr" and not stripped[:1].isdigit()):
+            continue
         found = _NORMALISERS[index_type](value)
         # A bare word is a valid domain name (a TLD or an intranet host), but nobody means one.
         if found is not None and not (index_type == "domain-name" and "." not in found):
             pairs.append((index_type, found))
-    stripped = value.strip()
     if _HEX.fullmatch(stripped) or _TLSH.fullmatch(stripped):
         for algorithm, length in _HEX_LENGTHS.items():
             if len(stripped) == length:
