@@ -6,6 +6,7 @@ same policy gate as the APIs. Sessions and CSRF are policy/sessions.py's; this r
     headers.py   security headers (CSP without inline script) on every response
     auth.py      sign-in and sign-out
     browse.py    dashboard, search, object page
+    lookup_page.py  values looked up in everything the viewer may see (services/lookup.py)
     release.py   import with review, approvals, publish and retract
     preview.py   "as partner X": what another organisation would receive
     admin.py     agreements, collections and their grants

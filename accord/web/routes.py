@@ -7,7 +7,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from accord.web import admin as web_admin
-from accord.web import audit_pages, auth, browse, preview, release, users
+from accord.web import audit_pages, auth, browse, lookup_page, preview, release, users
 from accord.web.context import STATIC
 
 
@@ -20,6 +20,7 @@ async def favicon(_: object) -> Response:
 ROUTES = [
     *auth.ROUTES,
     *browse.ROUTES,
+    *lookup_page.ROUTES,
     *release.ROUTES,
     *preview.ROUTES,
     *web_admin.ROUTES,
