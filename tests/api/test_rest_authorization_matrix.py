@@ -137,8 +137,8 @@ def expected(op: str, role: str, grant: str, relation: str) -> Outcome:
         return (200, "") if op == f"GET {OPENAPI_PATH}" else (401, "")  # api.md: credentials as TAXII
     admin, org_admin = node_admin(role), at_least(role, "org-admin")
     match op:
-        case "GET /api/v1/openapi.json" | "GET /api/v1/sync/retractions":
-            return 200, ""  # every authenticated caller
+        case "GET /api/v1/openapi.json" | "GET /api/v1/sync/retractions" | "POST /api/v1/lookup":
+            return 200, ""  # every authenticated caller (what a lookup finds: tests/policy/test_lookup_flow.py)
         case "POST /api/v1/import/preview":
             return (200, "") if at_least(role, "analyst") else (403, "")  # as the web UI's Import page
         # -- release: publisher or above (403 whatever the id), the caller's organisation's versions only
@@ -515,6 +515,8 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/objects": Row(COLLECTION, lambda w, c, r: w.request(
         c, "POST", "/api/v1/objects", _stix(0), collection=_collection_ref(w, r, w.write)), _state),
     "PUT /api/v1/objects/{stix_id}": Row(OBJECTS, _ask_put_object, _state),
+    "POST /api/v1/lookup": Row(NONE, lambda w, c, r: w.request(
+        c, "POST", "/api/v1/lookup", {"values": ["198.51.100.7", "evil.example"]})),
     "POST /api/v1/import/preview": Row(NONE, lambda w, c, r: w.request(
         c, "POST", "/api/v1/import/preview", orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
                                                            "objects": [_stix(0)]}), format="stix")),
