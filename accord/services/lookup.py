@@ -40,11 +40,12 @@ from accord.storage.base import ListedVersion, ObservableQuery, RowFilter, Store
 
 MAX_VALUES = 10_000  # values in one lookup
 MAX_VALUE_LENGTH = 2_048  # longer than any address, domain, hash or sensible URL
-CHUNK_KEYS = 1_000  # index keys per statement
+CHUNK_KEYS = 5_000  # index keys per statement (under both engines' bound-parameter limits)
 CONTAINED_CAP = 1_000  # versions one network may list as "contains" hits
 # Prefix lengths of the indexed networks an address is looked up in: every network from a /8
 # (IPv4) or /16 (IPv6) down to one address short of a host. Wider ones are not indicators.
 _WITHIN = {4: range(8, 32), 6: range(16, 128)}
+_LENGTH_TEXT = [str(p) for p in range(129)]
 _NOT_A_VALUE = "not an IP address or network, domain, URL, e-mail address or hash"
 
 EXACT, PARENT, WITHIN, CONTAINS = "exact", "parent", "within", "contains"
@@ -98,8 +99,12 @@ def parent_domains(domain: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
 
 
-def _networks_around(value: str) -> list[str]:
+def _networks_around(value: str, lengths: frozenset[str] | None = None) -> list[str]:
     """The indexed networks that could hold ``value`` (an address or a network) as a subnet.
+
+    ``lengths``: the prefix lengths (as text) the index holds networks of for this type
+    (``Store.network_prefixes``); a network of any other length is not in the index, so it is
+    not worth a key. None: every length.
 
     Integer arithmetic rather than ``ipaddress`` supernets: a bulk lookup of IPv4 addresses
     makes 24 of these per value, and ``supernet`` costs ~7 us each."""
@@ -114,6 +119,8 @@ def _networks_around(value: str) -> list[str]:
     for p in _WITHIN[4 if bits == 32 else 6]:
         if p >= prefix:
             break
+        if lengths is not None and _LENGTH_TEXT[p] not in lengths:
+            continue
         base = addr & ~((1 << (bits - p)) - 1)
         text = (f"{base >> 24}.{(base >> 16) & 255}.{(base >> 8) & 255}.{base & 255}" if bits == 32
                 else ipaddress.IPv6Address(base).compressed)
@@ -168,6 +175,7 @@ class Lookup:
         results: list[ValueResult] = []
         keys: dict[tuple[str, str], list[_Want]] = {}
         ranges: list[tuple[int, str, tuple[tuple[str, str, str], ...]]] = []
+        prefixes: dict[str, frozenset[str]] | None = None
         for i, raw in enumerate(values):
             value = raw.strip()
             pairs = lookup_pairs(value) if value and len(value) <= MAX_VALUE_LENGTH and "\x00" not in value else []
@@ -183,11 +191,23 @@ class Lookup:
                     for parent in parent_domains(norm):
                         keys.setdefault((index_type, parent), []).append((i, PARENT))
                 elif index_type in ("ipv4-addr", "ipv6-addr"):
-                    for network in _networks_around(norm):
+                    if prefixes is None:
+                        prefixes = self._network_prefixes()
+                    for network in _networks_around(norm, prefixes.get(index_type, frozenset())):
                         keys.setdefault((index_type, network), []).append((i, WITHIN))
                     if "/" in norm:
                         ranges.append((i, norm, tuple(_ranges_inside(index_type, norm))))
         return results, keys, ranges
+
+    def _network_prefixes(self) -> dict[str, frozenset[str]]:
+        """Which prefix lengths of networks the index holds, per type (storage/search.py): read
+        once per lookup, used only to skip keys nothing is indexed under, never shown. A store
+        without the summary gets every length probed."""
+        summary: Callable[[], dict[str, frozenset[str]]] | None = getattr(self.store, "network_prefixes", None)
+        if summary is None:
+            every = frozenset(_LENGTH_TEXT)
+            return {"ipv4-addr": every, "ipv6-addr": every}
+        return summary()
 
     # -- the body as the caller receives it ------------------------------------------------
     def _received(self, row: ListedVersion) -> dict[str, Any] | None:

@@ -135,6 +135,7 @@ class PostgresStore(SQLStore):
 
     transaction_class = PostgresTransaction
     _body_like = "convert_from(v.body, 'UTF8') ILIKE ? ESCAPE '\\'"
+    _slash_position = "strpos(value, '/')"
 
     def __init__(self, url: str, *, clock: Clock = micros_now, pool_max: int = POOL_MAX,
                  connect_timeout: float = 10.0):

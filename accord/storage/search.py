@@ -22,11 +22,16 @@ _COLUMNS = ("m.date_added AS date_added, v.stix_id AS stix_id, v.version AS vers
 
 
 _FAR_FUTURE = 2**62
+_PKS_PER_STATEMENT = 1_000  # well under either engine's limit on bound parameters
 _ROW_COLUMNS = _COLUMNS + ", v.body AS body"
 
 
 def _listed(r: Any) -> ListedVersion:
     return ListedVersion(r[0], r[1], r[2], r[3], bytes(r[11]), r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+
+
+# The condition of the partial index ix_observables_networks (migration 0008), word for word.
+NETWORKS_WHERE = "type IN ('ipv4-addr', 'ipv6-addr') AND value LIKE '%/%'"
 
 
 def like_pattern(text: str) -> str:
@@ -39,6 +44,8 @@ class SearchQueries:
     _read: Callable[[], AbstractContextManager[Any]]
     # How a backend reads the stored JSON as case-insensitively searchable text.
     _body_like = "CAST(v.body AS TEXT) LIKE ? ESCAPE '\\'"
+    # Where the first "/" of an index value is (1-based; 0: none).
+    _slash_position = "instr(value, '/')"
 
     def search_versions(self, where: RowFilter, f: SearchFilter, *, limit: int,
                         with_body: bool = True) -> list[ListedVersion]:
@@ -110,6 +117,8 @@ class SearchQueries:
         by_type: dict[str, list[str]] = {}
         for index_type, value in q.keys:
             by_type.setdefault(index_type, []).append(value)
+        if not q.ranges and limit is None:
+            return self._keyed_versions(by_type, q.types, where)
         arms: list[str] = []
         params: list[object] = []
         for index_type, values in by_type.items():
@@ -136,6 +145,60 @@ class SearchQueries:
         with self._read() as conn:
             rows = conn.execute(self._sql(sql), params).fetchall()
         return [(r[0], r[1], _listed(r[2:])) for r in rows]
+
+    def _keyed_versions(self, by_type: dict[str, list[str]], types: Sequence[str], where: RowFilter,
+                        ) -> list[tuple[str, str, ListedVersion]]:
+        """``observable_versions`` for keys only, in two statements: which versions the index holds
+        under the keys (the primary key alone answers it), then those versions in ``pk`` order
+        through ``where``. Fetching the few versions found in pk order, rather than in key order
+        inside one join, is ~4x cheaper on SQLite at 1M versions (page locality, no sort of the
+        bodies). The first statement is not gated but only names candidates: every row returned
+        passed the caller's predicate in the second, exactly as in the one-statement form; the
+        order is the same (type, value, version newest first, membership oldest first)."""
+        arms: list[str] = []
+        params: list[object] = []
+        for index_type, values in by_type.items():
+            arms.append(f"SELECT type, value, version_pk FROM observables WHERE type = ? "
+                        f"AND value IN ({placeholders(len(values))})")
+            params.extend((index_type, *values))
+        if not arms:
+            return []
+        with self._read() as conn:
+            indexed = conn.execute(self._sql(" UNION ALL ".join(arms)), params).fetchall()
+            under: dict[int, list[tuple[str, str]]] = {}
+            for index_type, value, version_pk in indexed:
+                under.setdefault(version_pk, []).append((index_type, value))
+            if not under:
+                return []
+            pks = sorted(under)
+            extra = f" AND v.type IN ({placeholders(len(types))})" if types else ""
+            rows = []
+            for start in range(0, len(pks), _PKS_PER_STATEMENT):
+                chunk = pks[start:start + _PKS_PER_STATEMENT]
+                rows += conn.execute(self._sql(
+                    f"SELECT {_ROW_COLUMNS} FROM object_versions v CROSS JOIN collection_objects m "
+                    f"WHERE v.pk IN ({placeholders(len(chunk))}) AND m.version_pk = v.pk AND ({where.sql}){extra}"),
+                    [*chunk, *where.params, *types]).fetchall()
+        out = [(index_type, value, listed) for listed in map(_listed, rows)
+               for index_type, value in under[listed.pk]]
+        out.sort(key=lambda r: (r[0], r[1], -r[2].pk, r[2].date_added))
+        return out
+
+    def network_prefixes(self) -> dict[str, frozenset[str]]:
+        """Index type -> the prefix lengths (as written after the "/") of the networks it holds.
+
+        Not gated, and never shown: a lookup uses it only to leave out keys that cannot be in the
+        index (an address's containing networks of a length no indexed network has), so it cannot
+        change which rows the gated query finds. Reads the partial index of migration 0008, whose
+        size is the number of indexed networks, not of observables."""
+        with self._read() as conn:
+            rows = conn.execute(self._sql(
+                f"SELECT DISTINCT type, substr(value, {self._slash_position} + 1) FROM observables "
+                f"WHERE {NETWORKS_WHERE}")).fetchall()
+        out: dict[str, set[str]] = {}
+        for index_type, length in rows:
+            out.setdefault(index_type, set()).add(length)
+        return {t: frozenset(lengths) for t, lengths in out.items()}
 
     def membership_floor(self, before: int, rows: int) -> int | None:
         with self._read() as conn:
