@@ -126,6 +126,12 @@ SETTINGS: tuple[Setting, ...] = (
         "proxy, false never, auto when the request itself came over HTTPS.", _auto_boolean,
     ),
     Setting(
+        "correlation_cap", "ACCORD_CORRELATION_CAP", lambda _: 100,
+        "An object page lists, for each of the object's observables, the other visible objects "
+        "sharing it (\"also seen in\"); a value more than this many visible objects share is marked "
+        "over-correlating instead, with no list and no count.", _positive_int,
+    ),
+    Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
         "Format of the server's log lines on stderr: json (one object per line, for log "
         "collectors) or text (for a person at a terminal).", _log_format,
@@ -150,6 +156,7 @@ class Settings:
     session_idle_minutes: int = 30
     session_hours: int = 12
     session_cookie_secure: str = "auto"
+    correlation_cap: int = 100
 
 
 def load_settings(

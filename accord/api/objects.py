@@ -151,10 +151,11 @@ def search_objects(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[st
 
 
 def get_object(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[str, Any]:
-    """GET /api/v1/objects/{id}: the current version, every version, the graph, the receipts."""
+    """GET /api/v1/objects/{id}: the current version, every version, the graph, the receipts, and
+    "also seen in" (the other visible objects sharing one of its observables)."""
     stix_id = _stix_id(request)
     vis = visibility(ctx.store, viewer, ctx.clock())
-    view = object_view(ctx.store, vis, stix_id, channel="rest")
+    view = object_view(ctx.store, vis, stix_id, channel="rest", correlation_cap=ctx.correlation_cap)
     current = _version(view.current)
     meta = {k: current[k] for k in ("tlp", "owner", "origin", "state", "version", "date_added")}
     meta["collection"] = view.current.collections[0] if view.current.collections else None
@@ -162,7 +163,10 @@ def get_object(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[str, A
             "versions": [_version(v) for v in view.versions], "edges": [_edge(e) for e in view.edges],
             "receipts": None if view.receipts is None else [
                 {"seq": r.seq, "at": _time(r.at), "org": r.org, "agreement": r.agreement, "channel": r.channel}
-                for r in view.receipts]}
+                for r in view.receipts],
+            "correlations": [{"value": c.value, "index_type": c.index_type, "over_correlating": c.over_correlating,
+                              "objects": [{**(_summary(h) or {}), "owner": h.owner} for h in c.objects]}
+                             for c in view.correlations]}
 
 
 # -- writes -----------------------------------------------------------------------------------------

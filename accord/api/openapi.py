@@ -175,7 +175,7 @@ SCHEMAS.update({
                       facets_sampled=_BOOL, searched_as=_STRS,
                       next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
     "ObjectDetail": obj(
-        ["id", "current", "versions", "edges", "receipts"], id=_STR, current=_STIX_OUT,
+        ["id", "current", "versions", "edges", "receipts", "correlations"], id=_STR, current=_STIX_OUT,
         versions={"type": "array", "items": obj(
             ["version", "object", "tlp", "owner", "state", "collections", "changes"], version=_STR,
             object={"type": "object"}, tlp=_STR, owner=_STR, origin=_OPT_STR, origin_node=_OPT_STR, state=_STR,
@@ -187,7 +187,15 @@ SCHEMAS.update({
             object={"nullable": True, **obj(["id", "type", "name", "tlp"], id=_STR, type=_STR, name=_STR, tlp=_STR)})},
         receipts={"type": "array", "nullable": True, "items": obj(
             ["seq", "at", "channel"], seq={"type": "integer"}, at=_TIME, org=_OPT_STR, agreement=_OPT_STR,
-            channel=_STR)}),
+            channel=_STR)},
+        correlations={"type": "array", "description": "also seen in: for each observable of the current version "
+                      "(as the caller receives it) that other visible objects share, those objects; a value more "
+                      "than correlation_cap visible objects share is over_correlating, with no list",
+                      "items": obj(["value", "index_type", "over_correlating", "objects"], value=_STR,
+                                   index_type=_STR, over_correlating=_BOOL,
+                                   objects={"type": "array", "items": obj(
+                                       ["id", "type", "name", "owner", "tlp"], id=_STR, type=_STR, name=_STR,
+                                       owner=_STR, tlp=_STR)})}),
     "Written": _WRITTEN,
     "Extraction": obj(["format", "objects", "problems", "notes", "review_required"], format=_STR,
                       objects={"type": "array", "items": {"type": "object"}},

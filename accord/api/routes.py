@@ -41,6 +41,7 @@ class ApiContext:
     max_nesting_depth: int = 100
     max_object_bytes: int = 64 * 1024 * 1024
     node_name: str = "accord"
+    correlation_cap: int = 100
 
 
 class ApiError(Exception):

@@ -4,7 +4,8 @@ Everything here comes through the gate: the versions are those the caller's visi
 predicate admits, disclosed (redacted, receipted) like any other read; the relationships are
 the visible objects that point at it or that it points at; "who received it" is shown only to
 the organisation that owns the copy (or the node admin), never to a partner, because who else
-an agreement reaches is the owner's business.
+an agreement reaches is the owner's business; "also seen in" (services/correlation.py) lists the
+other visible objects sharing an observable with the current version as the caller receives it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import orjson
 
 from accord.errors import NotFoundError
 from accord.policy.gate import Visibility
+from accord.services.correlation import DEFAULT_CAP, Correlation, correlations
 from accord.services.disclose import disclose
 from accord.services.search import Hit, Searcher
 from accord.stix.references import REF_INDEX, references_of
@@ -66,6 +68,7 @@ class ObjectView:
     versions: list[VersionView]  # oldest first, one per (version, owner)
     edges: list[Edge]
     receipts: list[Receipt] | None  # None: not the caller's to see
+    correlations: list[Correlation] = field(default_factory=list)  # "also seen in"
 
     @property
     def current(self) -> VersionView:
@@ -77,9 +80,11 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, A
     return [(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
 
 
-def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "web") -> ObjectView:
+def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "web",
+                correlation_cap: int = DEFAULT_CAP) -> ObjectView:
     """What the caller may see of one object; NotFoundError if nothing (same as no such object).
-    ``channel`` names the read path in the receipts (web, rest)."""
+    ``channel`` names the read path in the receipts (web, rest); ``correlation_cap``: a value more
+    visible objects share is marked over-correlating instead of listed (settings.py)."""
     rows = store.object_versions(stix_id, vis.predicate())
     if not rows:
         raise NotFoundError(f"no object {stix_id}")
@@ -113,7 +118,8 @@ def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "
         raise NotFoundError(f"no object {stix_id}")
     current = versions[-1]
     return ObjectView(stix_id, versions, _edges(store, vis, searcher, current, channel),
-                      _receipts(store, vis, current))
+                      _receipts(store, vis, current),
+                      correlations(store, vis, searcher, stix_id, current.obj, cap=correlation_cap, channel=channel))
 
 
 def _owners_business(vis: Visibility, row: ListedVersion) -> bool:

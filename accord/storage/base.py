@@ -439,6 +439,13 @@ class Store(Protocol):
         whole query, ordered by key, then newest version first; at most ``limit`` rows."""
         ...
 
+    def correlated_versions(self, keys: Sequence[tuple[str, str]], where: RowFilter, *, per_key: int,
+                            ) -> list[tuple[str, str, ListedVersion]]:
+        """(index type, indexed value, membership row with body) for the versions ``where`` admits
+        that the index holds under each of ``keys``, at most ``per_key`` rows per key, newest
+        version first: one statement for all the keys (correlation, services/correlation.py)."""
+        ...
+
     def membership_floor(self, before: int, rows: int) -> int | None:
         """The ``date_added`` ``rows`` memberships older than ``before`` (None: fewer remain):
         the lower edge of a bounded search window."""

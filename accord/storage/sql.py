@@ -39,6 +39,7 @@ from accord.storage.base import (
     VersionQuery,
     WriteResult,
 )
+from accord.storage.correlation_queries import CorrelationQueries
 from accord.storage.identity import IdentityQueries
 from accord.storage.ordering import placeholders, version_order
 from accord.storage.peers import PeerQueries, cursor_order
@@ -274,7 +275,7 @@ class _DryRun(Exception):
 
 
 class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries, SessionQueries,
-               SearchQueries):
+               SearchQueries, CorrelationQueries):
     """Everything a SQL backend does the same way. Subclasses provide connections and locking:
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding

@@ -75,10 +75,11 @@ def object_page(p: Page) -> Response:
     if "\x00" in stix_id or len(stix_id) > 300:
         raise NotFoundError("no such object")
     vis = visibility(p.ctx.store, p.viewer, p.ctx.clock())
-    view = object_view(p.ctx.store, vis, stix_id)
+    view = object_view(p.ctx.store, vis, stix_id, correlation_cap=p.ctx.correlation_cap)
     current = view.current
     own = current.row.owner_org == p.viewer.org_pk
     return p.render("object.html", view=view, current=current, graph=_graph(view),
+                    correlation_cap=p.ctx.correlation_cap,
                     pretty=orjson.dumps(current.obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(),
                     may_publish=own and p.viewer.role.at_least(Role.PUBLISHER) and current.row.state == "draft"
                     and not (p.ctx.four_eyes and current.author == p.viewer.username),

@@ -12,7 +12,8 @@ a signed-in web session, reads:
 * ``GET /api/v1/objects/{id}`` for every object of the world: 404 byte-identical to a missing id
   when the oracle allows no version, otherwise exactly the allowed versions; each edge shows the
   other end's summary (name, type, TLP) only when the oracle lets the reader see it; receipts
-  only for the owner's members and the node-admin;
+  only for the owner's members and the node-admin; "also seen in" lists exactly the other
+  indicators the reader sees (every world indicator shares one value), nothing hidden;
 * ``GET /api/v1/preview?org=O`` for every organisation the reader may know: exactly what the
   oracle lets O see of the reader's organisation's data (node-admin: of everyone's), with no
   receipt written; ``GET /api/v1/preview?object=ID`` for the reader's own objects: each
@@ -245,6 +246,7 @@ def check_objects(world: World, graph: Graph, username: str, c: httpx.Client, we
         allowed = sees_id | referenced | marks
         check_no_stranger_ids(world, answer.text, allowed, where)
         check_no_stranger_ids(world, page.text, allowed, f"web object page {stix_id} for {username}")
+        check_correlations(world, username, stix_id, sees_id, body["correlations"], page.text, where)
         hidden_ends = referenced - sees_id
         if hidden_ends:
             assert "(not visible to you)" in page.text, where
@@ -253,6 +255,33 @@ def check_objects(world: World, graph: Graph, username: str, c: httpx.Client, we
         assert ("Who received it" in page.text) == (body["receipts"] is not None), where
         CASES["REST object (versions, edges, receipts)"] += 1
         CASES["web object page"] += 1
+
+
+def check_correlations(world: World, username: str, stix_id: str, sees_id: set[str],
+                       correlations: list[dict[str, Any]], html: str, where: str) -> None:
+    """"Also seen in": every world indicator carries the pattern's one value (world.body), outside
+    the granularly marked description, so every other indicator the reader sees shares it in the
+    reader's copy, and nothing the reader may not see may be listed (or counted: no count is given)."""
+    world_ids = {v.stix_id for v in world.versions}
+    listed = {o["id"] for c in correlations for o in c["objects"]}
+    assert listed & world_ids <= sees_id, (where, "correlates hidden objects", sorted(listed - sees_id))
+    if world.users[username][1] != "node-admin":
+        assert listed <= world_ids, (where, sorted(listed - world_ids))
+    expected = {i for i in sees_id if i.startswith("indicator--") and i != stix_id} \
+        if stix_id.startswith("indicator--") else set()
+    if not expected:
+        assert not listed & world_ids, (where, correlations)
+    else:
+        (c,) = [c for c in correlations if (c["index_type"], c["value"]) == ("ipv4-addr", "10.0.0.1")]
+        if c["over_correlating"]:
+            assert c["objects"] == [], where
+        else:
+            assert {o["id"] for o in c["objects"]} & world_ids == expected, (where, c, expected)
+            for i in expected:
+                assert i in html, (where, "missing from the web page's also seen in", i)
+            CASES["REST/web object, also seen in (listed)"] += 1
+        assert "Also seen in" in html, where
+    CASES["REST/web object, also seen in"] += 1
 
 
 def check_preview(n: Node, world: World, username: str, c: httpx.Client) -> None:

@@ -84,6 +84,7 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "visible_counts": lambda s: s.visible_counts(ALLOW_ALL),
     "listed_versions": lambda s: s.listed_versions([1], ALLOW_ALL),
     "observable_versions": lambda s: s.observable_versions(ObservableQuery(keys=(("url", "x"),)), ALLOW_ALL),
+    "correlated_versions": lambda s: s.correlated_versions((("url", "x"),), ALLOW_ALL, per_key=1),
     "object_versions": lambda s: s.object_versions("indicator--x", ALLOW_ALL),
     "provenance": lambda s: s.provenance([1]),
     "set_password_hash": lambda s: s.set_password_hash("u", None),
