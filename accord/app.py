@@ -91,7 +91,9 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
                 *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_objects.ROUTES, *api_lookup.ROUTES,
                 *api_openapi.ROUTES,
-                *web_routes.ROUTES, *ROUTES],
+                # TAXII before the UI: an API root may have any name, "agreements" included, and
+                # its paths (always ending in "/") must never reach a page of the same prefix.
+                *ROUTES, *web_routes.ROUTES],
         # Domain errors get their own entry so Starlette answers them in its exception middleware;
         # the Exception entry alone runs in the server-error middleware, which re-raises after
         # answering (a 4xx logged as a crash, the connection dropped).

@@ -55,6 +55,15 @@ def test_superscript_limit_over_http_is_400(node: Node) -> None:
     assert response.json()["details"] == {"parameter": "limit"}
 
 
+@pytest.mark.parametrize("api_root", ["agreements", "objects", "search", "admin", "static", "login"])
+def test_taxii_paths_under_any_api_root_name_stay_taxii(node: Node, api_root: str) -> None:
+    # The UI's /agreements/{name:path} page took /agreements/collections/X/objects/ and answered
+    # with the sign-in page (text/html): TAXII routes now come first (accord/app.py).
+    response = httpx.get(f"{node.url}/{api_root}/collections/x/objects/", headers={"Accept": TAXII})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == TAXII
+
+
 # -- not fixed yet: owners elsewhere ----------------------------------------------------------
 def test_basic_credentials_with_non_ascii_characters_are_401(node: Node) -> None:
     response = httpx.get(f"{node.root}/", headers=[(b"Authorization", b"Basic \xff\xfe")])
