@@ -23,8 +23,7 @@ from typing import Any
 import orjson
 
 from accord.policy.gate import Visibility
-from accord.policy.redact import GRANULAR, redact
-from accord.services.disclose import disclose
+from accord.services.disclose import Received, disclose
 from accord.services.search import Hit, Searcher
 from accord.stix.observables import observables_of
 from accord.storage.base import ListedVersion, Store
@@ -49,18 +48,13 @@ class _Received:
 
     def __init__(self, store: Store, vis: Visibility):
         self.store, self.vis = store, vis
-        self._levels: dict[str, str] | None = None
+        self._receiving = Received(store, vis)
         self._parsed: dict[int, list[tuple[str, str]]] = {}
 
     def observables(self, row: ListedVersion) -> list[tuple[str, str]]:
         found = self._parsed.get(row.pk)
         if found is None:
-            body = row.body or b"{}"
-            if GRANULAR in body and not self.vis.sees_everything and row.owner_org != self.vis.viewer.org_pk:
-                self._levels = self.store.marking_levels() if self._levels is None else self._levels
-                facts = next((f for f in self.store.version_facts(row.stix_id) if f.pk == row.pk), None)
-                body = redact(body, facts, row.collection_pk, self.vis, self._levels) if facts else b"{}"
-            found = observables_of(orjson.loads(body))
+            found = observables_of(self._receiving.parsed(row))
             self._parsed[row.pk] = found
         return found
 

@@ -17,12 +17,39 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR, redact
 from accord.storage.base import AuditEvent, AuditItem, ListedVersion, Store, VersionQuery
 
 log = logging.getLogger(__name__)
+
+
+class Received:
+    """Bodies as one viewer receives them: the parts granular markings hide from it removed
+    (policy/redact.py). No receipt is written: search, lookup and correlation use it to decide
+    what matches, and :func:`disclose` to hand bodies out. Marking levels are read once."""
+
+    def __init__(self, store: Store, vis: Visibility):
+        self._store, self._vis = store, vis
+        self._levels: dict[str, str] | None = None
+
+    def body(self, row: ListedVersion) -> bytes | None:
+        """The body the viewer receives; None if the version vanished since it was listed."""
+        body = row.body
+        if (body is None or GRANULAR not in body or self._vis.sees_everything
+                or row.owner_org == self._vis.viewer.org_pk):  # an owner receives its object whole
+            return body
+        self._levels = self._store.marking_levels() if self._levels is None else self._levels
+        facts = next((f for f in self._store.version_facts(row.stix_id) if f.pk == row.pk), None)
+        return None if facts is None else redact(body, facts, row.collection_pk, self._vis, self._levels)
+
+    def parsed(self, row: ListedVersion) -> dict[str, Any]:
+        parsed: dict[str, Any] = orjson.loads(self.body(row) or b"{}")
+        return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +66,7 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
     out: list[Disclosed] = []
     received: dict[str, list[AuditItem]] = {}
     owners: dict[int, str] | None = None
-    levels: dict[str, str] | None = None
+    receiving = Received(store, vis)
     # RED rows came through the SQL recipient check; the rows carry no recipient list, so the
     # viewer's organisation stands for it here and the cross-check covers everything else.
     recipients = (viewer.org_pk,) if viewer.org_pk is not None else ()
@@ -49,13 +76,9 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
             log.error("gate disagreement: SQL admitted %s version %s for %s; dropped", row.stix_id, row.version,
                       viewer.username)
             continue
-        body = row.body
-        if body is not None and GRANULAR in body:
-            levels = store.marking_levels() if levels is None else levels
-            facts = next((f for f in store.version_facts(row.stix_id) if f.pk == row.pk), None)
-            if facts is None:
-                continue
-            body = redact(body, facts, row.collection_pk, vis, levels)
+        body = receiving.body(row)
+        if body is None and row.body is not None:
+            continue  # the version vanished since the query listed it
         out.append(Disclosed(row, body))
         if row.owner_org != viewer.org_pk:
             owners = {o.pk: o.name for o in store.orgs()} if owners is None else owners

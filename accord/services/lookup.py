@@ -31,8 +31,8 @@ import orjson
 
 from accord.errors import RequestError
 from accord.policy.gate import Visibility
-from accord.policy.redact import GRANULAR, redact
-from accord.services.disclose import disclose
+from accord.policy.redact import GRANULAR
+from accord.services.disclose import Received, disclose
 from accord.services.search import display_name
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.references import REF_INDEX, references_of
@@ -167,7 +167,7 @@ class Lookup:
         the benchmark can leave the lists unloaded); None: no warninglist flags."""
         self.store, self.vis, self._benign = store, vis, benign
         self._orgs = {o.pk: o.name for o in store.orgs()}
-        self._levels: dict[str, str] | None = None
+        self._receiving = Received(store, vis)
 
     # -- what each value stands for ---------------------------------------------------------
     def _plan(self, values: Sequence[str]) -> tuple[list[ValueResult], dict[tuple[str, str], list[_Want]],
@@ -216,11 +216,7 @@ class Lookup:
         body = row.body or b"{}"
         if GRANULAR not in body or self.vis.sees_everything or row.owner_org == self.vis.viewer.org_pk:
             return None
-        self._levels = self.store.marking_levels() if self._levels is None else self._levels
-        facts = next((f for f in self.store.version_facts(row.stix_id) if f.pk == row.pk), None)
-        parsed: dict[str, Any] = orjson.loads(redact(body, facts, row.collection_pk, self.vis, self._levels)
-                                              if facts else b"{}")
-        return parsed
+        return self._receiving.parsed(row)
 
     def _still_mentions(self, row: ListedVersion, index_type: str, value: str) -> bool:
         received = self._received(row)

@@ -20,14 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
 from cryptography.fernet import Fernet, InvalidToken
 
 from accord.errors import RequestError
 from accord.policy.gate import Visibility, known_collections
-from accord.policy.redact import GRANULAR, redact
+from accord.policy.redact import GRANULAR
 from accord.policy.viewer import Viewer
-from accord.services.disclose import disclose
+from accord.services.disclose import Received, disclose
 from accord.stix.markings import TLP_LEVELS
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.timestamps import parse_to_micros
@@ -176,7 +175,7 @@ class Searcher:
         # as a filter; another one answers like a collection that does not exist.
         self._collections = [c for c in store.collections() if known is None or c.pk in known]
         self._names = {c.pk: c.alias or c.title for c in self._collections}
-        self._levels: dict[str, str] | None = None
+        self._received = Received(store, vis)
 
     def collection_name(self, pk: int) -> str | None:
         """The collection's alias or title if the caller may know it exists, else None."""
@@ -225,13 +224,7 @@ class Searcher:
         return f, words, sorted({t for t, _ in pairs})
 
     def _as_received(self, row: ListedVersion) -> dict[str, Any]:
-        body = row.body or b"{}"
-        if GRANULAR in body and not self.vis.sees_everything:
-            self._levels = self.store.marking_levels() if self._levels is None else self._levels
-            facts = next((f for f in self.store.version_facts(row.stix_id) if f.pk == row.pk), None)
-            body = redact(body, facts, row.collection_pk, self.vis, self._levels) if facts else b"{}"
-        parsed: dict[str, Any] = orjson.loads(body)
-        return parsed
+        return self._received.parsed(row)
 
     def _matches(self, row: ListedVersion, obj: dict[str, Any], words: list[str], labels: tuple[str, ...],
                  observables: tuple[tuple[str, str], ...] = ()) -> bool:
