@@ -28,6 +28,7 @@ from accord.policy import administration as admin
 from accord.policy.gate import collection_access, collections_predicate
 from accord.policy.roles import Role
 from accord.policy.tokens import new_token
+from accord.policy.tokens import state as token_state
 from accord.policy.viewer import Viewer
 from accord.services.audit_check import check_audit_log
 from accord.stix.markings import TLP_LEVELS
@@ -383,10 +384,8 @@ def add_user(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, 
 
 
 def _token(t: Token, now: int) -> dict[str, Any]:
-    state = "revoked" if t.revoked is not None else "expired" if t.expires is not None and t.expires <= now \
-        else "active"
-    return {"id": t.pk, "username": t.username, "label": t.label, "state": state, "created": _time(t.created),
-            "expires": _time(t.expires), "revoked": _time(t.revoked)}
+    return {"id": t.pk, "username": t.username, "label": t.label, "state": token_state(t, now),
+            "created": _time(t.created), "expires": _time(t.expires), "revoked": _time(t.revoked)}
 
 
 def _token_owner(ctx: ApiContext, viewer: Viewer, username: str) -> User:

@@ -14,7 +14,7 @@ import secrets
 
 from accord.errors import AuthenticationError
 from accord.policy.viewer import Viewer
-from accord.storage.base import Store
+from accord.storage.base import Store, Token
 
 PREFIX = "acc_"
 
@@ -23,6 +23,13 @@ def new_token() -> tuple[str, bytes]:
     """A fresh token and the digest to store for it."""
     token = PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     return token, digest(token)
+
+
+def state(token: Token, now: int) -> str:
+    """'active', 'expired' or 'revoked': what every interface shows of a token."""
+    if token.revoked is not None:
+        return "revoked"
+    return "expired" if token.expires is not None and token.expires <= now else "active"
 
 
 def digest(token: str) -> bytes:

@@ -21,8 +21,9 @@ from accord.policy.passwords import check_strength, set_password, verify_passwor
 from accord.policy.roles import Role
 from accord.policy.sessions import COOKIE
 from accord.policy.tokens import new_token
+from accord.policy.tokens import state as token_state
 from accord.policy.viewer import Viewer
-from accord.storage.base import Token, User
+from accord.storage.base import User
 from accord.web.admin import MAX_TEXT, name_field, required, text
 from accord.web.pages import Page, PageError, page, redirect
 
@@ -58,12 +59,6 @@ def _user_if(p: Page, username: str, allowed: Callable[[Viewer, User], bool]) ->
     if not allowed(p.viewer, user):
         raise NotFoundError("no such user")
     return user
-
-
-def token_state(t: Token, now: int) -> str:
-    if t.revoked is not None:
-        return "revoked"
-    return "expired" if t.expires is not None and t.expires <= now else "active"
 
 
 def _creatable_roles(p: Page, org_pk: int) -> list[Role]:
