@@ -132,6 +132,13 @@ SETTINGS: tuple[Setting, ...] = (
         "over-correlating instead, with no list and no count.", _positive_int,
     ),
     Setting(
+        "sighting_min_count", "ACCORD_SIGHTING_MIN_COUNT", lambda _: 1,
+        "Other organisations' sightings of an object are summarised (lookup, object page, score) "
+        "only once at least this many of them are visible to the reader; below it the reader is "
+        "told nothing about them. A reader's own organisation's sightings are always shown.",
+        _positive_int,
+    ),
+    Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
         "Format of the server's log lines on stderr: json (one object per line, for log "
         "collectors) or text (for a person at a terminal).", _log_format,
@@ -157,6 +164,7 @@ class Settings:
     session_hours: int = 12
     session_cookie_secure: str = "auto"
     correlation_cap: int = 100
+    sighting_min_count: int = 1
 
 
 def load_settings(

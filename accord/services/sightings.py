@@ -305,8 +305,8 @@ def record_sighting(store: Store, viewer: Viewer, report: SightingReport, *, now
     else:
         collection = collections[max(visible, key=lambda r: (r.version, r.date_added)).collection_pk]
     if not collection_access(store, viewer, collection).can_write:
-        raise ReleaseError(f"you may not write to collection {collection.id!r}, where the sighted object is; "
-                               "name a collection you may write to")
+        where = "" if collection_ref else ", where the sighted object is; name a collection you may write to"
+        raise ReleaseError(f"you may not write to collection {collection.id!r}{where}")
     reporter = viewer.org_name or NODE_ORG
     objects = sighting_for(report, reporter, now_micros)
     provenance = write_provenance(store, viewer, four_eyes=four_eyes)
