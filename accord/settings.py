@@ -49,6 +49,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _lifetimes(text: str) -> tuple[tuple[str, int], ...]:
+    """TYPE=DAYS,... (services/decay.py checks the types against those it knows)."""
+    pairs = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, sep, days = part.partition("=")
+        if not sep or not kind.strip() or not days.strip().isdigit() or int(days) <= 0:
+            raise ValueError(f"{part!r}: write TYPE=DAYS with a positive number of days, e.g. ipv4-addr=30")
+        pairs.append((kind.strip(), int(days)))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -132,6 +143,18 @@ SETTINGS: tuple[Setting, ...] = (
         "over-correlating instead, with no list and no count.", _positive_int,
     ),
     Setting(
+        "sighting_min_count", "ACCORD_SIGHTING_MIN_COUNT", lambda _: 3,
+        "Other organisations' sightings of an object are shown to a reader, and move the decay score "
+        "that reader sees, only once at least this many of them are visible to the reader; below it "
+        "the reader learns nothing of them. Its own organisation's sightings always count.", _positive_int,
+    ),
+    Setting(
+        "decay_lifetimes", "ACCORD_DECAY_LIFETIMES", lambda _: (),
+        "Indicator lifetimes for the decay score, in days, by the type of value the pattern names, "
+        "over the built-in table: TYPE=DAYS,... (e.g. ipv4-addr=14,file=730,default=120); "
+        "docs/early-warning.md lists the types and defaults.", _lifetimes,
+    ),
+    Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
         "Format of the server's log lines on stderr: json (one object per line, for log "
         "collectors) or text (for a person at a terminal).", _log_format,
@@ -157,6 +180,8 @@ class Settings:
     session_hours: int = 12
     session_cookie_secure: str = "auto"
     correlation_cap: int = 100
+    sighting_min_count: int = 3
+    decay_lifetimes: tuple[tuple[str, int], ...] = ()
 
 
 def load_settings(
