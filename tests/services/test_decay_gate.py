@@ -45,8 +45,9 @@ def sighting(n: int, kind: str, *, of: str = IND, tlp: str = TLP2_GREEN, at: int
 
 
 def put(store: Store, objects: list[dict[str, Any]], owner: str, state: State = State.PUBLISHED) -> None:
+    doc = StixDocument(io.BytesIO(orjson.dumps(objects)).read)
     with store.transaction() as tx:
-        report = ingest_document(tx, store.get_collection("default"), StixDocument(io.BytesIO(orjson.dumps(objects)).read),
+        report = ingest_document(tx, store.get_collection("default"), doc,
                                  Provenance(store.get_org(owner).pk, state=state, owner_name=owner))
     assert not report.refused, report.refused
 
