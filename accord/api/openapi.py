@@ -175,7 +175,7 @@ SCHEMAS.update({
                       facets_sampled=_BOOL, searched_as=_STRS,
                       next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
     "ObjectDetail": obj(
-        ["id", "current", "versions", "edges", "receipts", "correlations"], id=_STR, current=_STIX_OUT,
+        ["id", "current", "versions", "edges", "receipts", "correlations", "score"], id=_STR, current=_STIX_OUT,
         versions={"type": "array", "items": obj(
             ["version", "object", "tlp", "owner", "state", "collections", "changes"], version=_STR,
             object={"type": "object"}, tlp=_STR, owner=_STR, origin=_OPT_STR, origin_node=_OPT_STR, state=_STR,
@@ -195,7 +195,10 @@ SCHEMAS.update({
                                    index_type=_STR, over_correlating=_BOOL,
                                    objects={"type": "array", "items": obj(
                                        ["id", "type", "name", "owner", "tlp"], id=_STR, type=_STR, name=_STR,
-                                       owner=_STR, tlp=_STR)})}),
+                                       owner=_STR, tlp=_STR)})},
+        score={"type": "integer", "nullable": True, "minimum": 0, "maximum": 100,
+               "description": "an indicator's decay score for the caller (docs/early-warning.md); null for "
+                              "other objects"}),
     "Written": _WRITTEN,
     "Extraction": obj(["format", "objects", "problems", "notes", "review_required"], format=_STR,
                       objects={"type": "array", "items": {"type": "object"}},
@@ -299,7 +302,10 @@ _CORE = [
         params=(_COLLECTION_ID, query("format", "stix (the default) or another format name"),
                 query("type", "only this STIX type (repeatable)"), _FORMAT_OPTION, query("map", "a CSV mapping"),
                 query("latest", "true: only the newest version of each object",
-                      {"type": "string", "enum": ["true", "false"]}))),
+                      {"type": "string", "enum": ["true", "false"]}),
+                query("min_score", "leave out indicators whose decay score for the caller is below this "
+                      "(docs/early-warning.md); other objects are kept",
+                      {"type": "integer", "minimum": 0, "maximum": 100}))),
     Operation("get", OPENAPI_PATH, "getRestOpenApi", "This OpenAPI document", "meta", (200, {"type": "object"}),
               public=True),
 ]

@@ -74,17 +74,20 @@ class DecayModel:
         return kind, days
 
 
-def model_from_setting(pairs: Iterable[tuple[str, int]]) -> DecayModel:
-    """The model with the ``decay_lifetimes`` setting's TYPE=DAYS pairs over the built-in table."""
+def model_from_setting(text: str) -> DecayModel:
+    """The model with the ``decay_lifetimes`` setting (TYPE=DAYS,..., checked for shape by
+    settings.py) over the built-in table; ConfigError naming the setting for a type or a number
+    that cannot be used."""
     lifetimes = dict(DEFAULT_LIFETIMES)
-    for kind, days in pairs:
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, days = (x.strip() for x in part.partition("="))
         if kind not in LIFETIME_TYPES:
             raise ConfigError(f"setting decay_lifetimes (ACCORD_DECAY_LIFETIMES): {kind!r} is not a type Accord "
                               f"indexes; use one of {', '.join(LIFETIME_TYPES)}")
-        if days <= 0:
-            raise ConfigError(f"setting decay_lifetimes (ACCORD_DECAY_LIFETIMES): {kind}={days}: "
+        if not days.isdigit() or int(days) <= 0:
+            raise ConfigError(f"setting decay_lifetimes (ACCORD_DECAY_LIFETIMES): {part!r}: "
                               "a lifetime is a positive number of days")
-        lifetimes[kind] = days
+        lifetimes[kind] = int(days)
     return DecayModel(lifetimes)
 
 

@@ -169,6 +169,7 @@ def test_every_indexed_type_may_have_a_lifetime() -> None:
 
 def test_the_lifetimes_setting_overrides_the_table_and_names_what_is_wrong() -> None:
     settings_ = load_settings(env={"ACCORD_DECAY_LIFETIMES": "ipv4-addr=10, default=20"})
+    assert settings_.decay_lifetimes == "ipv4-addr=10,default=20"  # text: it travels to workers as it is
     model = model_from_setting(settings_.decay_lifetimes)
     assert (model.lifetimes["ipv4-addr"], model.lifetimes["default"], model.lifetimes["file"]) == (10, 20, 365)
     assert score(indicator(confidence=100), [], T0 + 5 * DAY, model) == 50
@@ -177,4 +178,6 @@ def test_the_lifetimes_setting_overrides_the_table_and_names_what_is_wrong() -> 
     with pytest.raises(ConfigError, match=r"decay_lifetimes.*ipv4-addr=0"):
         load_settings(env={"ACCORD_DECAY_LIFETIMES": "ipv4-addr=0"})
     with pytest.raises(ConfigError, match="'ipv4' is not a type Accord indexes"):
-        model_from_setting([("ipv4", 30)])
+        model_from_setting("ipv4=30")
+    with pytest.raises(ConfigError, match="a lifetime is a positive number of days"):
+        model_from_setting("file=x")
