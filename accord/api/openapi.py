@@ -227,10 +227,12 @@ SCHEMAS.update({
         ["value", "kinds", "problem", "warninglists", "truncated", "hits"], value=_STR, kinds=_STRS,
         problem=_OPT_STR, warninglists=_STRS, truncated=_BOOL, hits={"type": "array", "items": obj(
             ["id", "type", "name", "owner", "origin", "tlp", "state", "matched", "index_type", "relation",
-             "sightings"], id=_STR, type=_STR, name=_STR, owner=_STR, origin=_OPT_STR, tlp=_STR, state=_STR,
+             "sightings", "score"], id=_STR, type=_STR, name=_STR, owner=_STR, origin=_OPT_STR, tlp=_STR, state=_STR,
             matched=_STR, index_type=_STR,
             relation={"type": "string", "enum": ["exact", "parent", "within", "contains"]},
-            sightings={"type": "array", "items": _SIGHTING_SEEN})})}),
+            sightings={"type": "array", "items": _SIGHTING_SEEN},
+            score={"type": "integer", "nullable": True, "minimum": 0, "maximum": 100,
+                   "description": "an indicator's decay score for the caller; null for other objects"})})}),
 })
 SCHEMAS["Error"]["properties"]["error"]["properties"]["problems"] = {
     "type": "array", "items": _PROBLEM,

@@ -204,6 +204,19 @@ def scores(store: Store, vis: Visibility, objects: Sequence[Mapping[str, Any]], 
             for s in explain_all(store, vis, objects, now=now, model=model, min_count=min_count, channel=channel)]
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """What scoring needs besides the reader, for a service that scores what it lists (lookup)."""
+
+    model: DecayModel
+    min_count: int  # settings.py: sighting_min_count
+    now: int
+
+    def scores(self, store: Store, vis: Visibility, objects: Sequence[Mapping[str, Any]], *,
+               channel: str) -> list[int | None]:
+        return scores(store, vis, objects, now=self.now, model=self.model, min_count=self.min_count, channel=channel)
+
+
 def at_least(store: Store, vis: Visibility, bodies: Iterable[bytes], min_score: int, *, now: int,
              model: DecayModel, min_count: int, channel: str, batch: int = BATCH) -> Iterator[bytes]:
     """``bodies`` (as ``vis``'s reader receives them, in order) without the indicators scoring

@@ -32,6 +32,7 @@ import orjson
 from accord.errors import RequestError
 from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR
+from accord.services.decay import Scoring
 from accord.services.disclose import Received, disclose
 from accord.services.search import display_name
 from accord.stix.observables import lookup_pairs, observables_of
@@ -78,6 +79,7 @@ class LookupHit:
     state: str
     version: str
     sightings: tuple[SightingSeen, ...] = ()
+    score: int | None = None  # an indicator's decay score for the caller (services/decay.py)
 
 
 @dataclass
@@ -162,10 +164,12 @@ def _ranges_inside(index_type: str, value: str) -> list[tuple[str, str, str]]:
 class Lookup:
     """One caller's lookup over one store."""
 
-    def __init__(self, store: Store, vis: Visibility, *, benign: Callable[[str], list[str]] | None = None):
+    def __init__(self, store: Store, vis: Visibility, *, benign: Callable[[str], list[str]] | None = None,
+                 scoring: Scoring | None = None):
         """``benign``: the warninglist check (services/warninglists.py, injected so tests and
-        the benchmark can leave the lists unloaded); None: no warninglist flags."""
-        self.store, self.vis, self._benign = store, vis, benign
+        the benchmark can leave the lists unloaded); None: no warninglist flags. ``scoring``:
+        give indicator hits their decay score for the caller; None: no scores."""
+        self.store, self.vis, self._benign, self._scoring = store, vis, benign, scoring
         self._orgs = {o.pk: o.name for o in store.orgs()}
         self._receiving = Received(store, vis)
 
@@ -261,6 +265,11 @@ class Lookup:
                 if inside != net and inside.version == net.version and inside.subnet_of(net):  # type: ignore[arg-type]
                     take(i, CONTAINS, index_type, value, row)
         rows_out = self._disclose(found)
+        scores: dict[int, int | None] = {}
+        if self._scoring is not None:
+            scored = [(pk, obj) for pk, obj in rows_out.items() if obj.get("type") == "indicator"]
+            found_scores = self._scoring.scores(self.store, self.vis, [obj for _, obj in scored], channel="lookup")
+            scores = {pk: value for (pk, _), value in zip(scored, found_scores, strict=True)}
         sightings = self._sightings({row.stix_id for hits in found.values() for row, _ in hits.values()
                                      if row.pk in rows_out}, where)
         for i, hits in found.items():
@@ -273,7 +282,7 @@ class Lookup:
                     self._orgs.get(row.owner_org, "?"),
                     None if row.origin_org is None else self._orgs.get(row.origin_org, "?"),
                     self.vis.level(row.facts(), row.collection_pk), row.state, row.version,
-                    tuple(sightings.get(stix_id, ()))))
+                    tuple(sightings.get(stix_id, ())), scores.get(row.pk)))
         for result in results:
             result.hits.sort(key=lambda h: ((EXACT, PARENT, WITHIN, CONTAINS).index(h.relation), h.matched, h.stix_id))
             if self._benign is not None and result.problem is None:
@@ -332,10 +341,11 @@ def result_json(result: ValueResult) -> dict[str, Any]:
                       "tlp": h.tlp, "state": h.state, "matched": h.matched, "index_type": h.index_type,
                       "relation": h.relation,
                       "sightings": [{"id": s.stix_id, "owner": s.owner, "tlp": s.tlp, "count": s.count,
-                                     "last_seen": s.last_seen} for s in h.sightings]} for h in result.hits]}
+                                     "last_seen": s.last_seen} for s in h.sightings],
+                      "score": h.score} for h in result.hits]}
 
 
 def lookup(store: Store, vis: Visibility, values: Sequence[str], *,
-           benign: Callable[[str], list[str]] | None = None) -> list[ValueResult]:
+           benign: Callable[[str], list[str]] | None = None, scoring: Scoring | None = None) -> list[ValueResult]:
     """Look ``values`` up as ``vis``'s viewer (see the module docstring)."""
-    return Lookup(store, vis, benign=benign).run(values)
+    return Lookup(store, vis, benign=benign, scoring=scoring).run(values)

@@ -88,3 +88,16 @@ def test_bad_lifetimes_stop_the_export_naming_the_setting(accord: Run,
     assert result.exit_code == 1
     assert "decay_lifetimes" in result.stderr and "'ipv4' is not a type Accord indexes" in result.stderr
     assert result.stdout == ""
+
+
+def test_lookup_shows_each_hits_score_for_the_reader(accord: Run, world: dict[str, str]) -> None:
+    def scores(*args: str) -> dict[str, str]:
+        result = accord("lookup", "--no-warninglists", *args, "198.51.100.4")
+        assert result.exit_code == 0, result.output
+        return {line.split("\t")[5]: line.split("\t")[-1] for line in result.stdout.splitlines()}
+
+    assert scores("--as", "alice") == {world["fresh"]: "score=87", world["old"]: "score=15"}
+    assert scores("--as", "bob") == {world["fresh"]: "score=87", world["old"]: "score=90"}  # its own sighting
+    answer = accord("lookup", "--no-warninglists", "--json", "--as", "alice", "198.51.100.4")
+    hits = orjson.loads(answer.stdout)["results"][0]["hits"]
+    assert {h["id"]: h["score"] for h in hits} == {world["fresh"]: 87, world["old"]: 15}

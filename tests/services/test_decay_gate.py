@@ -14,9 +14,10 @@ import pytest
 
 from accord.policy.gate import Visibility, visibility
 from accord.policy.viewer import Viewer
-from accord.services.decay import DAY, DecayModel, at_least, scores
+from accord.services.decay import DAY, DecayModel, Scoring, at_least, scores
 from accord.services.disclose import disclosed_bodies
 from accord.services.ingest import ingest_document
+from accord.services.lookup import lookup
 from accord.services.sightings import FALSE_POSITIVE, KIND_PROPERTY, SEEN
 from accord.stix.markings import TLP2_GREEN, TLP2_RED
 from accord.stix.stream import StixDocument
@@ -125,3 +126,16 @@ def test_the_export_filter_judges_indicators_for_the_exporting_reader(store: Sto
     assert exported(alice(store), 28) == ["malware"]  # other objects pass unchanged
     # The operator sees beta's RED sighting (exported too: not an indicator), which refreshed OLD.
     assert exported(operator(store), 28) == ["indicator-old", "malware", "sighting-old"]
+
+
+def test_lookup_hits_carry_the_callers_score(store: Store) -> None:
+    put(store, [sighting(1, SEEN, tlp=TLP2_RED)], "beta")  # hidden from alice: refreshes IND for the operator
+
+    def scored(vis: Visibility) -> dict[str, int | None]:
+        [result] = lookup(store, vis, ["203.0.113.9"], scoring=Scoring(DecayModel(), MIN_COUNT, NOW))
+        return {h.stix_id: h.score for h in result.hits if h.type == "indicator"}
+
+    assert scored(alice(store)) == {IND: 27, OLD: 0}
+    assert scored(operator(store)) == {IND: 80, OLD: 0}
+    [unscored] = lookup(store, alice(store), ["203.0.113.9"])
+    assert {h.score for h in unscored.hits} == {None}
