@@ -99,7 +99,7 @@ class Score:
     base: int
     lifetime_type: str
     lifetime_days: int
-    age_days: float | None  # None: scored 0 before age mattered, or no time known
+    age_days: float | None  # None: scored 0 before its age mattered
     false_positive_orgs: int
     zero_because: str | None = None  # revoked, valid_until passed, expired sighting, no time known
 
@@ -142,8 +142,8 @@ def explain(indicator: Mapping[str, Any], sightings: Iterable[SightingSeen], now
     counted = [s for s in shown if s.count > 0]
     fp_orgs = len({s.owner for s in counted if s.kind == FALSE_POSITIVE})
 
-    def zero(why: str, age: float | None = None) -> Score:
-        return Score(0, base, kind, days, age, fp_orgs, why)
+    def zero(why: str) -> Score:
+        return Score(0, base, kind, days, None, fp_orgs, why)
 
     if indicator.get("revoked") is True:
         return zero("revoked")
@@ -152,7 +152,8 @@ def explain(indicator: Mapping[str, Any], sightings: Iterable[SightingSeen], now
         return zero("valid_until has passed")
     if any(s.kind == EXPIRED for s in shown):
         return zero("a sighting reports it expired")
-    # A time in the future (a clock ahead, or a claim) counts as now, never as younger than new.
+    # A time in the future (a clock ahead, a claim, a valid_from to come) counts as now: never
+    # younger than new.
     times = [min(t, now) for s in counted if s.kind == SEEN and (t := _micros(s.last_seen or s.first_seen)) is not None]
     start = _micros(indicator.get("valid_from"))
     start = start if start is not None else _micros(indicator.get("created"))
