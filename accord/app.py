@@ -29,6 +29,7 @@ from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
 from accord.errors import AccordError
 from accord.policy.credentials import Throttle
+from accord.services.decay import model_from_setting
 from accord.services.secrets import SecretBox
 from accord.settings import Settings, load_settings
 from accord.storage import open_store
@@ -63,6 +64,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = micros_now) -> Starlette:
     """The HTTP application over an open, initialised store; the store is closed at shutdown."""
     throttle = Throttle(settings.auth_failures_per_minute, clock)  # one count of failures for every API
+    decay = model_from_setting(settings.decay_lifetimes)  # a bad table stops the server here, named
     context = TaxiiContext(
         store=store,
         max_content_length=settings.max_content_length,
@@ -105,13 +107,13 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app.state.taxii = context
     app.state.api = ApiContext(store, throttle, clock, settings.four_eyes, settings.max_content_length,
                                settings.max_nesting_depth, settings.max_object_bytes, settings.node_name,
-                               settings.correlation_cap, settings.sighting_min_count)
+                               settings.correlation_cap, decay, settings.sighting_min_count)
     app.state.api_log = logging.getLogger("accord.api")
     app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),
                                settings.four_eyes, settings.session_idle_minutes * 60_000_000,
                                settings.session_hours * 3600_000_000, settings.node_name,
                                settings.max_content_length, settings.max_nesting_depth, settings.max_object_bytes,
-                               settings.session_cookie_secure, settings.correlation_cap,
+                               settings.session_cookie_secure, settings.correlation_cap, decay,
                                settings.sighting_min_count)
     return app
 

@@ -185,7 +185,7 @@ SCHEMAS.update({
                       facets_sampled=_BOOL, searched_as=_STRS,
                       next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
     "ObjectDetail": obj(
-        ["id", "current", "versions", "edges", "receipts", "correlations", "sightings"], id=_STR,
+        ["id", "current", "versions", "edges", "receipts", "correlations", "sightings", "score"], id=_STR,
         current=_STIX_OUT, sightings=_SIGHTINGS,
         versions={"type": "array", "items": obj(
             ["version", "object", "tlp", "owner", "state", "collections", "changes"], version=_STR,
@@ -206,7 +206,10 @@ SCHEMAS.update({
                                    index_type=_STR, over_correlating=_BOOL,
                                    objects={"type": "array", "items": obj(
                                        ["id", "type", "name", "owner", "tlp"], id=_STR, type=_STR, name=_STR,
-                                       owner=_STR, tlp=_STR)})}),
+                                       owner=_STR, tlp=_STR)})},
+        score={"type": "integer", "nullable": True, "minimum": 0, "maximum": 100,
+               "description": "an indicator's decay score for the caller (docs/early-warning.md); null for "
+                              "other objects"}),
     "Written": _WRITTEN,
     "SightingReport": obj([], closed=True, kind={"type": "string", "enum": ["seen", "false-positive", "expired"]},
                           count={"type": "integer", "minimum": 0, "maximum": 999_999_999}, first_seen=_STR,
@@ -238,10 +241,12 @@ SCHEMAS.update({
         ["value", "kinds", "problem", "warninglists", "truncated", "hits"], value=_STR, kinds=_STRS,
         problem=_OPT_STR, warninglists=_STRS, truncated=_BOOL, hits={"type": "array", "items": obj(
             ["id", "type", "name", "owner", "origin", "tlp", "state", "matched", "index_type", "relation",
-             "sightings"], id=_STR, type=_STR, name=_STR, owner=_STR, origin=_OPT_STR, tlp=_STR, state=_STR,
+             "sightings", "score"], id=_STR, type=_STR, name=_STR, owner=_STR, origin=_OPT_STR, tlp=_STR, state=_STR,
             matched=_STR, index_type=_STR,
             relation={"type": "string", "enum": ["exact", "parent", "within", "contains"]},
-            sightings={**_SIGHTINGS, "nullable": True})})}),
+            sightings={**_SIGHTINGS, "nullable": True},
+            score={"type": "integer", "nullable": True, "minimum": 0, "maximum": 100,
+                   "description": "an indicator's decay score for the caller; null for other objects"})})}),
 })
 SCHEMAS["Error"]["properties"]["error"]["properties"]["problems"] = {
     "type": "array", "items": _PROBLEM,
@@ -313,7 +318,10 @@ _CORE = [
         params=(_COLLECTION_ID, query("format", "stix (the default) or another format name"),
                 query("type", "only this STIX type (repeatable)"), _FORMAT_OPTION, query("map", "a CSV mapping"),
                 query("latest", "true: only the newest version of each object",
-                      {"type": "string", "enum": ["true", "false"]}))),
+                      {"type": "string", "enum": ["true", "false"]}),
+                query("min_score", "leave out indicators whose decay score for the caller is below this "
+                      "(docs/early-warning.md); other objects are kept",
+                      {"type": "integer", "minimum": 0, "maximum": 100}))),
     Operation("get", OPENAPI_PATH, "getRestOpenApi", "This OpenAPI document", "meta", (200, {"type": "object"}),
               public=True),
 ]

@@ -126,6 +126,12 @@ def sighting_json(s: SightingSeen) -> dict[str, Any]:
             "first_seen": s.first_seen, "last_seen": s.last_seen, "anonymous": s.anonymous}
 
 
+def threshold(vis: Visibility, min_count: int) -> int:
+    """The minimum count for this reader: the node operator holds the database, so it is told
+    of every sighting (the threshold keeps organisations from learning about each other)."""
+    return 1 if vis.sees_everything else min_count
+
+
 def summarise(sightings: Iterable[SightingSeen], min_count: int) -> SightingSummary:
     """The reader's own sightings, and other organisations' once ``min_count`` of them are visible."""
     ours: list[SightingSeen] = []
