@@ -24,6 +24,7 @@ from accord.api import fallback as api_fallback
 from accord.api import lookup as api_lookup
 from accord.api import objects as api_objects
 from accord.api import openapi as api_openapi
+from accord.api import overlap as api_overlap
 from accord.api import routes as api_routes
 from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
@@ -90,7 +91,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
                 *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_objects.ROUTES, *api_lookup.ROUTES,
-                *api_openapi.ROUTES,
+                *api_overlap.ROUTES, *api_openapi.ROUTES,
                 # TAXII before the UI: an API root may have any name, "agreements" included, and
                 # its paths (always ending in "/") must never reach a page of the same prefix.
                 *ROUTES, *web_routes.ROUTES],
@@ -107,6 +108,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
                                settings.max_nesting_depth, settings.max_object_bytes, settings.node_name,
                                settings.correlation_cap)
     app.state.api_log = logging.getLogger("accord.api")
+    app.state.overlap = api_overlap.OverlapContext(SecretBox(Path(settings.key_file)))
     app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),
                                settings.four_eyes, settings.session_idle_minutes * 60_000_000,
                                settings.session_hours * 3600_000_000, settings.node_name,
