@@ -36,6 +36,7 @@ from accord.storage import open_store
 from accord.storage.base import Store
 from accord.storage.sql import micros_now
 from accord.sync.cycle import LinkRun, default_client, run_cycle
+from accord.sync.overlap import OverlapResult, ask_peer
 from accord.sync.scheduler import Scheduler, SchedulerThread
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error
@@ -138,3 +139,10 @@ def sync_cycle(settings: Settings, store: Store, *, peer_name: str | None = None
     """One sync cycle over every active peer (or the one named): what `accord sync run` does."""
     return run_cycle(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle),
                      peer_name=peer_name)
+
+
+def overlap_with_peer(settings: Settings, store: Store, peer_name: str, values: list[str], *,
+                      actor: str) -> OverlapResult:
+    """Which of these values a partner's node holds too, asked with keyed hashes: `accord overlap`."""
+    return ask_peer(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle), peer_name,
+                    values, actor=actor)

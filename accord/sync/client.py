@@ -107,6 +107,9 @@ class PeerClient:
             raise SyncError(f"{method} {url} answered {status} with a body that is not JSON") from None
         if status >= 400:
             detail = parsed.get("title") or parsed.get("description") if isinstance(parsed, dict) else None
+            rest = parsed.get("error") if isinstance(parsed, dict) else None
+            if isinstance(rest, dict) and isinstance(rest.get("detail"), str):  # Accord's REST error shape
+                detail = rest["detail"]
             raise SyncError(f"{method} {url} answered {status}" + (f": {detail}" if detail else ""))
         return parsed, headers
 
@@ -140,6 +143,19 @@ class PeerClient:
                 return False
             raise
         return True
+
+    def overlap(self, hashes: list[str], *, agreement: str | None, key: str) -> dict[str, Any]:
+        """Ask the peer's node which of these keyed hashes are of values it holds too (Accord's
+        overlap check, REST; docs/early-warning.md). ``key``: the fingerprint of the key hashed with."""
+        url = self._rest("overlap")
+        body: dict[str, Any] = {"hashes": hashes, "key": key}
+        if agreement:
+            body["agreement"] = agreement
+        answer, _ = self._request("POST", url, json=body)
+        matches = answer.get("matches") if isinstance(answer, dict) else None
+        if not isinstance(matches, list) or not all(isinstance(h, str) for h in matches):
+            raise SyncError(f"POST {url} answered something other than an overlap answer")
+        return dict(answer)
 
     def api_root(self) -> str:
         """The peer's API root URL: discovery's ``default``, else its first API root (TAXII 2.1 4.1)."""
