@@ -138,7 +138,7 @@ def overlap_cmd(node: NodeContext, values: tuple[str, ...], peer_name: str, file
         for value, index_type, normalised in result.overlap:
             click.echo(f"{value}\t{index_type}\t{normalised}")
         held = len({v for v, _, _ in result.overlap})
-        click.echo(f"{result.values} values asked of peer {result.peer}"
+        click.echo(f"{result.values} value{'' if result.values == 1 else 's'} asked of peer {result.peer}"
                    + (f" (agreement {result.agreement})" if result.agreement else "")
                    + f", {held} held there too", err=True)
     for value, problem in result.problems:
