@@ -107,7 +107,12 @@ def set_peer_key(store: Store, box: SecretBox, peer: str, key_text: str, *, remo
 
 
 def unseal_key(box: SecretBox, record: OverlapKey) -> bytes:
-    key = parse_key(box.unseal(record.sealed_key))
+    try:
+        key = parse_key(box.unseal(record.sealed_key))
+    except ConfigError as exc:
+        raise ConfigError(f"the overlap key {record.fingerprint} cannot be opened ({exc}); make it again: "
+                          "`accord agreement overlap-key NAME --rotate` (the key partners ask this node with) or "
+                          "`accord peer overlap-key PEER --set -` (a partner's key)") from None
     if fingerprint(key) != record.fingerprint:
         raise ConfigError("a stored overlap key does not match its fingerprint: set it again")
     return key
