@@ -29,10 +29,10 @@ import datetime as dt
 import os
 import platform
 import random
-import resource
 import sqlite3
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import orjson
@@ -43,7 +43,7 @@ from lookup import KINDS, fill, prepare_partner, sco, timed, value_of  # type: i
 from accord.policy.gate import visibility
 from accord.services.lookup import Lookup
 from accord.services.overlap import AgreementKey, answer, fingerprint, new_agreement_key, plan_hashes
-from accord.services.overlap_index import Hasher, HashTables
+from accord.services.overlap_index import Hasher, HashTable, HashTables
 from accord.services.secrets import SecretBox
 from accord.stix.observables import observables_of
 from accord.stix.versions import body_hash
@@ -67,10 +67,6 @@ def _key(store: Store, box: SecretBox) -> AgreementKey:
         record = store.agreement_overlap_keys()[agreement.pk]
     key = bytes.fromhex(box.unseal(record.sealed_key))
     return AgreementKey(agreement, key, fingerprint(key))
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(url: str, n: int, samples: int, box: SecretBox) -> tuple[list[tuple[str, float, float]], list[str]]:
@@ -103,7 +99,6 @@ def measure(url: str, n: int, samples: int, box: SecretBox) -> tuple[list[tuple[
         lambda: lookup.run([v for _, v in pairs(True)]), samples)))
 
     tables = HashTables()
-    rss = _rss_mb()
     cold = []
     for _ in range(3):  # a fresh table each time: the first question under a key
         tables = HashTables()
@@ -115,8 +110,13 @@ def measure(url: str, n: int, samples: int, box: SecretBox) -> tuple[list[tuple[
     cold.sort()
     rows.append(("first question under a key: build the hash table, answer 10,000", cold[1], cold[-1]))
     table = tables.table(asked.fingerprint, asked.key)
-    notes.append(f"hash table: {len(table):,} distinct values, {len(table) * 8 / 1e6:.1f} MB packed; "
-                 f"peak RSS {rss:.0f} MB before the builds, {_rss_mb():.0f} MB after")
+    # Memory: the packed table, and the peak Python allocations of one more build (traced, so slower).
+    tracemalloc.start()
+    HashTable(asked.key).build(store)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    notes.append(f"Hash table: {len(table):,} distinct values, {len(table) * 8 / 1e6:.1f} MB packed; a build "
+                 f"allocates at most {peak / 1e6:.1f} MB at once (tracemalloc).")
     # The questions are hashed before the clock starts: the asker's cost is the last row.
     for label, stored in (("half stored", True), ("none stored", False)):
         questions = iter([[hasher.hexdigest(t, v) for t, v in pairs(stored)] for _ in range(samples + 2)])
