@@ -31,6 +31,9 @@ from accord.errors import AccordError
 
 TAXII = "application/taxii+json;version=2.1"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# The first overlap question under a key makes the partner's node hash its whole index (about a
+# minute at 10M values, bench/RESULTS.md); later ones take a second or less.
+OVERLAP_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 STATUS_POLLS = 60  # an asynchronous add is polled at most this many times, a second apart
 
@@ -151,7 +154,7 @@ class PeerClient:
         body: dict[str, Any] = {"hashes": hashes, "key": key}
         if agreement:
             body["agreement"] = agreement
-        answer, _ = self._request("POST", url, json=body)
+        answer, _ = self._request("POST", url, json=body, timeout=OVERLAP_TIMEOUT)
         matches = answer.get("matches") if isinstance(answer, dict) else None
         if not isinstance(matches, list) or not all(isinstance(h, str) for h in matches):
             raise SyncError(f"POST {url} answered something other than an overlap answer")
