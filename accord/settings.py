@@ -106,8 +106,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "key_file", "ACCORD_KEY_FILE", lambda s: str(Path(s["data_dir"]) / "node.key"),
-        "File holding the key that seals partner nodes' tokens (created on first use, mode 0600); "
-        "keep it out of database backups.",
+        "File holding the key that seals partner nodes' tokens and the overlap check's keys (created on "
+        "first use, mode 0600); keep it out of database backups.",
     ),
     Setting(
         "sync_ca_bundle", "ACCORD_SYNC_CA_BUNDLE", lambda _: "",

@@ -459,7 +459,25 @@ _LOOKUP = [
         body="LookupRequest"),
 ]
 
-OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS, *_LOOKUP]
+_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+SCHEMAS.update({
+    "OverlapRequest": obj(["hashes"], closed=True, hashes={
+        "type": "array", "minItems": 1, "maxItems": 10_000, "items": _HEX64,
+        "description": "HMAC-SHA256 (hex) under the agreement's overlap key of index_type + NUL + normalised value"},
+        agreement={"type": "string", "description": "needed only if the caller's organisation has several "
+                                                    "keyed agreements"},
+        key={"type": "string", "description": "the fingerprint of the key hashed with: 409 if it was rotated"}),
+    "Overlap": obj(["agreement", "key", "matches"], agreement=_STR, key=_STR,
+                   matches={"type": "array", "items": _HEX64,
+                            "description": "the hashes sent of values in objects the caller may see"}),
+})
+_OVERLAP = [
+    _op("post", "/api/v1/overlap", "overlapHashes",
+        "Which of these keyed hashes are of values in objects the caller may see (the overlap check, "
+        "docs/early-warning.md)", "lookup", (200, ref("Overlap")), 403, 404, 409, body="OverlapRequest"),
+]
+
+OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS, *_LOOKUP, *_OVERLAP]
 
 
 def _error_response(status: int) -> dict[str, Any]:

@@ -285,6 +285,24 @@ class Lookup:
             return None
         return score(obj, summary.shown, self._scoring.now, self._scoring.model)
 
+    def visible_keys(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these exact index keys a version the caller may see holds, in the caller's copy:
+        the exact match of :meth:`run` (same statements, same granular check) with each row
+        checked once more by the gate's single-object form, as disclose does, and no hits,
+        sightings or receipts (nothing is handed out). The overlap check (services/overlap.py)."""
+        where = self.vis.predicate()
+        # RED rows came through the SQL recipient check; the caller's organisation stands for it.
+        recipients = (self.vis.viewer.org_pk,) if self.vis.viewer.org_pk is not None else ()
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), CHUNK_KEYS):
+            chunk = tuple(keys[start:start + CHUNK_KEYS])
+            for index_type, value, row in self.store.observable_versions(ObservableQuery(keys=chunk), where):
+                if ((index_type, value) not in found
+                        and self.vis.allowance_for(row.facts(recipients), row.collection_pk) is not None
+                        and self._still_mentions(row, index_type, value)):
+                    found.add((index_type, value))
+        return found
+
     def _disclose(self, found: dict[int, dict[tuple[str, str, str, str], tuple[ListedVersion, str]]],
                   ) -> dict[int, dict[str, Any]]:
         """Each hit version once through disclose: version pk -> the body as the caller receives it."""

@@ -104,6 +104,18 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "set_feedback_cursor": lambda s: s.set_feedback_cursor(1, 1),
     "retractions_received": lambda s: s.retractions_received("o", after=0, limit=1),
     "originated_here": lambda s: s.originated_here([("indicator--x", "v")]),
+    "set_agreement_overlap_key": lambda s: s.set_agreement_overlap_key("a", sealed_key=b"k", fingerprint="f",
+                                                                       actor="t"),
+    "remove_agreement_overlap_key": lambda s: s.remove_agreement_overlap_key("a", actor="t"),
+    "agreement_overlap_keys": lambda s: s.agreement_overlap_keys(),
+    "set_peer_overlap_key": lambda s: s.set_peer_overlap_key("p", sealed_key=b"k", fingerprint="f",
+                                                             remote_agreement=None, actor="t"),
+    "remove_peer_overlap_key": lambda s: s.remove_peer_overlap_key("p", actor="t"),
+    "peer_overlap_key": lambda s: s.peer_overlap_key("p"),
+    "indexed_values": lambda s: list(s.indexed_values()),
+    "newest_version_pk": lambda s: s.newest_version_pk(),
+    "bodies_after": lambda s: s.bodies_after(0, 10),
+    "bodies_of": lambda s: s.bodies_of([1]),
 }
 
 
