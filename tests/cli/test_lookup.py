@@ -14,13 +14,15 @@ from tests.cli.conftest import Run
 from tests.conftest import shared_data
 
 PEGASUS = ("amnesty-investigations", "2021-07-18_nso", "pegasus.stix2")
+CYTROX = ("amnesty-investigations", "2021-12-16_cytrox", "cytrox.stix2")
+MOBILE_ATTACK = ("mitre-attack-stix-data", "mobile-attack", "mobile-attack-17.1.json")
 _DOMAIN_PATTERN = re.compile(r"\[domain-name:value\s*=\s*'([^']+)'\]")
 
 
-def pegasus_domains() -> dict[str, str]:
+def pegasus_domains(source: tuple[str, ...] = PEGASUS) -> dict[str, str]:
     """domain -> the id of the indicator whose pattern names it, read from the file itself."""
     found: dict[str, str] = {}
-    for obj in orjson.loads(shared_data(*PEGASUS).read_bytes())["objects"]:
+    for obj in orjson.loads(shared_data(*source).read_bytes())["objects"]:
         m = _DOMAIN_PATTERN.fullmatch(obj.get("pattern", "")) if obj["type"] == "indicator" else None
         if m is not None:
             found.setdefault(m.group(1).lower(), obj["id"])
@@ -34,7 +36,15 @@ def looked_up(result: Any) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.realdata
 def test_pegasus_domains_are_found_and_warninglisted_values_flagged(accord: Run, tmp_path: Path) -> None:
-    assert accord("import", str(shared_data(*PEGASUS))).exit_code == 0
+    # Issue 9's real data: Amnesty's Pegasus and Cytrox sets, and MITRE ATT&CK (mobile) beside them.
+    for source in (PEGASUS, CYTROX, MOBILE_ATTACK):
+        imported = accord("import", str(shared_data(*source)))
+        assert imported.exit_code == 0, imported.output
+    cytrox = pegasus_domains(CYTROX)
+    assert cytrox
+    found = looked_up(accord("lookup", *sorted(cytrox)[:20], "--json", "--no-warninglists"))
+    for domain in sorted(cytrox)[:20]:
+        assert cytrox[domain] in {h["id"] for h in found[domain]["hits"]}, domain
     domains = pegasus_domains()
     sample = sorted(domains)[:: max(1, len(domains) // 50)]
     values = tmp_path / "values.txt"
