@@ -24,6 +24,11 @@ _COLUMNS = ("m.date_added AS date_added, v.stix_id AS stix_id, v.version AS vers
 _FAR_FUTURE = 2**62
 _PKS_PER_STATEMENT = 1_000  # well under either engine's limit on bound parameters
 _ROW_COLUMNS = _COLUMNS + ", v.body AS body"
+# A version's memberships, by the (collection_pk, version_pk) unique index. Naming the collection
+# column lets SQLite use that index when the caller's predicate is trivial (the node operator's
+# "1 = 1"): with only ``m.version_pk = v.pk`` and a long IN list of versions it built an automatic
+# index over all of collection_objects for every statement (3.3 s per 1,000 versions at 10M).
+MEMBERSHIP = "m.collection_pk IN (SELECT pk FROM collections) AND m.version_pk = v.pk"
 
 
 def _listed(r: Any) -> ListedVersion:
@@ -137,7 +142,7 @@ class SearchQueries:
             params.extend(q.types)
         sql = (f"SELECT x.type, x.value, {_ROW_COLUMNS} FROM ({' UNION ALL '.join(arms)}) x "
                "CROSS JOIN object_versions v CROSS JOIN collection_objects m "
-               f"WHERE v.pk = x.version_pk AND m.version_pk = v.pk AND {' AND '.join(inner)} "
+               f"WHERE v.pk = x.version_pk AND {MEMBERSHIP} AND {' AND '.join(inner)} "
                "ORDER BY x.type, x.value, v.pk DESC, m.date_added")
         if limit is not None:
             sql += " LIMIT ?"
@@ -177,7 +182,7 @@ class SearchQueries:
                 chunk = pks[start:start + _PKS_PER_STATEMENT]
                 rows += conn.execute(self._sql(
                     f"SELECT {_ROW_COLUMNS} FROM object_versions v CROSS JOIN collection_objects m "
-                    f"WHERE v.pk IN ({placeholders(len(chunk))}) AND m.version_pk = v.pk AND ({where.sql}){extra}"),
+                    f"WHERE v.pk IN ({placeholders(len(chunk))}) AND {MEMBERSHIP} AND ({where.sql}){extra}"),
                     [*chunk, *where.params, *types]).fetchall()
         out = [(index_type, value, listed) for listed in map(_listed, rows)
                for index_type, value in under[listed.pk]]
@@ -211,7 +216,7 @@ class SearchQueries:
         if not version_pks:
             return []
         sql = (f"SELECT {_ROW_COLUMNS} FROM object_versions v CROSS JOIN collection_objects m "
-               f"WHERE m.version_pk = v.pk AND v.pk IN ({placeholders(len(version_pks))}) AND ({where.sql}) "
+               f"WHERE {MEMBERSHIP} AND v.pk IN ({placeholders(len(version_pks))}) AND ({where.sql}) "
                "ORDER BY m.date_added DESC")
         with self._read() as conn:
             rows = conn.execute(self._sql(sql), [*version_pks, *where.params]).fetchall()
