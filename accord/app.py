@@ -29,6 +29,7 @@ from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
 from accord.errors import AccordError
 from accord.policy.credentials import Throttle
+from accord.services.alert_runner import AlertThread
 from accord.services.secrets import SecretBox
 from accord.settings import Settings, load_settings
 from accord.storage import open_store
@@ -78,13 +79,21 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         Scheduler(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle)),
         Path(settings.data_dir) / "sync.lock") if settings.sync_scheduler else None
 
+    alerts = AlertThread(store, SecretBox(Path(settings.key_file)), Path(settings.data_dir) / "alerts.lock",
+                         interval_s=settings.alert_interval, allow_private=settings.alert_webhook_private_targets,
+                         clock=clock) if settings.alert_runner else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if scheduler is not None and scheduler.start():
             logging.getLogger("accord.sync").info("sync scheduler started in this worker")
+        if alerts is not None and alerts.start():
+            logging.getLogger("accord.alerts").info("alerts started in this worker")
         yield
         if scheduler is not None:
             scheduler.stop()
+        if alerts is not None:
+            alerts.stop()
         store.close()
 
     app = Starlette(

@@ -132,6 +132,20 @@ SETTINGS: tuple[Setting, ...] = (
         "over-correlating instead, with no list and no count.", _positive_int,
     ),
     Setting(
+        "alert_runner", "ACCORD_ALERT_RUNNER", lambda _: True,
+        "Evaluate alert rules and deliver their webhooks inside `accord serve` (one worker, "
+        "alerts.lock in the data directory); false leaves it to `accord alert run` (true/false).", _boolean,
+    ),
+    Setting(
+        "alert_interval", "ACCORD_ALERT_INTERVAL", lambda _: 10,
+        "Seconds between two alert passes in `accord serve`.", _positive_int,
+    ),
+    Setting(
+        "alert_webhook_private_targets", "ACCORD_ALERT_WEBHOOK_PRIVATE_TARGETS", lambda _: False,
+        "Allow alert webhooks to loopback, private and link-local addresses (true/false). Off, a "
+        "webhook whose host resolves to any such address is refused: users choose webhook URLs.", _boolean,
+    ),
+    Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
         "Format of the server's log lines on stderr: json (one object per line, for log "
         "collectors) or text (for a person at a terminal).", _log_format,
@@ -157,6 +171,9 @@ class Settings:
     session_hours: int = 12
     session_cookie_secure: str = "auto"
     correlation_cap: int = 100
+    alert_runner: bool = True
+    alert_interval: int = 10
+    alert_webhook_private_targets: bool = False
 
 
 def load_settings(

@@ -16,6 +16,7 @@ from accord.storage.base import (
     AuditEvent,
     Collection,
     ListQuery,
+    NewAlertRule,
     ObservableQuery,
     PreparedVersion,
     SearchFilter,
@@ -103,6 +104,19 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "set_retractions_cursor": lambda s: s.set_retractions_cursor(1, 1),
     "retractions_received": lambda s: s.retractions_received("o", after=0, limit=1),
     "originated_here": lambda s: s.originated_here([("indicator--x", "v")]),
+    "add_alert_rule": lambda s: s.add_alert_rule(NewAlertRule(1, "r", "own-indicators"), actor="t"),
+    "alert_rules": lambda s: s.alert_rules(),
+    "get_alert_rule": lambda s: s.get_alert_rule(1),
+    "remove_alert_rule": lambda s: s.remove_alert_rule(1, actor="t"),
+    "alert_position": lambda s: s.alert_position(),
+    "membership_window": lambda s: s.membership_window(0, 10),
+    "added_between": lambda s: s.added_between(0, 10, ALLOW_ALL),
+    "alerted": lambda s: s.alerted([1], [1]),
+    "record_alerts": lambda s: s.record_alerts(0, 1, [], []),
+    "alerts": lambda s: s.alerts(None, limit=1),
+    "claim_deliveries": lambda s: s.claim_deliveries(0, lease=1, limit=1),
+    "finish_delivery": lambda s: s.finish_delivery(1, state="failed", attempts=1, next_attempt=0, status=None,
+                                                   error=None),
 }
 
 
