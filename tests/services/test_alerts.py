@@ -1,17 +1,11 @@
 """Alert rules evaluated over what was added (services/alerts.py), on both backends, with real
 stores: what fires, what never fires (anything the rule's organisation may not see), and that a
-window is recorded once, whatever interrupts the evaluation.
-
-The world: cert-a (local) owns the rules; cert-b (local) and partner (a partner organisation) have
-AMBER agreements with cert-a; stranger (local) has none. Everything is in one collection all four
-may read (default AMBER).
+window is recorded once, whatever interrupts the evaluation. The world is tests/services/alerting.py's.
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import orjson
 import pytest
@@ -21,70 +15,21 @@ from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule
 from accord.services.alerts import evaluate, visible_alerts
-from accord.services.secrets import SecretBox
-from accord.stix.markings import TLP2_AMBER, TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
-from accord.storage.base import Collection, NewAlert, Provenance, State, Store
+from accord.stix.markings import TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
+from accord.storage.base import NewAlert, State, Store
 from tests.conftest import StepClock
-from tests.policy.world import _ingest
-
-CREATED = "2026-01-01T00:00:00.000Z"
-
-
-def indicator(pattern: str, *, marking: str = TLP2_AMBER, **extra: Any) -> dict[str, Any]:
-    return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}", "created": CREATED,
-            "modified": CREATED, "name": f"watch {pattern}", "pattern": pattern, "pattern_type": "stix",
-            "valid_from": "2026-01-01T00:00:00Z", "object_marking_refs": [marking], **extra}
-
-
-def sighting(target: str, *, marking: str = TLP2_AMBER, **extra: Any) -> dict[str, Any]:
-    return {"type": "sighting", "spec_version": "2.1", "id": f"sighting--{uuid.uuid4()}", "created": CREATED,
-            "modified": CREATED, "sighting_of_ref": target, "count": 3, "object_marking_refs": [marking], **extra}
-
-
-@dataclass
-class World:
-    store: Store
-    box: SecretBox
-    clock: StepClock
-    shared: Collection
-    pk: dict[str, int]
-
-    def add(self, org: str, *objects: dict[str, Any], state: State = State.PUBLISHED, received: bool = False,
-            recipients: tuple[str, ...] = ()) -> list[str]:
-        pk = self.pk[org]
-        _ingest(self.store, self.shared, list(objects), Provenance(
-            pk, state=state, owner_name=org, origin_org=pk if received else None,
-            origin_node="partner.example" if received else None, recipients=tuple(self.pk[r] for r in recipients)))
-        return [str(o["id"]) for o in objects]
-
-    def rule(self, kind: str, name: str | None = None, org: str = "cert-a", **kw: Any) -> int:
-        rule, _ = add_rule(self.store, self.box, RuleRequest(org, name or kind, kind, **kw), actor="test",
-                           allow_private=True)
-        return rule.pk
-
-    def run(self) -> int:
-        return evaluate(self.store, clock=self.clock).alerts
-
-    def fired(self, org: str = "cert-a") -> dict[str, list[str]]:
-        """rule name -> STIX ids of the versions that fired it."""
-        out: dict[str, list[str]] = {}
-        for a in self.store.alerts(self.pk[org], limit=1000):
-            out.setdefault(a.rule_name, []).append(a.stix_id)
-        return out
+from tests.services.alerting import World, indicator, make_world, sighting
 
 
 @pytest.fixture
-def world(backend_store: Store, clock: StepClock, tmp_path: Any) -> World:
-    store = backend_store
-    pk = {name: store.add_org(name, kind=kind).pk for name, kind in (
-        ("cert-a", "local"), ("cert-b", "local"), ("partner", "partner"), ("stranger", "local"))}
-    shared = store.add_collection("shared", alias="shared")
-    for org in pk:
-        store.set_grant(shared, org, can_read=True, can_write=True)
-    for other in ("cert-b", "partner"):
-        store.add_agreement(f"a-{other}", parties=["cert-a", other], max_tlp="amber", onward=False,
-                            valid_from=None, valid_until=None, actor="test")
-    return World(store, SecretBox(tmp_path / "node.key"), clock, shared, pk)
+def world(backend_store: Store, clock: StepClock, tmp_path: Path) -> World:
+    return make_world(backend_store, clock, tmp_path)
+
+
+@pytest.fixture
+def sqlite_world(sqlite_store: Store, clock: StepClock, tmp_path: Path) -> World:
+    """For what does not depend on the backend (checking a rule before anything is stored)."""
+    return make_world(sqlite_store, clock, tmp_path)
 
 
 def test_watchlist_fires_on_exact_parent_and_within(world: World) -> None:
@@ -250,11 +195,11 @@ def test_alerts_listed_only_while_visible(world: World) -> None:
     (RuleRequest("cert-a", "x", "sighting", sighting_types=("maybe",)), "sighting_types"),
     (RuleRequest("cert-a", "x", "sighting", webhook="ftp://hooks.example/x"), "webhook"),
 ])
-def test_bad_rules_name_the_property(world: World, request_: RuleRequest, problem: str) -> None:
+def test_bad_rules_name_the_property(sqlite_world: World, request_: RuleRequest, problem: str) -> None:
     with pytest.raises(RequestError) as err:
-        add_rule(world.store, world.box, request_, actor="test", allow_private=False)
+        add_rule(sqlite_world.store, sqlite_world.box, request_, actor="test", allow_private=False)
     assert err.value.parameter == problem
-    assert world.store.alert_rules() == []
+    assert sqlite_world.store.alert_rules() == []
 
 
 def test_rule_names_are_unique_per_organisation(world: World) -> None:
