@@ -4,8 +4,12 @@ stranger (local) has none. Everything is in one collection all four may read (de
 
 from __future__ import annotations
 
+import http.server
+import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +81,43 @@ def make_world(store: Store, clock: StepClock, tmp_path: Path) -> World:
         store.add_agreement(f"a-{other}", parties=["cert-a", other], max_tlp="amber", onward=False,
                             valid_from=None, valid_until=None, actor="test")
     return World(store, SecretBox(tmp_path / "node.key"), clock, shared, pk)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: answers the queued statuses in turn (then 200) and keeps every request."""
+
+    port: int
+    statuses: list[int] = field(default_factory=list)
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A webhook receiver on a loopback port, for the length of the block."""
+    state = Receiver(0)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            state.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(state.statuses.pop(0) if state.statuses else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.server
-import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -28,46 +25,15 @@ from accord.services.webhooks import (
 from accord.stix.markings import TLP2_RED
 from accord.storage.base import Store
 from tests.conftest import StepClock
-from tests.services.alerting import World, indicator, make_world
+from tests.services.alerting import Receiver, World, indicator, make_world, receiving
 
 HOUR = 3600 * 1_000_000
 
 
-@dataclass
-class Receiver:
-    """A webhook receiver: answers the queued statuses in turn (then 200) and keeps every request."""
-
-    port: int
-    statuses: list[int] = field(default_factory=list)
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver(0)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(state.statuses.pop(0) if state.statuses else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with receiving() as r:
+        yield r
 
 
 @pytest.fixture
