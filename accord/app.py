@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from accord.api import admin as api_admin
+from accord.api import alerts as api_alerts
 from accord.api import fallback as api_fallback
 from accord.api import lookup as api_lookup
 from accord.api import objects as api_objects
@@ -99,6 +100,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
                 *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_objects.ROUTES, *api_lookup.ROUTES,
+                *api_alerts.ROUTES,
                 *api_openapi.ROUTES,
                 # TAXII before the UI: an API root may have any name, "agreements" included, and
                 # its paths (always ending in "/") must never reach a page of the same prefix.
@@ -114,7 +116,8 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app.state.taxii = context
     app.state.api = ApiContext(store, throttle, clock, settings.four_eyes, settings.max_content_length,
                                settings.max_nesting_depth, settings.max_object_bytes, settings.node_name,
-                               settings.correlation_cap)
+                               settings.correlation_cap, key_file=settings.key_file,
+                               alert_webhook_private_targets=settings.alert_webhook_private_targets)
     app.state.api_log = logging.getLogger("accord.api")
     app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),
                                settings.four_eyes, settings.session_idle_minutes * 60_000_000,

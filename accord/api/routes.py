@@ -42,6 +42,8 @@ class ApiContext:
     max_object_bytes: int = 64 * 1024 * 1024
     node_name: str = "accord"
     correlation_cap: int = 100
+    key_file: str = ""  # seals alert webhooks' secrets (services/secrets.py)
+    alert_webhook_private_targets: bool = False  # settings.py
 
 
 class ApiError(Exception):
