@@ -289,6 +289,19 @@ class AlertView:
     tlp: str
     matched: dict[str, Any]
 
+    @property
+    def summary(self) -> str:
+        """What matched, in a line (the dashboard, `accord alert list`)."""
+        m = self.matched
+        if "values" in m:
+            return "; ".join(v["observable"][1] + ("" if v["relation"] == "exact" else
+                                                   f" ({v['relation']}: {v['value']})") for v in m["values"])
+        if "shared" in m:
+            return "; ".join(f"{s['observable'][1]}, also in {len(s['own'])} of yours" for s in m["shared"])
+        if "sighting_of_ref" in m:
+            return f"{m['sighting_type']} by {m['sighted_by']}: {m['sighting_of_ref']} from {m['from']}"
+        return ""
+
 
 def visible_alerts(store: Store, vis: Visibility, org_pk: int | None, *, limit: int, before: int | None = None,
                    channel: str) -> list[AlertView]:
