@@ -5,6 +5,10 @@ window is recorded once, whatever interrupts the evaluation. The world is tests/
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -207,3 +211,45 @@ def test_rule_names_are_unique_per_organisation(world: World) -> None:
     world.rule("own-indicators", name="mine", org="cert-b")
     with pytest.raises(AlreadyExistsError, match="'mine'"):
         world.rule("own-indicators", name="mine")
+
+
+_KILLED_RUNNER = """
+import sys, time
+from accord.services.alerts import evaluate
+from accord.storage import open_store
+
+calls = 0
+
+def clock():
+    global calls
+    calls += 1
+    if calls == int(sys.argv[2]):  # in the middle of a window: evaluated, not yet recorded
+        print("paused", flush=True)
+        time.sleep(60)
+    return time.time_ns() // 1000
+
+evaluate(open_store(sys.argv[1]), clock=clock, window=1)
+"""
+
+
+def test_kill_9_in_the_middle_of_a_pass_loses_and_repeats_nothing(sqlite_world: World) -> None:
+    """A runner killed while evaluating a window: the windows it recorded stay recorded, the one it
+    was in is evaluated again by the next run, and every version fires its rule exactly once."""
+    world = sqlite_world
+    world.rule("watchlist", values=("kill.example",))
+    ids = world.add("cert-b", *[indicator(f"[domain-name:value = 'h{i}.kill.example']") for i in range(5)])
+    runner = subprocess.Popen([sys.executable, "-c", _KILLED_RUNNER, world.store.url, "4"], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert runner.stdout is not None and runner.stdout.readline() == "paused\n"
+        os.kill(runner.pid, signal.SIGKILL)
+    finally:
+        runner.wait(30)
+        if runner.stdout is not None:
+            runner.stdout.close()
+    assert len(world.store.alerts(None, limit=10)) == 3  # three windows were recorded before the kill
+    assert world.run() == 2
+    assert sorted(world.fired()["watchlist"]) == sorted(ids)
+    receipts = world.store.audit_records(org="cert-a", action="receive")
+    items = world.store.audit_items([r.seq for r in receipts])
+    assert sorted(sid for r in receipts for sid, *_ in items[r.seq]) == sorted(ids)  # each received once
