@@ -245,7 +245,7 @@ def evaluate(store: Store, *, clock: Callable[[], int], window: int = WINDOW,
     """Evaluate every rule over what was added since the cursor, a window per transaction."""
     position = store.alert_position()
     report = EvaluationReport(position=position)
-    every = store.alert_rules()
+    every = store.alert_rules(deliveries=False)
     if not every:
         return report  # nothing to evaluate, nothing written: a rule made later starts at its creation
     # Memberships no rule counts (added before the oldest rule was made) need no reading.
@@ -256,7 +256,7 @@ def evaluate(store: Store, *, clock: Callable[[], int], window: int = WINDOW,
             break
         # Rules are read after the window's edge: a rule made later counts only memberships added
         # after its own creation (its ``since``), which are all past ``upto``.
-        rules = [r for r in store.alert_rules() if r.since < upto]
+        rules = [r for r in store.alert_rules(deliveries=False) if r.since < upto]
         now = clock()
         orgs = {o.pk: o for o in store.orgs()}
         alerts: list[NewAlert] = []

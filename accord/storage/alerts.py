@@ -71,14 +71,14 @@ class AlertQueries:
                 from exc
         return self.get_alert_rule(pk)
 
-    def _rules(self, where: str, params: Sequence[Any]) -> list[AlertRule]:
+    def _rules(self, where: str, params: Sequence[Any], deliveries: bool = True) -> list[AlertRule]:
         with self._read() as conn:
             rows = conn.execute(self._sql(f"SELECT {_RULE_COLUMNS} FROM {_RULES_FROM} {where} ORDER BY o.name, r.name"),
                                 params).fetchall()
             pks = [r[0] for r in rows]
             counts: dict[int, dict[str, int]] = {pk: {} for pk in pks}
             errors: dict[int, str] = {}
-            for part in range(0, len(pks), _CHUNK):
+            for part in range(0, len(pks) if deliveries else 0, _CHUNK):
                 chunk = pks[part:part + _CHUNK]
                 marks = placeholders(len(chunk))
                 for rule_pk, state, n in conn.execute(self._sql(
@@ -94,10 +94,10 @@ class AlertQueries:
                           None if r[10] is None else bytes(r[10]), r[11], r[12], r[13], counts[r[0]], errors.get(r[0]))
                 for r in rows]
 
-    def alert_rules(self, org_pk: int | None = None) -> list[AlertRule]:
+    def alert_rules(self, org_pk: int | None = None, *, deliveries: bool = True) -> list[AlertRule]:
         if org_pk is None:
-            return self._rules("", ())
-        return self._rules("WHERE r.org_pk = ?", (org_pk,))
+            return self._rules("", (), deliveries)
+        return self._rules("WHERE r.org_pk = ?", (org_pk,), deliveries)
 
     def get_alert_rule(self, pk: int) -> AlertRule:
         found = self._rules("WHERE r.pk = ?", (pk,))

@@ -596,8 +596,9 @@ class Store(Protocol):
         """Store a rule (audited); it counts memberships added after the newest one now."""
         ...
 
-    def alert_rules(self, org_pk: int | None = None) -> list[AlertRule]:
-        """Rules of one organisation (None: every organisation's), by organisation and name."""
+    def alert_rules(self, org_pk: int | None = None, *, deliveries: bool = True) -> list[AlertRule]:
+        """Rules of one organisation (None: every organisation's), by organisation and name; with
+        their deliveries counted by state and the newest error unless ``deliveries`` is False."""
         ...
 
     def get_alert_rule(self, pk: int) -> AlertRule:
