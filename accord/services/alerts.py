@@ -19,6 +19,7 @@ version fires a rule at most once (a unique key, and a check before disclosing).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import uuid
 from collections.abc import Callable, Iterable
@@ -159,8 +160,14 @@ def _sightings(rule: AlertRule, view: _OrgWindow, rows: list[ListedVersion]) -> 
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(values: tuple[str, ...]) -> Watchlist:
+    """A rule's watchlist, compiled once (rules do not change; 10,000 values take ~0.1 s)."""
+    return Watchlist(values)
+
+
 def _watchlist(rule: AlertRule, view: _OrgWindow, rows: list[ListedVersion]) -> list[Match]:
-    watch = Watchlist(rule.values)
+    watch = _compiled(rule.values)
     out = []
     for row in rows:
         if row.owner_org == rule.org_pk:
