@@ -116,14 +116,15 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app.state.taxii = context
     app.state.api = ApiContext(store, throttle, clock, settings.four_eyes, settings.max_content_length,
                                settings.max_nesting_depth, settings.max_object_bytes, settings.node_name,
-                               settings.correlation_cap, key_file=settings.key_file,
+                               settings.correlation_cap, settings.sighting_min_count, key_file=settings.key_file,
                                alert_webhook_private_targets=settings.alert_webhook_private_targets)
     app.state.api_log = logging.getLogger("accord.api")
     app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),
                                settings.four_eyes, settings.session_idle_minutes * 60_000_000,
                                settings.session_hours * 3600_000_000, settings.node_name,
                                settings.max_content_length, settings.max_nesting_depth, settings.max_object_bytes,
-                               settings.session_cookie_secure, settings.correlation_cap)
+                               settings.session_cookie_secure, settings.correlation_cap,
+                               settings.sighting_min_count)
     return app
 
 

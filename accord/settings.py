@@ -132,6 +132,13 @@ SETTINGS: tuple[Setting, ...] = (
         "over-correlating instead, with no list and no count.", _positive_int,
     ),
     Setting(
+        "sighting_min_count", "ACCORD_SIGHTING_MIN_COUNT", lambda _: 1,
+        "Other organisations' sightings of an object are summarised (lookup, object page, score) "
+        "only once at least this many of them are visible to the reader; below it the reader is "
+        "told nothing about them. A reader's own organisation's sightings are always shown.",
+        _positive_int,
+    ),
+    Setting(
         "alert_runner", "ACCORD_ALERT_RUNNER", lambda _: True,
         "Evaluate alert rules and deliver their webhooks inside `accord serve` (one worker, "
         "alerts.lock in the data directory); false leaves it to `accord alert run` (true/false).", _boolean,
@@ -171,6 +178,7 @@ class Settings:
     session_hours: int = 12
     session_cookie_secure: str = "auto"
     correlation_cap: int = 100
+    sighting_min_count: int = 1
     alert_runner: bool = True
     alert_interval: int = 10
     alert_webhook_private_targets: bool = False

@@ -59,7 +59,8 @@ def values_of(raw: bytes) -> list[str]:
 
 def _lookup(ctx: ApiContext, viewer: Viewer, raw: bytes) -> dict[str, Any]:
     values = values_of(raw)
-    results = lookup(ctx.store, visibility(ctx.store, viewer, ctx.clock()), values, benign=benign)
+    results = lookup(ctx.store, visibility(ctx.store, viewer, ctx.clock()), values, benign=benign,
+                     sighting_min_count=ctx.sighting_min_count)
     return {"results": [result_json(r) for r in results]}
 
 

@@ -30,11 +30,11 @@ from starlette.routing import Route
 
 from accord.api.routes import NOT_FOUND, ApiContext, ApiError, _version_text, guarded, json_response
 from accord.api.transfer import _collection, _flag, _params, _read_body
-from accord.errors import Problem
+from accord.errors import InvalidObjectError, Problem
 from accord.policy.gate import collection_access, visibility
 from accord.policy.roles import Role
 from accord.policy.viewer import Viewer
-from accord.services import review
+from accord.services import review, sightings
 from accord.services.ingest import prepare_document, write_prepared
 from accord.services.objects import Edge, VersionView, object_view
 from accord.services.preview import preview_listing, preview_object
@@ -155,7 +155,8 @@ def get_object(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[str, A
     "also seen in" (the other visible objects sharing one of its observables)."""
     stix_id = _stix_id(request)
     vis = visibility(ctx.store, viewer, ctx.clock())
-    view = object_view(ctx.store, vis, stix_id, channel="rest", correlation_cap=ctx.correlation_cap)
+    view = object_view(ctx.store, vis, stix_id, channel="rest", correlation_cap=ctx.correlation_cap,
+                       sighting_min_count=ctx.sighting_min_count)
     current = _version(view.current)
     meta = {k: current[k] for k in ("tlp", "owner", "origin", "state", "version", "date_added")}
     meta["collection"] = view.current.collections[0] if view.current.collections else None
@@ -166,7 +167,8 @@ def get_object(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[str, A
                 for r in view.receipts],
             "correlations": [{"value": c.value, "index_type": c.index_type, "over_correlating": c.over_correlating,
                               "objects": [{**(_summary(h) or {}), "owner": h.owner} for h in c.objects]}
-                             for c in view.correlations]}
+                             for c in view.correlations],
+            "sightings": None if view.sightings is None else view.sightings.as_json()}
 
 
 # -- writes -----------------------------------------------------------------------------------------
@@ -248,6 +250,31 @@ def update_object(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes)
             raise ApiError(403, "Forbidden", "You may not add versions to this object: you may not write to the "
                            "collection it is in (name one you may write with 'collection').")
     return _write(ctx, viewer, collection, [obj], _flag(request, "draft"))
+
+
+def report_sighting(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes) -> dict[str, Any]:
+    """POST /api/v1/objects/{id}/sightings: "we saw this" (analyst or above; services/sightings.py)."""
+    _clean_params(request)
+    stix_id = _stix_id(request)
+    body = _json_body(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object: kind, count, first_seen, last_seen, anonymous, tlp, "
+                   "description, collection (all optional)")
+    unknown = sorted(set(body) - {"kind", "count", "first_seen", "last_seen", "anonymous", "tlp", "description",
+                                  "collection"})
+    if unknown:
+        raise _bad(f"'{unknown[0]}': not a property of a sighting report")
+    report = sightings.report_from(body, stix_id)
+    collection = body.get("collection")
+    if collection is not None and not isinstance(collection, str):
+        raise _bad("'collection': must be a collection id or alias")
+    try:
+        recorded = sightings.record_sighting(ctx.store, viewer, report, now_micros=ctx.clock(),
+                                             four_eyes=ctx.four_eyes, collection_ref=collection)
+    except InvalidObjectError as exc:
+        raise Refused(400, "nothing stored: the sighting is not valid STIX", exc.problems) from exc
+    return {"id": recorded.stix_id, "collection": recorded.collection, "state": recorded.state,
+            "owner": recorded.owner, "kind": report.kind, "anonymous": report.anonymous}
 
 
 def import_preview(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes) -> dict[str, Any]:
@@ -334,6 +361,7 @@ ROUTES = [
     Route("/api/v1/objects", _writing(create_objects, 201), methods=["POST"]),
     Route("/api/v1/objects/{stix_id}", _reading(get_object), methods=["GET"]),
     Route("/api/v1/objects/{stix_id}", _writing(update_object), methods=["PUT"]),
+    Route("/api/v1/objects/{stix_id}/sightings", _writing(report_sighting, 201), methods=["POST"]),
     Route("/api/v1/import/preview", _writing(import_preview), methods=["POST"]),
     Route("/api/v1/import/commit", _writing(import_commit), methods=["POST"]),
     Route("/api/v1/preview", _reading(preview), methods=["GET"]),

@@ -67,6 +67,7 @@ class Operation:
 # -- schemas -------------------------------------------------------------------------------------
 _STR = {"type": "string"}
 _OPT_STR = {"type": "string", "nullable": True}
+_INT = {"type": "integer"}
 _STRS = {"type": "array", "items": _STR}
 _BOOL = {"type": "boolean"}
 _COUNT = {"type": "integer", "minimum": 0}
@@ -167,6 +168,15 @@ _WRITTEN = obj(["collection", "state", "objects"], collection=_STR,
                objects={"type": "array", "items": obj(
                    ["id", "version", "status"], id=_STR, version=_STR,
                    status={"type": "string", "enum": ["stored", "added", "unchanged"]})})
+_SIGHTING_SEEN = obj(["id", "kind", "owner", "tlp", "count", "first_seen", "last_seen", "anonymous"], id=_STR,
+                     kind={"type": "string", "enum": ["seen", "false-positive", "expired"]}, owner=_STR, tlp=_STR,
+                     count={"type": "integer", "minimum": 0}, first_seen=_OPT_STR, last_seen=_OPT_STR,
+                     anonymous={"type": "boolean"})
+_SIGHTINGS = obj(["seen", "false_positive", "expired", "last_seen", "below_threshold", "min_count", "sightings"],
+                 seen=_INT, false_positive=_INT, expired=_INT, last_seen=_OPT_STR,
+                 below_threshold={"type": "boolean", "description": "other organisations' sightings exist for the "
+                                  "reader but fewer than min_count: nothing about them is shown"},
+                 min_count=_INT, sightings={"type": "array", "items": _SIGHTING_SEEN})
 SCHEMAS.update({
     "Problem": _PROBLEM,
     "ObjectList": obj(["objects", "facets", "facets_sampled"], objects={"type": "array", "items": _STIX_OUT},
@@ -175,7 +185,8 @@ SCHEMAS.update({
                       facets_sampled=_BOOL, searched_as=_STRS,
                       next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
     "ObjectDetail": obj(
-        ["id", "current", "versions", "edges", "receipts", "correlations"], id=_STR, current=_STIX_OUT,
+        ["id", "current", "versions", "edges", "receipts", "correlations", "sightings"], id=_STR,
+        current=_STIX_OUT, sightings=_SIGHTINGS,
         versions={"type": "array", "items": obj(
             ["version", "object", "tlp", "owner", "state", "collections", "changes"], version=_STR,
             object={"type": "object"}, tlp=_STR, owner=_STR, origin=_OPT_STR, origin_node=_OPT_STR, state=_STR,
@@ -197,6 +208,11 @@ SCHEMAS.update({
                                        ["id", "type", "name", "owner", "tlp"], id=_STR, type=_STR, name=_STR,
                                        owner=_STR, tlp=_STR)})}),
     "Written": _WRITTEN,
+    "SightingReport": obj([], closed=True, kind={"type": "string", "enum": ["seen", "false-positive", "expired"]},
+                          count={"type": "integer", "minimum": 0, "maximum": 999_999_999}, first_seen=_STR,
+                          last_seen=_STR, anonymous=_BOOL, tlp=_TLP, description=_STR, collection=_STR),
+    "SightingWritten": obj(["id", "collection", "state", "owner", "kind", "anonymous"], id=_STR, collection=_STR,
+                           state=_STR, owner=_STR, kind=_STR, anonymous=_BOOL),
     "Extraction": obj(["format", "objects", "problems", "notes", "review_required"], format=_STR,
                       objects={"type": "array", "items": {"type": "object"}},
                       problems={"type": "array", "items": ref("Problem")}, notes=_STRS, review_required=_BOOL),
@@ -214,8 +230,6 @@ SCHEMAS.update({
                       "enum": ["owner", "clear", "agreement", "red recipient", "onward", None]},
                 agreement=_OPT_STR)})]},
 })
-_SIGHTING_SEEN = obj(["id", "owner", "tlp", "count", "last_seen"], id=_STR, owner=_STR, tlp=_STR,
-                     count={"type": "integer", "nullable": True}, last_seen=_OPT_STR)
 SCHEMAS.update({
     "LookupRequest": obj(["values"], closed=True, values={
         "type": "array", "minItems": 1, "maxItems": 10_000, "items": _STR,
@@ -227,7 +241,7 @@ SCHEMAS.update({
              "sightings"], id=_STR, type=_STR, name=_STR, owner=_STR, origin=_OPT_STR, tlp=_STR, state=_STR,
             matched=_STR, index_type=_STR,
             relation={"type": "string", "enum": ["exact", "parent", "within", "contains"]},
-            sightings={"type": "array", "items": _SIGHTING_SEEN})})}),
+            sightings={**_SIGHTINGS, "nullable": True})})}),
 })
 _RULE_KIND = {"type": "string", "enum": ["sighting", "watchlist", "own-indicators"]}
 _SIGHTING_TYPES = {"type": "array", "items": {"type": "string", "enum": ["seen", "false-positive", "expired"]}}
@@ -433,6 +447,10 @@ _OBJECTS = [
     _raw("put", "/api/v1/objects/{stix_id}", "updateObject",
          "A new version of the caller's organisation's object (a later modified)",
          (200, ref("Written")), 403, 404, 409, params=(_STIX_ID, _TARGET, _DRAFT), body=_STIX_IN),
+    _op("post", "/api/v1/objects/{stix_id}/sightings", "reportSighting",
+        "We saw this: a sighting of a visible object (seen, false-positive or expired; optionally anonymous), "
+        "written with the caller's release rules (docs/early-warning.md)", "objects", (201, ref("SightingWritten")),
+        403, 404, params=(_STIX_ID,), body="SightingReport"),
     _raw("post", "/api/v1/import/preview", "previewImport",
          "What a document in any format holds, as STIX objects with their problems; nothing stored",
          (200, ref("Extraction")), params=(query("format", "auto (the default) or a format name"),

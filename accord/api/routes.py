@@ -42,6 +42,7 @@ class ApiContext:
     max_object_bytes: int = 64 * 1024 * 1024
     node_name: str = "accord"
     correlation_cap: int = 100
+    sighting_min_count: int = 1  # settings.py
     key_file: str = ""  # seals alert webhooks' secrets (services/secrets.py)
     alert_webhook_private_targets: bool = False  # settings.py
 

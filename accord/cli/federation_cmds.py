@@ -153,7 +153,8 @@ def sync_run(node: NodeContext, peer_name: str | None) -> None:
         click.echo(f"{run.peer} {link.direction} {link.remote_collection}: {verb} {t.objects}"
                    + (f", stored {t.stored}" if link.direction == "pull" else "")
                    + (f", refused {t.refused}" if t.refused else "") + (f" ({reasons})" if reasons else "")
-                   + (f", retracted {t.retracted}" if t.retracted else ""))
+                   + (f", retracted {t.retracted}" if t.retracted else "")
+                   + (f", sightings sent back {t.feedback}" if t.feedback else ""))
     if failed:
         sys.exit(1)
 

@@ -10,7 +10,8 @@ import orjson
 from accord.cli.context import NodeContext
 from accord.errors import RequestError
 from accord.policy.gate import visibility
-from accord.services.lookup import MAX_VALUES, ValueResult, lookup, result_json
+from accord.services.lookup import MAX_VALUES, LookupHit, ValueResult, lookup, result_json
+from accord.services.sightings import EXPIRED, FALSE_POSITIVE, SEEN
 from accord.services.warninglists import benign
 from accord.storage.sql import micros_now
 
@@ -22,12 +23,22 @@ def _values(values: tuple[str, ...], file: click.File | None) -> list[str]:
     return found
 
 
+def _sighted(hit: LookupHit) -> str:
+    s = hit.sightings
+    if s is None or (not s.shown and not s.withheld):
+        return "sightings=0"
+    if s.withheld and not s.shown:
+        return f"sightings=fewer than {s.min_count}"
+    return f"sightings={len(s.shown)} (seen {s.total(SEEN)}, false-positive {s.total(FALSE_POSITIVE)}, " \
+           f"expired {s.total(EXPIRED)})"
+
+
 def _lines(result: ValueResult) -> list[str]:
     out = []
     for h in result.hits:
         owner = h.owner if h.origin is None else f"{h.owner} (from {h.origin})"
         out.append("\t".join([result.value, h.relation, h.matched, h.tlp, h.type, h.stix_id, owner, h.state,
-                              h.name, f"sightings={len(h.sightings)}"]))
+                              h.name, _sighted(h)]))
     if result.warninglists:
         out.append("\t".join([result.value, "warninglists", "; ".join(result.warninglists)]))
     return out
@@ -60,7 +71,8 @@ def lookup_cmd(node: NodeContext, values: tuple[str, ...], file: click.File | No
         raise RequestError("values", f"{len(wanted)} values: at most {MAX_VALUES} in one lookup")
     store = node.store()
     vis = visibility(store, node.viewer(as_user), micros_now())
-    results = lookup(store, vis, wanted, benign=None if no_warninglists else benign)
+    results = lookup(store, vis, wanted, benign=None if no_warninglists else benign,
+                     sighting_min_count=node.settings.sighting_min_count)
     if as_json:
         click.echo(orjson.dumps({"results": [result_json(r) for r in results]}, option=orjson.OPT_INDENT_2).decode())
     else:

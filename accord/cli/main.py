@@ -22,6 +22,7 @@ from accord.cli import (
     lookup_cmds,
     serve_cmd,
     sharing_cmds,
+    sighting_cmds,
     stats_cmd,
     store_cmds,
     transfer,
@@ -67,7 +68,7 @@ def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -
 
 
 for module in (store_cmds, transfer, stats_cmd, collection_cmds, identity_cmds, sharing_cmds, audit_cmds,
-               federation_cmds, lookup_cmds, alert_cmds, serve_cmd):
+               federation_cmds, lookup_cmds, sighting_cmds, alert_cmds, serve_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

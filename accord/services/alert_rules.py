@@ -23,16 +23,18 @@ from dataclasses import dataclass
 from accord.errors import NotFoundError, RequestError
 from accord.policy.administration import NAME, NAME_RULE
 from accord.services.secrets import SecretBox
+from accord.services.sightings import KINDS as KINDS_OF_SIGHTING
+from accord.services.sightings import SEEN
 from accord.services.webhooks import Resolver, resolve, validate_webhook
 from accord.stix.observables import lookup_pairs
 from accord.storage.base import AlertRule, NewAlertRule, Store
 
 SIGHTING, WATCHLIST, OWN_INDICATORS = "sighting", "watchlist", "own-indicators"
 KINDS = (SIGHTING, WATCHLIST, OWN_INDICATORS)
-# What a sighting reports (x_accord_sighting_type; absent: seen). Only "seen" fires unless a rule
-# asks for more: a false positive or an expiry is feedback, not something seen here.
-SIGHTING_TYPES = ("seen", "false-positive", "expired")
-DEFAULT_SIGHTING_TYPES = ("seen",)
+# What a sighting reports (services/sightings.py). Only "seen" fires unless a rule asks for more:
+# a false positive or an expiry is feedback, not something seen here.
+SIGHTING_TYPES = KINDS_OF_SIGHTING
+DEFAULT_SIGHTING_TYPES = (SEEN,)
 MAX_VALUES = 10_000  # as a lookup
 MAX_VALUE_LENGTH = 2_048
 _NOT_A_VALUE = "not an IP address or network, domain, URL, e-mail address or hash"

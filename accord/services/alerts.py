@@ -33,6 +33,7 @@ from accord.services.alert_rules import OWN_INDICATORS, SIGHTING, WATCHLIST
 from accord.services.disclose import Received, disclose, disclosure
 from accord.services.lookup import parent_domains
 from accord.services.search import display_name
+from accord.services.sightings import sighting_kind
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.timestamps import format_micros
 from accord.storage.base import (
@@ -51,18 +52,6 @@ OWN_PER_VALUE = 3  # own objects named per shared value
 _CHUNK_KEYS = 200  # values per correlation statement (one bounded seek each)
 _IPS = ("ipv4-addr", "ipv6-addr")
 Pair = tuple[str, str]
-
-
-def sighting_type(obj: dict[str, Any]) -> str:
-    """What a sighting reports: ``x_accord_sighting_type`` (seen, false-positive, expired), absent
-    meaning seen; OpenCTI's ``x_opencti_negative: true`` is a false positive.
-
-    (Main is gaining services/sightings.py with this rule as ``sighting_kind``; this copy goes
-    once it is merged.)"""
-    value = obj.get("x_accord_sighting_type")
-    if value is not None:
-        return value if isinstance(value, str) else "unknown"
-    return "false-positive" if obj.get("x_opencti_negative") is True else "seen"
 
 
 @dataclass
@@ -147,7 +136,7 @@ def _sightings(rule: AlertRule, view: _OrgWindow, rows: list[ListedVersion]) -> 
         if row.type != "sighting" or owner is None or owner.kind != "local" or row.origin_org is not None:
             continue
         body = view.received.parsed(row)
-        kind = sighting_type(body)
+        kind = sighting_kind(body)
         target = body.get("sighting_of_ref")  # as received: a granular marking may have hidden it
         if kind not in rule.sighting_types or not isinstance(target, str):
             continue

@@ -34,9 +34,10 @@ from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR
 from accord.services.disclose import Received, disclose
 from accord.services.search import display_name
+from accord.services.sightings import SightingSummary, sightings_of, summarise
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.references import REF_INDEX, references_of
-from accord.storage.base import ListedVersion, ObservableQuery, RowFilter, Store
+from accord.storage.base import ListedVersion, ObservableQuery, Store
 
 MAX_VALUES = 10_000  # values in one lookup
 MAX_VALUE_LENGTH = 2_048  # longer than any address, domain, hash or sensible URL
@@ -49,17 +50,6 @@ _LENGTH_TEXT = [str(p) for p in range(129)]
 _NOT_A_VALUE = "not an IP address or network, domain, URL, e-mail address or hash"
 
 EXACT, PARENT, WITHIN, CONTAINS = "exact", "parent", "within", "contains"
-
-
-@dataclass(frozen=True)
-class SightingSeen:
-    """A sighting of a hit object, as the caller may see it."""
-
-    stix_id: str
-    owner: str
-    tlp: str
-    count: int | None
-    last_seen: str | None
 
 
 @dataclass(frozen=True)
@@ -77,7 +67,7 @@ class LookupHit:
     tlp: str
     state: str
     version: str
-    sightings: tuple[SightingSeen, ...] = ()
+    sightings: SightingSummary | None = None
 
 
 @dataclass
@@ -162,10 +152,13 @@ def _ranges_inside(index_type: str, value: str) -> list[tuple[str, str, str]]:
 class Lookup:
     """One caller's lookup over one store."""
 
-    def __init__(self, store: Store, vis: Visibility, *, benign: Callable[[str], list[str]] | None = None):
+    def __init__(self, store: Store, vis: Visibility, *, benign: Callable[[str], list[str]] | None = None,
+                 sighting_min_count: int = 1):
         """``benign``: the warninglist check (services/warninglists.py, injected so tests and
-        the benchmark can leave the lists unloaded); None: no warninglist flags."""
+        the benchmark can leave the lists unloaded); None: no warninglist flags.
+        ``sighting_min_count``: the threshold of services/sightings.py."""
         self.store, self.vis, self._benign = store, vis, benign
+        self._min_count = sighting_min_count
         self._orgs = {o.pk: o.name for o in store.orgs()}
         self._receiving = Received(store, vis)
 
@@ -261,8 +254,9 @@ class Lookup:
                 if inside != net and inside.version == net.version and inside.subnet_of(net):  # type: ignore[arg-type]
                     take(i, CONTAINS, index_type, value, row)
         rows_out = self._disclose(found)
-        sightings = self._sightings({row.stix_id for hits in found.values() for row, _ in hits.values()
-                                     if row.pk in rows_out}, where)
+        sightings = sightings_of(self.store, self.vis, {row.stix_id for hits in found.values()
+                                                        for row, _ in hits.values() if row.pk in rows_out},
+                                 channel="lookup", orgs=self._orgs)
         for i, hits in found.items():
             for (stix_id, _, index_type, value), (row, relation) in hits.items():
                 obj = rows_out.get(row.pk)
@@ -273,7 +267,7 @@ class Lookup:
                     self._orgs.get(row.owner_org, "?"),
                     None if row.origin_org is None else self._orgs.get(row.origin_org, "?"),
                     self.vis.level(row.facts(), row.collection_pk), row.state, row.version,
-                    tuple(sightings.get(stix_id, ()))))
+                    summarise(sightings.get(stix_id, ()), self._min_count)))
         for result in results:
             result.hits.sort(key=lambda h: ((EXACT, PARENT, WITHIN, CONTAINS).index(h.relation), h.matched, h.stix_id))
             if self._benign is not None and result.problem is None:
@@ -293,36 +287,6 @@ class Lookup:
             out[d.row.pk] = parsed
         return out
 
-    def _sightings(self, stix_ids: set[str], where: RowFilter) -> dict[str, list[SightingSeen]]:
-        """The sightings the caller may see of each object (index type ``ref``, stix/references.py)."""
-        targets = sorted(stix_ids)
-        newest: dict[tuple[str, str], ListedVersion] = {}  # (target, sighting id) -> newest visible version
-        for start in range(0, len(targets), CHUNK_KEYS):
-            q = ObservableQuery(keys=tuple((REF_INDEX, t) for t in targets[start:start + CHUNK_KEYS]),
-                                types=("sighting",))
-            for _, target, row in self.store.observable_versions(q, where):
-                # Only a sighting OF the object counts (not one naming it as observed data).
-                if (target, row.stix_id) not in newest and orjson.loads(row.body or b"{}").get(
-                        "sighting_of_ref") == target:
-                    newest[target, row.stix_id] = row
-        shown = {d.row.pk: d.body for d in disclose(self.store, self.vis, list({r.pk: r for r in newest.values()}
-                                                                                .values()), channel="lookup")}
-        out: dict[str, list[SightingSeen]] = {}
-        for (target, _), row in sorted(newest.items()):
-            body = shown.get(row.pk)
-            if body is None:
-                continue
-            obj: dict[str, Any] = orjson.loads(body)
-            if obj.get("sighting_of_ref") != target:
-                continue  # it names the object elsewhere, or a granular marking hid the reference
-            count = obj.get("count")
-            last = obj.get("last_seen")
-            out.setdefault(target, []).append(SightingSeen(
-                row.stix_id, self._orgs.get(row.owner_org, "?"), self.vis.level(row.facts(), row.collection_pk),
-                count if isinstance(count, int) and not isinstance(count, bool) else None,
-                last if isinstance(last, str) else None))
-        return out
-
 
 def result_json(result: ValueResult) -> dict[str, Any]:
     """One value's answer as JSON: what POST /api/v1/lookup and ``accord lookup --json`` print."""
@@ -331,11 +295,10 @@ def result_json(result: ValueResult) -> dict[str, Any]:
             "hits": [{"id": h.stix_id, "type": h.type, "name": h.name, "owner": h.owner, "origin": h.origin,
                       "tlp": h.tlp, "state": h.state, "matched": h.matched, "index_type": h.index_type,
                       "relation": h.relation,
-                      "sightings": [{"id": s.stix_id, "owner": s.owner, "tlp": s.tlp, "count": s.count,
-                                     "last_seen": s.last_seen} for s in h.sightings]} for h in result.hits]}
+                      "sightings": None if h.sightings is None else h.sightings.as_json()} for h in result.hits]}
 
 
 def lookup(store: Store, vis: Visibility, values: Sequence[str], *,
-           benign: Callable[[str], list[str]] | None = None) -> list[ValueResult]:
+           benign: Callable[[str], list[str]] | None = None, sighting_min_count: int = 1) -> list[ValueResult]:
     """Look ``values`` up as ``vis``'s viewer (see the module docstring)."""
-    return Lookup(store, vis, benign=benign).run(values)
+    return Lookup(store, vis, benign=benign, sighting_min_count=sighting_min_count).run(values)

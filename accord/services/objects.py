@@ -20,6 +20,7 @@ from accord.policy.gate import Visibility
 from accord.services.correlation import DEFAULT_CAP, Correlation, correlations
 from accord.services.disclose import disclose
 from accord.services.search import Hit, Searcher
+from accord.services.sightings import SightingSummary, sightings_of, summarise
 from accord.stix.references import REF_INDEX, references_of
 from accord.storage.base import ListedVersion, SearchFilter, Store
 
@@ -69,6 +70,7 @@ class ObjectView:
     edges: list[Edge]
     receipts: list[Receipt] | None  # None: not the caller's to see
     correlations: list[Correlation] = field(default_factory=list)  # "also seen in"
+    sightings: SightingSummary | None = None  # of this object, as the caller may be told of them
 
     @property
     def current(self) -> VersionView:
@@ -81,10 +83,11 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, A
 
 
 def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "web",
-                correlation_cap: int = DEFAULT_CAP) -> ObjectView:
+                correlation_cap: int = DEFAULT_CAP, sighting_min_count: int = 1) -> ObjectView:
     """What the caller may see of one object; NotFoundError if nothing (same as no such object).
     ``channel`` names the read path in the receipts (web, rest); ``correlation_cap``: a value more
-    visible objects share is marked over-correlating instead of listed (settings.py)."""
+    visible objects share is marked over-correlating instead of listed; ``sighting_min_count``:
+    other organisations' sightings are summarised only from this many on (settings.py)."""
     rows = store.object_versions(stix_id, vis.predicate())
     if not rows:
         raise NotFoundError(f"no object {stix_id}")
@@ -117,9 +120,11 @@ def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "
     if not versions:
         raise NotFoundError(f"no object {stix_id}")
     current = versions[-1]
+    seen = sightings_of(store, vis, [stix_id], channel=channel, orgs=searcher.org_names).get(stix_id, [])
     return ObjectView(stix_id, versions, _edges(store, vis, searcher, current, channel),
                       _receipts(store, vis, current),
-                      correlations(store, vis, searcher, stix_id, current.obj, cap=correlation_cap, channel=channel))
+                      correlations(store, vis, searcher, stix_id, current.obj, cap=correlation_cap, channel=channel),
+                      summarise(seen, sighting_min_count))
 
 
 def _owners_business(vis: Visibility, row: ListedVersion) -> bool:
@@ -148,6 +153,8 @@ def _edges(store: Store, vis: Visibility, searcher: Searcher, current: VersionVi
         obj = via.obj
         if (REF_INDEX, current.row.stix_id) not in references_of(obj):
             continue
+        if row.type == "sighting" and obj.get("sighting_of_ref") == current.row.stix_id:
+            continue  # the sightings of this object are the view's own summary (threshold applied)
         if row.type == "relationship":
             outgoing = obj.get("source_ref") == current.row.stix_id
             other_id = obj.get("target_ref") if outgoing else obj.get("source_ref")

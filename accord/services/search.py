@@ -181,6 +181,11 @@ class Searcher:
         """The collection's alias or title if the caller may know it exists, else None."""
         return self._names.get(pk)
 
+    @property
+    def org_names(self) -> dict[int, str]:
+        """Organisation names by pk, to name the owners of rows the caller may see."""
+        return self._orgs
+
     def org_name(self, pk: int | None) -> str | None:
         return None if pk is None else self._orgs.get(pk, f"#{pk}")
 

@@ -165,6 +165,7 @@ class PeerLink:
     last_success: int | None
     last_error: str | None
     retractions_cursor: int = 0
+    feedback_cursor: int = 0  # pull links: the local date_added sightings were sent back up to
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,6 +582,8 @@ class Store(Protocol):
         ...
 
     def set_retractions_cursor(self, link_pk: int, seq: int) -> None: ...
+
+    def set_feedback_cursor(self, link_pk: int, date_added: int) -> None: ...
 
     def originated_here(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """The (stix_id, version) of ``keys`` held as this node's own data, not received from a peer."""

@@ -32,7 +32,7 @@ def cursor_order(cursor: str) -> tuple[int, str]:
 _PEER_COLUMNS = ("p.pk, p.name, p.url, p.username, p.sealed_token, p.org_pk, o.name, p.interval_s, p.paused, "
                  "p.accept_max_tlp, p.accept_types, p.created")
 _LINK_COLUMNS = ("pk, peer_pk, direction, remote_collection, local_collection_pk, cursor, objects, last_attempt, "
-                 "last_success, last_error, retractions_cursor")
+                 "last_success, last_error, retractions_cursor, feedback_cursor")
 
 
 class PeerQueries:
@@ -128,6 +128,12 @@ class PeerQueries:
             else:
                 conn.execute(self._sql("UPDATE peer_links SET last_attempt = ?, last_error = ? WHERE pk = ?"),
                              (now, error[:2000], link_pk))
+
+    def set_feedback_cursor(self, link_pk: int, date_added: int) -> None:
+        with self._write() as conn:
+            conn.execute(self._sql(
+                "UPDATE peer_links SET feedback_cursor = ? WHERE pk = ? AND feedback_cursor < ?"),
+                (date_added, link_pk, date_added))
 
     def set_retractions_cursor(self, link_pk: int, seq: int) -> None:
         with self._write() as conn:

@@ -17,6 +17,7 @@ from accord.errors import AccordError
 from accord.services.secrets import SecretBox
 from accord.storage.base import Peer, PeerLink, Store
 from accord.sync.client import PeerClient
+from accord.sync.feedback import feedback_link
 from accord.sync.pull import Transfer, pull_link
 from accord.sync.push import push_link
 
@@ -54,6 +55,9 @@ def run_peer(store: Store, peer: Peer, box: SecretBox, client_for: ClientFactory
             step = pull_link if link.direction == "pull" else push_link
             try:
                 transfer = step(store, peer, link, collections[link.local_collection_pk], client)
+                if link.direction == "pull":
+                    transfer.feedback = feedback_link(store, peer, link, collections[link.local_collection_pk],
+                                                      client)
             except (AccordError, httpx.HTTPError) as exc:
                 log.warning("sync %s %s %s failed: %s", peer.name, link.direction, link.remote_collection, exc)
                 store.record_link_attempt(link.pk, error=str(exc))

@@ -52,6 +52,7 @@ class Transfer:
     refused: int = 0
     reasons: dict[str, int] | None = None
     retracted: int = 0  # versions retracted because their origin retracted them
+    feedback: int = 0  # pull links: sightings (and the identities they name) sent back (sync/feedback.py)
 
     def refuse(self, reason: str) -> None:
         self.refused += 1

@@ -21,6 +21,7 @@ from accord.services.alerts import visible_alerts
 from accord.services.objects import object_view
 from accord.services.search import Searcher, SearchRequest, request_from_params
 from accord.stix.markings import TLP_LEVELS
+from accord.stix.vocab import SDO_TYPES
 from accord.web.pages import Page, page
 
 FACET_NAMES = {"type": "type", "tlp": "tlp", "owner": "owner", "collection": "collection", "state": "state"}
@@ -78,11 +79,13 @@ def object_page(p: Page) -> Response:
     if "\x00" in stix_id or len(stix_id) > 300:
         raise NotFoundError("no such object")
     vis = visibility(p.ctx.store, p.viewer, p.ctx.clock())
-    view = object_view(p.ctx.store, vis, stix_id, correlation_cap=p.ctx.correlation_cap)
+    view = object_view(p.ctx.store, vis, stix_id, correlation_cap=p.ctx.correlation_cap,
+                       sighting_min_count=p.ctx.sighting_min_count)
     current = view.current
     own = current.row.owner_org == p.viewer.org_pk
     return p.render("object.html", view=view, current=current, graph=_graph(view),
-                    correlation_cap=p.ctx.correlation_cap,
+                    correlation_cap=p.ctx.correlation_cap, tlp_levels=TLP_LEVELS,
+                    may_sight=p.viewer.role.at_least(Role.ANALYST) and current.row.type in SDO_TYPES,
                     pretty=orjson.dumps(current.obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(),
                     may_publish=own and p.viewer.role.at_least(Role.PUBLISHER) and current.row.state == "draft"
                     and not (p.ctx.four_eyes and current.author == p.viewer.username),

@@ -71,6 +71,7 @@ class WebContext:
     max_object_bytes: int
     cookie_secure: str = "auto"  # 'true', 'false' or 'auto' (Secure when the request is HTTPS)
     correlation_cap: int = 100  # settings.py
+    sighting_min_count: int = 1  # settings.py
 
     def secure_cookies(self, scheme: str) -> bool:
         return self.cookie_secure == "true" or (self.cookie_secure == "auto" and scheme == "https")

@@ -34,6 +34,8 @@ NOTICES = {
     "published": "Published: partners covered by an agreement can now receive it.",
     "retracted": "Retracted: partners will be told to withdraw it.",
     "imported": "Imported.",
+    "sighting-recorded": "Sighting recorded.",
+    "sighting-draft": "Sighting recorded as a draft: a publisher releases it before anyone else sees it.",
     "saved": "Saved.",
     "signed-out": "You are signed out.",
     "expired": "Your session ended; please sign in again.",

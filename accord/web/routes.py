@@ -7,7 +7,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from accord.web import admin as web_admin
-from accord.web import audit_pages, auth, browse, lookup_page, preview, release, users
+from accord.web import audit_pages, auth, browse, lookup_page, preview, release, sightings, users
 from accord.web.context import STATIC
 
 
@@ -22,6 +22,7 @@ ROUTES = [
     *browse.ROUTES,
     *lookup_page.ROUTES,
     *release.ROUTES,
+    *sightings.ROUTES,
     *preview.ROUTES,
     *web_admin.ROUTES,
     *users.ROUTES,

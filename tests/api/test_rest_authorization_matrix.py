@@ -244,6 +244,14 @@ def expected(op: str, role: str, grant: str, relation: str) -> Outcome:
             if relation == "own" and can_write(role, grant):
                 return 200, written(role)
             return 403, ""  # api.md: 403 for an object the caller can see but may not add a version to
+        case "POST /api/v1/objects/{stix_id}/sightings":
+            # early-warning.md: "we saw this" needs the analyst role (403 whatever the object), an object the
+            # caller sees (404 as absent otherwise) and a write grant on the collection it is in (403).
+            if not at_least(role, "analyst"):
+                return 403, ""
+            if not sees(grant, relation):
+                return 404, ""
+            return (201, written(role)) if can_write(role, grant) else (403, "")
         case "POST /api/v1/import/commit":
             return _collection_write(role, grant, relation, 200)
         case "GET /api/v1/preview?org":
@@ -544,6 +552,9 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/objects": Row(COLLECTION, lambda w, c, r: w.request(
         c, "POST", "/api/v1/objects", _stix(0), collection=_collection_ref(w, r, w.write)), _state),
     "PUT /api/v1/objects/{stix_id}": Row(OBJECTS, _ask_put_object, _state),
+    "POST /api/v1/objects/{stix_id}/sightings": Row(OBJECTS, lambda w, c, r: w.request(
+        c, "POST", f"/api/v1/objects/{w.object_id('update', c or CALLERS[0], r)}/sightings", {"kind": "seen"}),
+        _state),
     "POST /api/v1/lookup": Row(NONE, lambda w, c, r: w.request(
         c, "POST", "/api/v1/lookup", {"values": ["198.51.100.7", "evil.example"]})),
     "POST /api/v1/import/preview": Row(NONE, lambda w, c, r: w.request(

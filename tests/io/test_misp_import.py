@@ -275,3 +275,25 @@ def test_a_directory_with_another_manifest_is_not_a_feed(accord: Run, tmp_path: 
     result = accord("import", str(tmp_path / "d"))
     # read file by file instead: the event is found, the web manifest is not MISP
     assert f"report--{EVENT_UUID}" in by_id(exported(accord)), result.output
+
+
+def test_false_positive_and_expiration_sightings_are_sightings_of_their_kind(accord: Run, tmp_path: Path) -> None:
+    """misp-stix writes a false positive as an opinion and drops an expiration; Accord keeps both
+    as sightings with x_accord_sighting_type, and a re-import stores nothing new."""
+    org = {"uuid": "1d4e7b2a-3c5f-4a6b-8d9e-0f1a2b3c4d5e", "name": "Test CERT"}
+    sightings = [{"uuid": f"7c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2{k}", "type": kind, "date_sighting": "1746057600",
+                  "source": "", "Organisation": org} for k, kind in enumerate(("0", "1", "2"))]
+    ip = attribute("3f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "ip-dst", "198.51.100.99", Sighting=sightings)
+    path = write(tmp_path / "event.json", event_with([ip]))
+    result = accord("import", "--format", "misp", path)
+    assert result.exit_code == 0, result.output
+    objects = exported(accord)
+    assert all(validate_object(o) == [] for o in objects)
+    ids = by_id(objects)
+    kinds = {s["uuid"]: ids[f"sighting--{s['uuid']}"].get("x_accord_sighting_type", "seen") for s in sightings}
+    assert list(kinds.values()) == ["seen", "false-positive", "expired"]
+    assert not any(o["type"] == "opinion" for o in objects)
+    for s in sightings:
+        assert ids[f"sighting--{s['uuid']}"]["sighting_of_ref"] == f"indicator--{ip['uuid']}"
+    again = accord("import", "--format", "misp", path)
+    assert again.exit_code == 0 and "stored 0" in again.output, again.output

@@ -69,6 +69,9 @@ class Version:
     state: str = "published"
     recipients: frozenset[str] = frozenset()
     origin: str | None = None
+    # A sighting's sighting_of_ref, kind and count (other types: None).
+    target: str | None = None
+    sighting: tuple[str, int] | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -146,7 +146,7 @@ def materialise(spec: World, t: int, tag: str) -> World:
             collection=name(v.collection), owner=name(v.owner), origin=None if v.origin is None else name(v.origin),
             marking_refs=tuple(map(ref, v.marking_refs)),
             granular_ref=None if v.granular_ref is None else ref(v.granular_ref),
-            recipients=frozenset(map(name, v.recipients))))
+            recipients=frozenset(map(name, v.recipients)), target=None if v.target is None else fresh(v.target)))
     return world
 
 
@@ -157,7 +157,11 @@ def body(v: Version) -> dict[str, object]:
                 "definition_type": "statement", "definition": {"statement": "Handle with care."}}
     obj: dict[str, object] = {"type": v.type, "spec_version": "2.1", "id": v.stix_id, "created": CREATED,
                               "modified": v.modified, "name": f"{v.type} {v.modified}"}
-    if v.type == "indicator":
+    if v.type == "sighting":
+        del obj["name"]
+        kind, count = v.sighting or ("seen", 1)
+        obj.update(sighting_of_ref=v.target, count=count, x_accord_sighting_type=kind)
+    elif v.type == "indicator":
         obj.update(pattern="[ipv4-addr:value = '10.0.0.1']", pattern_type="stix", valid_from="2026-01-01T00:00:00Z")
     else:
         obj["is_family"] = False

@@ -125,9 +125,17 @@ def test_networks_contain_addresses_and_addresses_lie_within_networks(store: Sto
 
 def test_sightings_of_hits_are_listed_when_visible(store: Store) -> None:
     [result] = as_alice(store, ["b.example.com"])
-    assert [(s.stix_id, s.count, s.tlp) for s in result.hits[0].sightings] == [(sid("sighting", 1), 3, "green")]
+    summary = result.hits[0].sightings
+    assert summary is not None
+    assert [(s.stix_id, s.count, s.tlp, s.kind) for s in summary.shown] == [(sid("sighting", 1), 3, "green", "seen")]
+    assert (summary.total("seen"), summary.total("false-positive"), summary.withheld) == (3, 0, False)
     [everything] = as_operator(store, ["b.example.com"])
-    assert {s.stix_id for s in everything.hits[0].sightings} == {sid("sighting", 1), sid("sighting", 2)}
+    assert everything.hits[0].sightings is not None
+    assert {s.stix_id for s in everything.hits[0].sightings.shown} == {sid("sighting", 1), sid("sighting", 2)}
+    # Below the threshold alice is told nothing of the one sighting she may see (another org's).
+    [withheld] = as_alice(store, ["b.example.com"], sighting_min_count=2)
+    assert withheld.hits[0].sightings is not None
+    assert (withheld.hits[0].sightings.shown, withheld.hits[0].sightings.withheld) == ((), True)
 
 
 def test_hidden_objects_answer_like_nothing(store: Store) -> None:

@@ -102,6 +102,7 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "change_peer": lambda s: s.change_peer("p", action="pause", actor="t"),
     "record_link_attempt": lambda s: s.record_link_attempt(1, error=None),
     "set_retractions_cursor": lambda s: s.set_retractions_cursor(1, 1),
+    "set_feedback_cursor": lambda s: s.set_feedback_cursor(1, 1),
     "retractions_received": lambda s: s.retractions_received("o", after=0, limit=1),
     "originated_here": lambda s: s.originated_here([("indicator--x", "v")]),
     "add_alert_rule": lambda s: s.add_alert_rule(NewAlertRule(1, "r", "own-indicators"), actor="t"),

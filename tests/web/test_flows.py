@@ -244,6 +244,46 @@ def test_object_page_properties_versions_relationships_provenance_receipts(
     expect(page.get_by_role("button", name="Retract")).to_have_count(0)
 
 
+def test_we_saw_this_reports_sightings_that_the_partner_then_sees(
+        world: World, page: Page, login: Login, expect: Any) -> None:
+    token = unique("heron")
+    c2 = ip_indicator(f"{token} C2", "198.51.100.78", tlp="green")
+    world.add(c2, user="paul")
+    section = page.locator("section[aria-labelledby=sight-h]")
+
+    def report(kind: str, count: str) -> None:
+        page.goto(f"/objects/{c2['id']}")
+        section.locator("summary", has_text="We saw this").click()
+        section.get_by_label("Kind").select_option(kind)
+        section.get_by_label("Count").fill(count)
+        section.get_by_label("TLP").select_option("green")
+        section.get_by_role("button", name="Report sighting").click()
+
+    # An analyst's report is a draft of cert-a: cert-a sees it, nobody else yet.
+    login(page, "alice")
+    report("false-positive", "2")
+    expect(page.locator("p.notice")).to_contain_text("recorded as a draft")
+    expect(section.locator("tbody tr")).to_have_count(1)
+    expect(section.locator("tbody tr")).to_contain_text("false-positive")
+    page.get_by_role("button", name="Sign out").click()
+
+    # A publisher's is published at once.
+    login(page, "paul")
+    report("seen", "5")
+    expect(page.locator("p.notice")).to_have_text("Sighting recorded.")
+    expect(section).to_contain_text("Seen 5×, false positive 2×")
+    page.get_by_role("button", name="Sign out").click()
+
+    # The partner sees the published one only, and as a reader cannot report.
+    login(page, "bob")
+    page.goto(f"/objects/{c2['id']}")
+    expect(section.locator("tbody tr")).to_have_count(1)
+    expect(section.locator("tbody tr")).to_contain_text("seen")
+    expect(section.locator("tbody tr")).to_contain_text("cert-a")
+    expect(section).to_contain_text("Seen 5×")
+    expect(section.locator("summary", has_text="We saw this")).to_have_count(0)
+
+
 # ---------------------------------------------------------------- import
 
 

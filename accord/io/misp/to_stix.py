@@ -14,6 +14,10 @@ re-import stores nothing new. Accord repairs two things in what comes out:
   ``created``, which STIX 2.1 fixes for all versions of an object. Accord keeps ``modified``
   (the event's time: a renamed organisation is a new version) and sets ``created`` to the
   Unix epoch, the one instant every event agrees on;
+- sightings: misp-stix writes a false-positive sighting (MISP type 1) as an ``opinion`` and
+  drops an expiration (type 2); Accord writes both as STIX sightings with
+  ``x_accord_sighting_type`` ``false-positive`` or ``expired`` (services/sightings.py), so they
+  count as what they are (lookup, the object page, decay) and travel back to the producer;
 - TLP: MISP ``tlp:white/green/amber/red`` tags come out as the TLP 1.0 marking definitions;
   Accord writes TLP 2.0 (``tlp:white`` is TLP:CLEAR), so the refs and the definitions are
   swapped for the TLP 2.0 ones (``tlp:clear`` and ``tlp:amber+strict`` already are).
@@ -61,6 +65,7 @@ def convert_event(event: dict[str, Any]) -> Converted:
     finished = _now_micros()
     event_time = format_micros(int(event["timestamp"]) * 1_000_000)
     out = Converted()
+    objects = _with_sighting_kinds(objects, event)
     for obj in _with_tlp2(objects):
         _restamp(obj, started, finished, event_time)
         if obj.get("type") == "identity":
@@ -68,6 +73,81 @@ def convert_event(event: dict[str, Any]) -> Converted:
         out.objects.append(obj)
     out.messages = messages(parser)
     return out
+
+
+_KIND_OF_MISP_TYPE = {"1": "false-positive", "2": "expired"}
+
+
+def _misp_sightings(event: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], str]]:
+    """Sighting uuid -> (kind, the MISP sighting, its attribute's uuid) for false positives and expirations."""
+    found: dict[str, tuple[str, dict[str, Any], str]] = {}
+    attributes = list(event.get("Attribute") or ())
+    for misp_object in event.get("Object") or ():
+        if isinstance(misp_object, dict):
+            attributes.extend(misp_object.get("Attribute") or ())
+    for attr in attributes:
+        if not isinstance(attr, dict):
+            continue
+        for sighting in attr.get("Sighting") or ():
+            if not isinstance(sighting, dict):
+                continue
+            kind = _KIND_OF_MISP_TYPE.get(str(sighting.get("type", "0")))
+            if kind is not None and isinstance(sighting.get("uuid"), str):
+                found[sighting["uuid"]] = (kind, sighting, str(sighting.get("attribute_uuid") or attr.get("uuid")))
+    return found
+
+
+def _with_sighting_kinds(objects: list[dict[str, Any]], event: dict[str, Any]) -> list[dict[str, Any]]:
+    """False positives as sightings rather than opinions, expirations added (see the module docstring)."""
+    wanted = _misp_sightings(event)
+    if not wanted:
+        return objects
+    ids = {o.get("id") for o in objects}
+    out: list[dict[str, Any]] = []
+    done: set[str] = set()
+    for obj in objects:
+        uuid = str(obj.get("id", "")).partition("--")[2]
+        if obj.get("type") == "opinion" and uuid in wanted:
+            refs = [r for r in obj.get("object_refs") or () if isinstance(r, str)]
+            target = next((r for r in refs if r.startswith("indicator--")), None) or next(
+                (r for r in refs if not r.startswith("observed-data--")), None) or (refs[0] if refs else None)
+            if target is None:
+                out.append(obj)
+                continue
+            author = obj.get("x_misp_author_ref")
+            out.append(_sighting(uuid, wanted[uuid][0], target, str(obj["created"]),
+                                 [r for r in refs if r.startswith("observed-data--")],
+                                 author if isinstance(author, str) and author in ids else None))
+            done.add(uuid)
+        else:
+            out.append(obj)
+    for uuid, (kind, sighting, attribute_uuid) in wanted.items():
+        if uuid in done or f"sighting--{uuid}" in ids:
+            continue
+        target = next((t for t in (f"indicator--{attribute_uuid}", f"observed-data--{attribute_uuid}") if t in ids),
+                      None)
+        try:
+            when = format_micros(int(sighting.get("date_sighting", event["timestamp"])) * 1_000_000)
+        except (TypeError, ValueError):
+            continue
+        if target is None:
+            continue
+        organisation = sighting.get("Organisation")
+        org_uuid = organisation.get("uuid") if isinstance(organisation, dict) else None
+        identity = f"identity--{org_uuid}" if org_uuid else None
+        out.append(_sighting(uuid, kind, target, when, [], identity if identity in ids else None))
+    return out
+
+
+def _sighting(uuid: str, kind: str, target: str, when: str, observed: list[str], where: str | None,
+              ) -> dict[str, Any]:
+    obj: dict[str, Any] = {"type": "sighting", "spec_version": "2.1", "id": f"sighting--{uuid}", "created": when,
+                           "modified": when, "sighting_of_ref": target, "x_accord_sighting_type": kind}
+    if observed:
+        obj["observed_data_refs"] = observed
+    if where is not None:
+        obj["where_sighted_refs"] = [where]
+    return obj
 
 
 def _restamp(obj: dict[str, Any], started: int, finished: int, event_time: str) -> None:
