@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from accord.policy.gate import Predicate, Visibility, org_visibility
+from accord.policy.gate import Visibility, org_visibility
 from accord.services.alert_rules import OWN_INDICATORS, SIGHTING, WATCHLIST
 from accord.services.disclose import Received, disclose, disclosure
 from accord.services.lookup import parent_domains
@@ -49,7 +49,6 @@ from accord.storage.base import (
 WINDOW = 500  # memberships evaluated per transaction
 MAX_WINDOWS = 200  # per pass; the next pass continues
 OWN_PER_VALUE = 3  # own objects named per shared value
-_CHUNK_KEYS = 200  # values per correlation statement (one bounded seek each)
 _IPS = ("ipv4-addr", "ipv6-addr")
 Pair = tuple[str, str]
 
@@ -170,15 +169,9 @@ def _watchlist(rule: AlertRule, view: _OrgWindow, rows: list[ListedVersion]) -> 
 def _own_indicators(rule: AlertRule, view: _OrgWindow, rows: list[ListedVersion]) -> list[Match]:
     others = [r for r in rows if r.owner_org != rule.org_pk and view.pairs(r)]
     keys = list(dict.fromkeys(p for r in others for p in view.pairs(r)))
-    # The organisation's own objects (drafts too: its own work), never retracted ones.
-    own = Predicate("(v.owner_org = ? AND v.state <> 'retracted')", (rule.org_pk,))
-    held: dict[Pair, list[str]] = {}
-    for start in range(0, len(keys), _CHUNK_KEYS):
-        found = view.store.correlated_versions(keys[start:start + _CHUNK_KEYS], own, per_key=OWN_PER_VALUE * 2)
-        for index_type, value, row in found:
-            ids = held.setdefault((index_type, value), [])
-            if row.stix_id not in ids:
-                ids.append(row.stix_id)
+    # The organisation's own objects (drafts too: its own work), never retracted ones; one more
+    # than named, since the object itself may be among them (another organisation's copy of it).
+    held = view.store.owned_observables(keys, rule.org_pk, per_key=OWN_PER_VALUE + 1) if keys else {}
     out = []
     for row in others:
         shared = [{"observable": [t, v], "own": ids[:OWN_PER_VALUE]} for t, v in view.pairs(row)

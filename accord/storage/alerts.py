@@ -146,6 +146,31 @@ class AlertQueries:
                 out.append(row)
         return out
 
+    def owned_observables(self, keys: Sequence[tuple[str, str]], org_pk: int, *, per_key: int,
+                          ) -> dict[tuple[str, str], list[str]]:
+        """For each of ``keys`` that the organisation's own versions (not retracted) carry, the ids
+        of up to ``per_key`` of those objects, newest version first: correlation on ingest. The
+        index answers the keys (one ``type = ? AND value IN (...)`` arm per type, as lookup's
+        keyed read), then only the candidate versions' owners and states are read; no bodies."""
+        by_type: dict[str, list[str]] = {}
+        for index_type, value in dict.fromkeys(keys):
+            by_type.setdefault(index_type, []).append(value)
+        found: dict[tuple[str, str], list[str]] = {}
+        with self._read() as conn:
+            for index_type, values in by_type.items():
+                for part in range(0, len(values), _CHUNK):
+                    chunk = values[part:part + _CHUNK]
+                    rows = conn.execute(self._sql(
+                        "SELECT x.value, v.stix_id FROM observables x CROSS JOIN object_versions v "
+                        f"WHERE x.type = ? AND x.value IN ({placeholders(len(chunk))}) AND v.pk = x.version_pk "
+                        "AND v.owner_org = ? AND v.state <> 'retracted' ORDER BY x.value, v.pk DESC"),
+                        [index_type, *chunk, org_pk]).fetchall()
+                    for value, stix_id in rows:
+                        ids = found.setdefault((index_type, value), [])
+                        if stix_id not in ids and len(ids) < per_key:
+                            ids.append(stix_id)
+        return found
+
     def alerted(self, rule_pks: Sequence[int], version_pks: Sequence[int]) -> set[tuple[int, int]]:
         if not rule_pks or not version_pks:
             return set()

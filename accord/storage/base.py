@@ -626,6 +626,12 @@ class Store(Protocol):
         version once (its first such membership), in ``date_added`` order."""
         ...
 
+    def owned_observables(self, keys: Sequence[tuple[str, str]], org_pk: int, *, per_key: int,
+                          ) -> dict[tuple[str, str], list[str]]:
+        """Key -> ids of up to ``per_key`` of the organisation's own objects (not retracted) that
+        carry it, newest first; keys no own object carries are absent."""
+        ...
+
     def alerted(self, rule_pks: Sequence[int], version_pks: Sequence[int]) -> set[tuple[int, int]]:
         """The (rule, version) pairs of these that have raised an alert already."""
         ...

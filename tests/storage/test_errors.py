@@ -113,6 +113,7 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "membership_window": lambda s: s.membership_window(0, 10),
     "added_between": lambda s: s.added_between(0, 10, ALLOW_ALL),
     "alerted": lambda s: s.alerted([1], [1]),
+    "owned_observables": lambda s: s.owned_observables([("url", "x")], 1, per_key=1),
     "record_alerts": lambda s: s.record_alerts(0, 1, [], []),
     "alerts": lambda s: s.alerts(None, limit=1),
     "claim_deliveries": lambda s: s.claim_deliveries(0, lease=1, limit=1),
