@@ -64,36 +64,45 @@ class Match:
 
 
 class Watchlist:
-    """A watchlist's values as index keys: exact pairs, and the networks an address may lie in."""
+    """A watchlist's values as index keys: exact pairs, and the networks an address may lie in
+    (by prefix length, so an address is checked once per length listed, however many networks)."""
 
     def __init__(self, values: Iterable[str]):
         self.exact: dict[Pair, str] = {}
-        self.networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+        self.networks: dict[tuple[int, int], dict[int, str]] = {}  # (IP version, length) -> base -> value
         for value in values:
             for pair in lookup_pairs(value):
                 self.exact.setdefault(pair, value)
                 if pair[0] in _IPS and "/" in pair[1]:
-                    self.networks.append((ipaddress.ip_network(pair[1]), value))
+                    net = ipaddress.ip_network(pair[1])
+                    self.networks.setdefault((net.version, net.prefixlen), {}).setdefault(
+                        int(net.network_address), value)
+
+    def _network_holding(self, value: str) -> str | None:
+        inside = ipaddress.ip_network(value, strict=False)
+        bits = inside.max_prefixlen
+        for (version, length), bases in self.networks.items():
+            if version == inside.version and length <= inside.prefixlen:
+                base = int(inside.network_address) & ~((1 << (bits - length)) - 1)
+                listed = bases.get(base)
+                if listed is not None:
+                    return listed
+        return None
 
     def matches(self, pairs: Iterable[Pair]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for index_type, value in pairs:
             listed = self.exact.get((index_type, value))
+            relation = "exact"
+            if listed is None and index_type == "domain-name":
+                listed = next((self.exact[index_type, p] for p in parent_domains(value)
+                               if (index_type, p) in self.exact), None)
+                relation = "parent"
+            elif listed is None and index_type in _IPS and self.networks:
+                listed = self._network_holding(value)
+                relation = "within"
             if listed is not None:
-                found.append({"value": listed, "observable": [index_type, value], "relation": "exact"})
-                continue
-            if index_type == "domain-name":
-                for parent in parent_domains(value):
-                    listed = self.exact.get((index_type, parent))
-                    if listed is not None:
-                        found.append({"value": listed, "observable": [index_type, value], "relation": "parent"})
-                        break
-            elif index_type in _IPS and self.networks:
-                inside = ipaddress.ip_network(value, strict=False)
-                for network, listed in self.networks:
-                    if inside.version == network.version and inside.subnet_of(network):  # type: ignore[arg-type]
-                        found.append({"value": listed, "observable": [index_type, value], "relation": "within"})
-                        break
+                found.append({"value": listed, "observable": [index_type, value], "relation": relation})
         return found
 
 

@@ -18,7 +18,7 @@ from accord.errors import AlreadyExistsError, RequestError
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule
-from accord.services.alerts import evaluate, visible_alerts
+from accord.services.alerts import Watchlist, evaluate, visible_alerts
 from accord.stix.markings import TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
 from accord.storage.base import NewAlert, State, Store
 from tests.conftest import StepClock
@@ -253,3 +253,23 @@ def test_kill_9_in_the_middle_of_a_pass_loses_and_repeats_nothing(sqlite_world: 
     receipts = world.store.audit_records(org="cert-a", action="receive")
     items = world.store.audit_items([r.seq for r in receipts])
     assert sorted(sid for r in receipts for sid, *_ in items[r.seq]) == sorted(ids)  # each received once
+
+
+def test_watchlist_relations() -> None:
+    watch = Watchlist(["Evil.Example", "198.51.100.0/24", "2001:db8:1::/48", "203.0.113.9",
+                       "d41d8cd98f00b204e9800998ecf8427e"])
+    relations = {(t, v): m["relation"] + " " + m["value"] for m in watch.matches([
+        ("domain-name", "evil.example"), ("domain-name", "a.b.evil.example"), ("domain-name", "evil.example.org"),
+        ("ipv4-addr", "198.51.100.200"), ("ipv4-addr", "198.51.100.0/25"), ("ipv4-addr", "198.51.0.0/16"),
+        ("ipv4-addr", "198.51.101.1"), ("ipv6-addr", "2001:db8:1:ff::1"), ("ipv6-addr", "2001:db8:2::1"),
+        ("ipv4-addr", "203.0.113.9"), ("file:hashes.MD5", "d41d8cd98f00b204e9800998ecf8427e"),
+        ("url", "http://evil.example/x")]) for t, v in [m["observable"]]}
+    assert relations == {
+        ("domain-name", "evil.example"): "exact Evil.Example",
+        ("domain-name", "a.b.evil.example"): "parent Evil.Example",
+        ("ipv4-addr", "198.51.100.200"): "within 198.51.100.0/24",
+        ("ipv4-addr", "198.51.100.0/25"): "within 198.51.100.0/24",
+        ("ipv6-addr", "2001:db8:1:ff::1"): "within 2001:db8:1::/48",
+        ("ipv4-addr", "203.0.113.9"): "exact 203.0.113.9",
+        ("file:hashes.MD5", "d41d8cd98f00b204e9800998ecf8427e"): "exact d41d8cd98f00b204e9800998ecf8427e",
+    }
