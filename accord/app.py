@@ -25,18 +25,21 @@ from accord.api import fallback as api_fallback
 from accord.api import lookup as api_lookup
 from accord.api import objects as api_objects
 from accord.api import openapi as api_openapi
+from accord.api import overlap as api_overlap
 from accord.api import routes as api_routes
 from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
 from accord.errors import AccordError
 from accord.policy.credentials import Throttle
 from accord.services.alert_runner import AlertThread
+from accord.services.decay import model_from_setting
 from accord.services.secrets import SecretBox
 from accord.settings import Settings, load_settings
 from accord.storage import open_store
 from accord.storage.base import Store
 from accord.storage.sql import micros_now
 from accord.sync.cycle import LinkRun, default_client, run_cycle
+from accord.sync.overlap import OverlapResult, ask_peer
 from accord.sync.scheduler import Scheduler, SchedulerThread
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error
@@ -65,6 +68,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = micros_now) -> Starlette:
     """The HTTP application over an open, initialised store; the store is closed at shutdown."""
     throttle = Throttle(settings.auth_failures_per_minute, clock)  # one count of failures for every API
+    decay = model_from_setting(settings.decay_lifetimes)  # a bad table stops the server here, named
     context = TaxiiContext(
         store=store,
         max_content_length=settings.max_content_length,
@@ -100,8 +104,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
                 *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_objects.ROUTES, *api_lookup.ROUTES,
-                *api_alerts.ROUTES,
-                *api_openapi.ROUTES,
+                *api_overlap.ROUTES, *api_alerts.ROUTES, *api_openapi.ROUTES,
                 # TAXII before the UI: an API root may have any name, "agreements" included, and
                 # its paths (always ending in "/") must never reach a page of the same prefix.
                 *ROUTES, *web_routes.ROUTES],
@@ -116,14 +119,15 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app.state.taxii = context
     app.state.api = ApiContext(store, throttle, clock, settings.four_eyes, settings.max_content_length,
                                settings.max_nesting_depth, settings.max_object_bytes, settings.node_name,
-                               settings.correlation_cap, settings.sighting_min_count, key_file=settings.key_file,
+                               settings.correlation_cap, decay, settings.sighting_min_count, key_file=settings.key_file,
                                alert_webhook_private_targets=settings.alert_webhook_private_targets)
     app.state.api_log = logging.getLogger("accord.api")
+    app.state.overlap = api_overlap.OverlapContext(SecretBox(Path(settings.key_file)))
     app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),
                                settings.four_eyes, settings.session_idle_minutes * 60_000_000,
                                settings.session_hours * 3600_000_000, settings.node_name,
                                settings.max_content_length, settings.max_nesting_depth, settings.max_object_bytes,
-                               settings.session_cookie_secure, settings.correlation_cap,
+                               settings.session_cookie_secure, settings.correlation_cap, decay,
                                settings.sighting_min_count)
     return app
 
@@ -149,3 +153,10 @@ def sync_cycle(settings: Settings, store: Store, *, peer_name: str | None = None
     """One sync cycle over every active peer (or the one named): what `accord sync run` does."""
     return run_cycle(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle),
                      peer_name=peer_name)
+
+
+def overlap_with_peer(settings: Settings, store: Store, peer_name: str, values: list[str], *,
+                      actor: str) -> OverlapResult:
+    """Which of these values a partner's node holds too, asked with keyed hashes: `accord overlap`."""
+    return ask_peer(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle), peer_name,
+                    values, actor=actor)

@@ -49,6 +49,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _lifetimes(text: str) -> str:
+    """TYPE=DAYS,... in a canonical spelling (services/decay.py checks the types against those it
+    knows). Text, not pairs: `accord serve` hands settings to its workers as strings."""
+    pairs = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, sep, days = part.partition("=")
+        if not sep or not kind.strip() or not days.strip().isdigit() or int(days) <= 0:
+            raise ValueError(f"{part!r}: write TYPE=DAYS with a positive number of days, e.g. ipv4-addr=30")
+        pairs.append(f"{kind.strip()}={int(days)}")
+    return ",".join(pairs)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -94,8 +106,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "key_file", "ACCORD_KEY_FILE", lambda s: str(Path(s["data_dir"]) / "node.key"),
-        "File holding the key that seals partner nodes' tokens (created on first use, mode 0600); "
-        "keep it out of database backups.",
+        "File holding the key that seals partner nodes' tokens and the overlap check's keys (created on "
+        "first use, mode 0600); keep it out of database backups.",
     ),
     Setting(
         "sync_ca_bundle", "ACCORD_SYNC_CA_BUNDLE", lambda _: "",
@@ -133,10 +145,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "sighting_min_count", "ACCORD_SIGHTING_MIN_COUNT", lambda _: 1,
-        "Other organisations' sightings of an object are summarised (lookup, object page, score) "
-        "only once at least this many of them are visible to the reader; below it the reader is "
-        "told nothing about them. A reader's own organisation's sightings are always shown.",
-        _positive_int,
+        "Other organisations' sightings of an object are shown to a reader, and move the decay score "
+        "that reader sees, only once at least this many of them are visible to the reader; below it "
+        "the reader learns nothing of them. Its own organisation's sightings always count.", _positive_int,
+    ),
+    Setting(
+        "decay_lifetimes", "ACCORD_DECAY_LIFETIMES", lambda _: "",
+        "Indicator lifetimes for the decay score, in days, by the type of value the pattern names, "
+        "over the built-in table: TYPE=DAYS,... (e.g. ipv4-addr=14,file=730,default=120); "
+        "docs/early-warning.md lists the types and defaults.", _lifetimes,
     ),
     Setting(
         "alert_runner", "ACCORD_ALERT_RUNNER", lambda _: True,
@@ -179,6 +196,7 @@ class Settings:
     session_cookie_secure: str = "auto"
     correlation_cap: int = 100
     sighting_min_count: int = 1
+    decay_lifetimes: str = ""
     alert_runner: bool = True
     alert_interval: int = 10
     alert_webhook_private_targets: bool = False

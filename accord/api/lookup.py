@@ -22,6 +22,7 @@ from accord.api.routes import ApiContext, ApiError, guarded, json_response
 from accord.api.transfer import _read_body
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
+from accord.services.decay import Scoring
 from accord.services.lookup import MAX_VALUE_LENGTH, MAX_VALUES, lookup, result_json
 from accord.services.warninglists import benign
 
@@ -59,8 +60,9 @@ def values_of(raw: bytes) -> list[str]:
 
 def _lookup(ctx: ApiContext, viewer: Viewer, raw: bytes) -> dict[str, Any]:
     values = values_of(raw)
-    results = lookup(ctx.store, visibility(ctx.store, viewer, ctx.clock()), values, benign=benign,
-                     sighting_min_count=ctx.sighting_min_count)
+    now = ctx.clock()
+    results = lookup(ctx.store, visibility(ctx.store, viewer, now), values, benign=benign,
+                     scoring=Scoring(ctx.decay, ctx.sighting_min_count, now))
     return {"results": [result_json(r) for r in results]}
 
 

@@ -34,7 +34,7 @@ from accord.errors import InvalidObjectError, Problem
 from accord.policy.gate import collection_access, visibility
 from accord.policy.roles import Role
 from accord.policy.viewer import Viewer
-from accord.services import review, sightings
+from accord.services import decay, review, sightings
 from accord.services.ingest import prepare_document, write_prepared
 from accord.services.objects import Edge, VersionView, object_view
 from accord.services.preview import preview_listing, preview_object
@@ -151,12 +151,16 @@ def search_objects(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[st
 
 
 def get_object(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[str, Any]:
-    """GET /api/v1/objects/{id}: the current version, every version, the graph, the receipts, and
-    "also seen in" (the other visible objects sharing one of its observables)."""
+    """GET /api/v1/objects/{id}: the current version, every version, the graph, the receipts,
+    "also seen in" (the other visible objects sharing one of its observables), and an
+    indicator's decay score (null for other objects)."""
     stix_id = _stix_id(request)
-    vis = visibility(ctx.store, viewer, ctx.clock())
+    now = ctx.clock()
+    vis = visibility(ctx.store, viewer, now)
     view = object_view(ctx.store, vis, stix_id, channel="rest", correlation_cap=ctx.correlation_cap,
                        sighting_min_count=ctx.sighting_min_count)
+    # Decay (services/decay.py): from the current version as received and the sightings the caller may be told of.
+    score = decay.score(view.current.obj, view.sightings.shown if view.sightings else (), now, ctx.decay)
     current = _version(view.current)
     meta = {k: current[k] for k in ("tlp", "owner", "origin", "state", "version", "date_added")}
     meta["collection"] = view.current.collections[0] if view.current.collections else None
@@ -168,7 +172,8 @@ def get_object(ctx: ApiContext, viewer: Viewer, request: Request) -> dict[str, A
             "correlations": [{"value": c.value, "index_type": c.index_type, "over_correlating": c.over_correlating,
                               "objects": [{**(_summary(h) or {}), "owner": h.owner} for h in c.objects]}
                              for c in view.correlations],
-            "sightings": None if view.sightings is None else view.sightings.as_json()}
+            "sightings": None if view.sightings is None else view.sightings.as_json(),
+            "score": score}
 
 
 # -- writes -----------------------------------------------------------------------------------------

@@ -185,7 +185,7 @@ SCHEMAS.update({
                       facets_sampled=_BOOL, searched_as=_STRS,
                       next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
     "ObjectDetail": obj(
-        ["id", "current", "versions", "edges", "receipts", "correlations", "sightings"], id=_STR,
+        ["id", "current", "versions", "edges", "receipts", "correlations", "sightings", "score"], id=_STR,
         current=_STIX_OUT, sightings=_SIGHTINGS,
         versions={"type": "array", "items": obj(
             ["version", "object", "tlp", "owner", "state", "collections", "changes"], version=_STR,
@@ -206,7 +206,10 @@ SCHEMAS.update({
                                    index_type=_STR, over_correlating=_BOOL,
                                    objects={"type": "array", "items": obj(
                                        ["id", "type", "name", "owner", "tlp"], id=_STR, type=_STR, name=_STR,
-                                       owner=_STR, tlp=_STR)})}),
+                                       owner=_STR, tlp=_STR)})},
+        score={"type": "integer", "nullable": True, "minimum": 0, "maximum": 100,
+               "description": "an indicator's decay score for the caller (docs/early-warning.md); null for "
+                              "other objects"}),
     "Written": _WRITTEN,
     "SightingReport": obj([], closed=True, kind={"type": "string", "enum": ["seen", "false-positive", "expired"]},
                           count={"type": "integer", "minimum": 0, "maximum": 999_999_999}, first_seen=_STR,
@@ -238,10 +241,12 @@ SCHEMAS.update({
         ["value", "kinds", "problem", "warninglists", "truncated", "hits"], value=_STR, kinds=_STRS,
         problem=_OPT_STR, warninglists=_STRS, truncated=_BOOL, hits={"type": "array", "items": obj(
             ["id", "type", "name", "owner", "origin", "tlp", "state", "matched", "index_type", "relation",
-             "sightings"], id=_STR, type=_STR, name=_STR, owner=_STR, origin=_OPT_STR, tlp=_STR, state=_STR,
+             "sightings", "score"], id=_STR, type=_STR, name=_STR, owner=_STR, origin=_OPT_STR, tlp=_STR, state=_STR,
             matched=_STR, index_type=_STR,
             relation={"type": "string", "enum": ["exact", "parent", "within", "contains"]},
-            sightings={**_SIGHTINGS, "nullable": True})})}),
+            sightings={**_SIGHTINGS, "nullable": True},
+            score={"type": "integer", "nullable": True, "minimum": 0, "maximum": 100,
+                   "description": "an indicator's decay score for the caller; null for other objects"})})}),
 })
 _RULE_KIND = {"type": "string", "enum": ["sighting", "watchlist", "own-indicators"]}
 _SIGHTING_TYPES = {"type": "array", "items": {"type": "string", "enum": ["seen", "false-positive", "expired"]}}
@@ -336,7 +341,10 @@ _CORE = [
         params=(_COLLECTION_ID, query("format", "stix (the default) or another format name"),
                 query("type", "only this STIX type (repeatable)"), _FORMAT_OPTION, query("map", "a CSV mapping"),
                 query("latest", "true: only the newest version of each object",
-                      {"type": "string", "enum": ["true", "false"]}))),
+                      {"type": "string", "enum": ["true", "false"]}),
+                query("min_score", "leave out indicators whose decay score for the caller is below this "
+                      "(docs/early-warning.md); other objects are kept",
+                      {"type": "integer", "minimum": 0, "maximum": 100}))),
     Operation("get", OPENAPI_PATH, "getRestOpenApi", "This OpenAPI document", "meta", (200, {"type": "object"}),
               public=True),
 ]
@@ -474,6 +482,24 @@ _LOOKUP = [
         body="LookupRequest"),
 ]
 
+_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+SCHEMAS.update({
+    "OverlapRequest": obj(["hashes"], closed=True, hashes={
+        "type": "array", "minItems": 1, "maxItems": 10_000, "items": _HEX64,
+        "description": "HMAC-SHA256 (hex) under the agreement's overlap key of index_type + NUL + normalised value"},
+        agreement={"type": "string", "description": "needed only if the caller's organisation has several "
+                                                    "keyed agreements"},
+        key={"type": "string", "description": "the fingerprint of the key hashed with: 409 if it was rotated"}),
+    "Overlap": obj(["agreement", "key", "matches"], agreement=_STR, key=_STR,
+                   matches={"type": "array", "items": _HEX64,
+                            "description": "the hashes sent of values in objects the caller may see"}),
+})
+_OVERLAP = [
+    _op("post", "/api/v1/overlap", "overlapHashes",
+        "Which of these keyed hashes are of values in objects the caller may see (the overlap check, "
+        "docs/early-warning.md)", "lookup", (200, ref("Overlap")), 403, 404, 409, body="OverlapRequest"),
+]
+
 _ALERTS = [
     _op("get", "/api/v1/alert-rules", "listAlertRules",
         "The caller's organisation's alert rules, never their secrets (node-admin: every organisation's)", "alerts",
@@ -490,7 +516,7 @@ _ALERTS = [
         "alerts", (200, ref("Alerts")), 400, params=(_LIMIT, _CURSOR)),
 ]
 
-OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS, *_LOOKUP, *_ALERTS]
+OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS, *_LOOKUP, *_OVERLAP, *_ALERTS]
 
 
 def _error_response(status: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ are the same response, as everywhere in Accord.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from accord.errors import AccordError, AuthenticationError, ConfigError, InputEr
 from accord.policy.credentials import AUTH_CHALLENGE, Throttle, Throttled, authenticate_request
 from accord.policy.viewer import Viewer
 from accord.services import release
+from accord.services.decay import DecayModel
 from accord.stix.timestamps import key_to_timestamp
 from accord.stix.versions import CONTENT_VERSION_PREFIX
 from accord.storage.base import Store, VersionFacts
@@ -42,6 +43,7 @@ class ApiContext:
     max_object_bytes: int = 64 * 1024 * 1024
     node_name: str = "accord"
     correlation_cap: int = 100
+    decay: DecayModel = field(default_factory=DecayModel)  # settings.py: decay_lifetimes
     sighting_min_count: int = 1  # settings.py
     key_file: str = ""  # seals alert webhooks' secrets (services/secrets.py)
     alert_webhook_private_targets: bool = False  # settings.py

@@ -2,6 +2,7 @@
 
     POST /api/v1/collections/{id}/import?format=auto|stix|misp|csv|text[&map=...][&option=KEY=VALUE]...[&draft=true]
     GET  /api/v1/collections/{id}/export?format=stix|misp|csv|...[&type=T]...[&latest=true][&option=KEY=VALUE]...
+         [&min_score=N]
 
 Import writes as the caller (their organisation owns what they send, their role and the format
 decide draft or published) into a collection they may write; export returns what the caller may
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from accord.api.routes import NOT_FOUND, ApiContext, ApiError, guarded, json_response
 from accord.policy.gate import collection_access, visibility
 from accord.policy.viewer import Viewer
+from accord.services.decay import at_least
 from accord.services.disclose import disclosed_bodies
 from accord.services.formats import ExportOptions, ImportOptions, Source, check_params, parse_params, registry
 from accord.services.ingest import prepare_document, write_prepared
@@ -63,6 +65,17 @@ def _flag(request: Request, name: str) -> bool:
     if value not in ("true", "false"):
         raise ApiError(400, "Bad request", f"'{name}' must be true or false")
     return value == "true"
+
+
+def _min_score(request: Request) -> int | None:
+    """``min_score``: leave out indicators whose decay score for the caller is below it."""
+    raw = request.query_params.get("min_score")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and int(raw) <= 100):
+        raise ApiError(400, "Bad request", f"'min_score': {raw[:20]!r} is not a whole number from 0 to 100 "
+                                           "(the decay score, docs/early-warning.md)")
+    return int(raw)
 
 
 def _import(ctx: ApiContext, viewer: Viewer, request: Request, body: bytes) -> dict[str, Any]:
@@ -118,15 +131,20 @@ def _export(ctx: ApiContext, viewer: Viewer, request: Request) -> tuple[Any, str
     check_params("export", exporter.name, exporter.options, params)
     query = VersionQuery(collection_pk=collection.pk, types=tuple(request.query_params.getlist("type")),
                          latest_only=_flag(request, "latest"))
-    vis = visibility(ctx.store, viewer, ctx.clock())
+    min_score = _min_score(request)
+    now = ctx.clock()
+    vis = visibility(ctx.store, viewer, now)
+    bodies = disclosed_bodies(ctx.store, vis, query, channel="export")
+    if min_score is not None:
+        bodies = at_least(ctx.store, vis, bodies, min_score, now=now, model=ctx.decay,
+                          min_count=ctx.sighting_min_count, channel="export")
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 -- closed by the response
     try:
-        summary = exporter.export(disclosed_bodies(ctx.store, vis, query, channel="export"), cast(BinaryIO, spool),
-                                  ExportOptions(node=ctx.node_name, params=params))
+        summary = exporter.export(bodies, cast(BinaryIO, spool), ExportOptions(node=ctx.node_name, params=params))
         ctx.store.audit_append(AuditEvent(viewer.username, "export", org=viewer.org_name, subject=collection.id,
                                           detail={"format": exporter.name, "objects": summary.objects_in,
                                                   "written": summary.written, "gated": True, "channel": "rest",
-                                                  "notes": summary.notes[:20]}))
+                                                  "notes": summary.notes[:20], "min_score": min_score}))
     except BaseException:
         spool.close()
         raise

@@ -10,6 +10,7 @@ import orjson
 from accord.cli.context import NodeContext
 from accord.errors import RequestError
 from accord.policy.gate import visibility
+from accord.services.decay import Scoring, model_from_setting
 from accord.services.lookup import MAX_VALUES, LookupHit, ValueResult, lookup, result_json
 from accord.services.sightings import EXPIRED, FALSE_POSITIVE, SEEN
 from accord.services.warninglists import benign
@@ -38,7 +39,7 @@ def _lines(result: ValueResult) -> list[str]:
     for h in result.hits:
         owner = h.owner if h.origin is None else f"{h.owner} (from {h.origin})"
         out.append("\t".join([result.value, h.relation, h.matched, h.tlp, h.type, h.stix_id, owner, h.state,
-                              h.name, _sighted(h)]))
+                              h.name, _sighted(h), f"score={'-' if h.score is None else h.score}"]))
     if result.warninglists:
         out.append("\t".join([result.value, "warninglists", "; ".join(result.warninglists)]))
     return out
@@ -60,7 +61,8 @@ def lookup_cmd(node: NodeContext, values: tuple[str, ...], file: click.File | No
     their parent domains), URLs, hashes, e-mail addresses.
 
     One line per hit, tab-separated: value, relation (exact, parent, within, contains), the
-    indexed value matched, TLP, type, id, owner, state, name, number of sightings; and one line
+    indexed value matched, TLP, type, id, owner, state, name, number of sightings, decay score
+    (indicators; '-' for other objects, docs/early-warning.md); and one line
     naming the MISP warninglists a value is on. At most 10,000 values. Exits 1 if a value could
     not be looked up (it is named on standard error, with the reason).
     """
@@ -70,9 +72,10 @@ def lookup_cmd(node: NodeContext, values: tuple[str, ...], file: click.File | No
     if len(wanted) > MAX_VALUES:
         raise RequestError("values", f"{len(wanted)} values: at most {MAX_VALUES} in one lookup")
     store = node.store()
-    vis = visibility(store, node.viewer(as_user), micros_now())
-    results = lookup(store, vis, wanted, benign=None if no_warninglists else benign,
-                     sighting_min_count=node.settings.sighting_min_count)
+    now = micros_now()
+    vis = visibility(store, node.viewer(as_user), now)
+    scoring = Scoring(model_from_setting(node.settings.decay_lifetimes), node.settings.sighting_min_count, now)
+    results = lookup(store, vis, wanted, benign=None if no_warninglists else benign, scoring=scoring)
     if as_json:
         click.echo(orjson.dumps({"results": [result_json(r) for r in results]}, option=orjson.OPT_INDENT_2).decode())
     else:

@@ -20,6 +20,7 @@ from accord.cli import (
     federation_cmds,
     identity_cmds,
     lookup_cmds,
+    overlap_cmds,
     serve_cmd,
     sharing_cmds,
     sighting_cmds,
@@ -68,7 +69,7 @@ def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -
 
 
 for module in (store_cmds, transfer, stats_cmd, collection_cmds, identity_cmds, sharing_cmds, audit_cmds,
-               federation_cmds, lookup_cmds, sighting_cmds, alert_cmds, serve_cmd):
+               federation_cmds, lookup_cmds, overlap_cmds, sighting_cmds, alert_cmds, serve_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

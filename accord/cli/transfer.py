@@ -20,6 +20,7 @@ from accord.cli.context import NodeContext
 from accord.cli.progress import count_progress, counting_stream
 from accord.errors import ConfigError, InputError, Problem
 from accord.policy.gate import Visibility, org_visibility, visibility
+from accord.services.decay import at_least, model_from_setting
 from accord.services.disclose import disclosed_bodies
 from accord.services.formats import (
     ExportOptions,
@@ -215,9 +216,13 @@ def import_(node: NodeContext, paths: tuple[str, ...], collection_ref: str, fmt:
               help="Write here instead of stdout (a directory, for formats that write one: misp-feed).")
 @click.option("--as", "as_user", metavar="USERNAME", help="Export only what this user may see.")
 @click.option("--for-org", "for_org", metavar="ORG", help="Export only what this organisation may receive.")
+@click.option("--min-score", "min_score", type=click.IntRange(0, 100), metavar="N",
+              help="Leave out indicators whose decay score is below N (0-100), as the exporting user, "
+                   "organisation or operator would see it (docs/early-warning.md); other objects are kept.")
 @click.pass_obj
 def export(node: NodeContext, collection_ref: str | None, types: tuple[str, ...], latest: bool, fmt: str,
-           format_options: tuple[str, ...], output: str | None, as_user: str | None, for_org: str | None) -> None:
+           format_options: tuple[str, ...], output: str | None, as_user: str | None, for_org: str | None,
+           min_score: int | None) -> None:
     """Export stored objects in a format defenders' tools read, streamed.
 
     Without --as or --for-org the node operator exports everything stored (in STIX, each object
@@ -240,9 +245,14 @@ def export(node: NodeContext, collection_ref: str | None, types: tuple[str, ...]
         vis = visibility(store, node.viewer(as_user), micros_now())
     elif for_org is not None:
         vis = org_visibility(store, store.get_org(for_org).pk, micros_now())
+    model = model_from_setting(node.settings.decay_lifetimes) if min_score is not None else None
     options = ExportOptions(node=node.settings.node_name, params=params)
     with ExitStack() as stack:
         bodies = store.iter_bodies(query) if vis is None else disclosed_bodies(store, vis, query, channel="export")
+        if model is not None and min_score is not None:
+            now = micros_now()
+            bodies = at_least(store, vis or visibility(store, node.viewer(None), now), bodies, min_score, now=now,
+                              model=model, min_count=node.settings.sighting_min_count, channel="export")
         advance = stack.enter_context(count_progress(f"export {fmt}", None, unit="objects"))
         if advance is not None:
             bodies = _counted(bodies, advance)
@@ -255,7 +265,8 @@ def export(node: NodeContext, collection_ref: str | None, types: tuple[str, ...]
     store.audit_append(AuditEvent(
         OPERATOR, "export", org=vis.viewer.org_name if vis is not None else None,
         subject=collection_ref, detail={"format": fmt, "objects": summary.objects_in, "written": summary.written,
-                                        "gated": vis is not None, "as": as_user, "for_org": for_org}))
+                                        "gated": vis is not None, "as": as_user, "for_org": for_org,
+                                        "min_score": min_score}))
     skipped = "".join(f"; skipped {n}: {why}" for why, n in sorted(summary.skipped.items()))
     if output or skipped:
         click.echo(f"exported {summary.written} of {summary.objects_in} objects as {fmt}"

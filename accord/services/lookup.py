@@ -32,9 +32,10 @@ import orjson
 from accord.errors import RequestError
 from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR
+from accord.services.decay import Scoring, score
 from accord.services.disclose import Received, disclose
 from accord.services.search import display_name
-from accord.services.sightings import SightingSummary, sightings_of, summarise
+from accord.services.sightings import SightingSummary, sightings_of, summarise, threshold
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.references import REF_INDEX, references_of
 from accord.storage.base import ListedVersion, ObservableQuery, Store
@@ -68,6 +69,7 @@ class LookupHit:
     state: str
     version: str
     sightings: SightingSummary | None = None
+    score: int | None = None  # an indicator's decay score for the caller (services/decay.py)
 
 
 @dataclass
@@ -153,12 +155,14 @@ class Lookup:
     """One caller's lookup over one store."""
 
     def __init__(self, store: Store, vis: Visibility, *, benign: Callable[[str], list[str]] | None = None,
-                 sighting_min_count: int = 1):
+                 sighting_min_count: int = 1, scoring: Scoring | None = None):
         """``benign``: the warninglist check (services/warninglists.py, injected so tests and
         the benchmark can leave the lists unloaded); None: no warninglist flags.
-        ``sighting_min_count``: the threshold of services/sightings.py."""
-        self.store, self.vis, self._benign = store, vis, benign
-        self._min_count = sighting_min_count
+        ``sighting_min_count``: the threshold of services/sightings.py (``scoring``'s, when
+        given). ``scoring``: give indicator hits their decay score for the caller, from the same
+        sightings the hit shows; None: no scores."""
+        self.store, self.vis, self._benign, self._scoring = store, vis, benign, scoring
+        self._min_count = threshold(vis, scoring.min_count if scoring is not None else sighting_min_count)
         self._orgs = {o.pk: o.name for o in store.orgs()}
         self._receiving = Received(store, vis)
 
@@ -257,6 +261,8 @@ class Lookup:
         sightings = sightings_of(self.store, self.vis, {row.stix_id for hits in found.values()
                                                         for row, _ in hits.values() if row.pk in rows_out},
                                  channel="lookup", orgs=self._orgs)
+        summaries = {stix_id: summarise(seen, self._min_count) for stix_id, seen in sightings.items()}
+        nothing = summarise((), self._min_count)
         for i, hits in found.items():
             for (stix_id, _, index_type, value), (row, relation) in hits.items():
                 obj = rows_out.get(row.pk)
@@ -267,12 +273,35 @@ class Lookup:
                     self._orgs.get(row.owner_org, "?"),
                     None if row.origin_org is None else self._orgs.get(row.origin_org, "?"),
                     self.vis.level(row.facts(), row.collection_pk), row.state, row.version,
-                    summarise(sightings.get(stix_id, ()), self._min_count)))
+                    summaries.get(stix_id, nothing), self._score(obj, summaries.get(stix_id, nothing))))
         for result in results:
             result.hits.sort(key=lambda h: ((EXACT, PARENT, WITHIN, CONTAINS).index(h.relation), h.matched, h.stix_id))
             if self._benign is not None and result.problem is None:
                 result.warninglists = self._benign(result.value)
         return results
+
+    def _score(self, obj: dict[str, Any], summary: SightingSummary) -> int | None:
+        if self._scoring is None:
+            return None
+        return score(obj, summary.shown, self._scoring.now, self._scoring.model)
+
+    def visible_keys(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these exact index keys a version the caller may see holds, in the caller's copy:
+        the exact match of :meth:`run` (same statements, same granular check) with each row
+        checked once more by the gate's single-object form, as disclose does, and no hits,
+        sightings or receipts (nothing is handed out). The overlap check (services/overlap.py)."""
+        where = self.vis.predicate()
+        # RED rows came through the SQL recipient check; the caller's organisation stands for it.
+        recipients = (self.vis.viewer.org_pk,) if self.vis.viewer.org_pk is not None else ()
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), CHUNK_KEYS):
+            chunk = tuple(keys[start:start + CHUNK_KEYS])
+            for index_type, value, row in self.store.observable_versions(ObservableQuery(keys=chunk), where):
+                if ((index_type, value) not in found
+                        and self.vis.allowance_for(row.facts(recipients), row.collection_pk) is not None
+                        and self._still_mentions(row, index_type, value)):
+                    found.add((index_type, value))
+        return found
 
     def _disclose(self, found: dict[int, dict[tuple[str, str, str, str], tuple[ListedVersion, str]]],
                   ) -> dict[int, dict[str, Any]]:
@@ -295,10 +324,12 @@ def result_json(result: ValueResult) -> dict[str, Any]:
             "hits": [{"id": h.stix_id, "type": h.type, "name": h.name, "owner": h.owner, "origin": h.origin,
                       "tlp": h.tlp, "state": h.state, "matched": h.matched, "index_type": h.index_type,
                       "relation": h.relation,
-                      "sightings": None if h.sightings is None else h.sightings.as_json()} for h in result.hits]}
+                      "sightings": None if h.sightings is None else h.sightings.as_json(),
+                      "score": h.score} for h in result.hits]}
 
 
 def lookup(store: Store, vis: Visibility, values: Sequence[str], *,
-           benign: Callable[[str], list[str]] | None = None, sighting_min_count: int = 1) -> list[ValueResult]:
+           benign: Callable[[str], list[str]] | None = None, sighting_min_count: int = 1,
+           scoring: Scoring | None = None) -> list[ValueResult]:
     """Look ``values`` up as ``vis``'s viewer (see the module docstring)."""
-    return Lookup(store, vis, benign=benign, sighting_min_count=sighting_min_count).run(values)
+    return Lookup(store, vis, benign=benign, sighting_min_count=sighting_min_count, scoring=scoring).run(values)

@@ -20,7 +20,7 @@ from accord.policy.gate import Visibility
 from accord.services.correlation import DEFAULT_CAP, Correlation, correlations
 from accord.services.disclose import disclose
 from accord.services.search import Hit, Searcher
-from accord.services.sightings import SightingSummary, sightings_of, summarise
+from accord.services.sightings import SightingSummary, sightings_of, summarise, threshold
 from accord.stix.references import REF_INDEX, references_of
 from accord.storage.base import ListedVersion, SearchFilter, Store
 
@@ -124,7 +124,7 @@ def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "
     return ObjectView(stix_id, versions, _edges(store, vis, searcher, current, channel),
                       _receipts(store, vis, current),
                       correlations(store, vis, searcher, stix_id, current.obj, cap=correlation_cap, channel=channel),
-                      summarise(seen, sighting_min_count))
+                      summarise(seen, threshold(vis, sighting_min_count)))
 
 
 def _owners_business(vis: Visibility, row: ListedVersion) -> bool:

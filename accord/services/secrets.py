@@ -1,4 +1,5 @@
-"""Sealing secrets the node must keep but never show: partner nodes' API tokens.
+"""Sealing secrets the node must keep but never show: partner nodes' API tokens, and the overlap
+check's keys (services/overlap.py).
 
 A token is sealed (authenticated encryption, Fernet: AES-128-CBC with HMAC-SHA256) with a key
 kept in a file beside the database, not in it (``key_file``, docs/operations.md). A database

@@ -53,9 +53,11 @@ KIND_PROPERTY = "x_accord_sighting_type"
 CHUNK = 5_000  # objects per index statement (under both engines' bound-parameter limits)
 MAX_COUNT = 999_999_999  # STIX: count is at most 999,999,999
 NODE_ORG = "node"
-# Identities of organisations are derived from their names, so every sighting of one
-# organisation names the same identity and writing it again is a no-op.
-_IDENTITY_NAMESPACE = uuid.UUID("5d7c5a7e-4a41-4c57-9a63-3f1f1b0f6a11")
+# Identities of organisations are derived from their names within a namespace of this node's
+# own (every node's operator organisation is called "node": a partner must not confuse ours with
+# its own), so every sighting of one organisation names the same identity and writing it again
+# is a no-op.
+IDENTITY_NAMESPACE_SECRET = "sighting-identities"  # noqa: S105 (the name of a node secret, not a secret)
 IDENTITY_CREATED = "2020-01-01T00:00:00.000Z"
 IDENTITY_TLP = "green"  # the reporting organisation's name travels with its sightings
 
@@ -124,6 +126,12 @@ def sighting_json(s: SightingSeen) -> dict[str, Any]:
             "first_seen": s.first_seen, "last_seen": s.last_seen, "anonymous": s.anonymous}
 
 
+def threshold(vis: Visibility, min_count: int) -> int:
+    """The minimum count for this reader: the node operator holds the database, so it is told
+    of every sighting (the threshold keeps organisations from learning about each other)."""
+    return 1 if vis.sees_everything else min_count
+
+
 def summarise(sightings: Iterable[SightingSeen], min_count: int) -> SightingSummary:
     """The reader's own sightings, and other organisations' once ``min_count`` of them are visible."""
     ours: list[SightingSeen] = []
@@ -174,13 +182,18 @@ def sightings_of(store: Store, vis: Visibility, stix_ids: Iterable[str], *, chan
 
 
 # -- writing -----------------------------------------------------------------------------------
-def org_identity_id(org_name: str) -> str:
-    return f"identity--{uuid.uuid5(_IDENTITY_NAMESPACE, 'accord-organisation:' + org_name)}"
+def identity_namespace(store: Store) -> uuid.UUID:
+    """This node's namespace for its organisations' identities (random, made once per node)."""
+    return uuid.UUID(bytes=store.node_secret(IDENTITY_NAMESPACE_SECRET)[:16])
 
 
-def org_identity(org_name: str) -> dict[str, Any]:
+def org_identity_id(namespace: uuid.UUID, org_name: str) -> str:
+    return f"identity--{uuid.uuid5(namespace, 'accord-organisation:' + org_name)}"
+
+
+def org_identity(namespace: uuid.UUID, org_name: str) -> dict[str, Any]:
     """The STIX identity of a local organisation, the same object every time it is built."""
-    return {"type": "identity", "spec_version": "2.1", "id": org_identity_id(org_name),
+    return {"type": "identity", "spec_version": "2.1", "id": org_identity_id(namespace, org_name),
             "created": IDENTITY_CREATED, "modified": IDENTITY_CREATED, "name": org_name,
             "identity_class": "organization", "object_marking_refs": [TLP2_ID_FOR_LEVEL[IDENTITY_TLP]]}
 
@@ -245,7 +258,8 @@ def report_from(params: dict[str, Any], target: str) -> SightingReport:
                           None if last_us is None else format_micros(last_us), anonymous, tlp, description)
 
 
-def sighting_for(report: SightingReport, reporter_org: str, now_micros: int) -> list[dict[str, Any]]:
+def sighting_for(report: SightingReport, reporter_org: str, now_micros: int,
+                 namespace: uuid.UUID) -> list[dict[str, Any]]:
     """The STIX objects recording ``report``: the sighting, and the reporter's identity unless
     the report is anonymous (then the sighting names nobody)."""
     now = format_micros(now_micros)
@@ -265,7 +279,7 @@ def sighting_for(report: SightingReport, reporter_org: str, now_micros: int) -> 
         sighting["object_marking_refs"] = [TLP2_ID_FOR_LEVEL[report.tlp]]
     if report.anonymous:
         return [sighting]
-    identity = org_identity(reporter_org)
+    identity = org_identity(namespace, reporter_org)
     sighting["created_by_ref"] = identity["id"]
     sighting["where_sighted_refs"] = [identity["id"]]
     return [identity, sighting]
@@ -304,11 +318,18 @@ def record_sighting(store: Store, viewer: Viewer, report: SightingReport, *, now
         collection = store.get_collection(collection_ref)
     else:
         collection = collections[max(visible, key=lambda r: (r.version, r.date_added)).collection_pk]
-    if not collection_access(store, viewer, collection).can_write:
-        where = "" if collection_ref else ", where the sighted object is; name a collection you may write to"
-        raise ReleaseError(f"you may not write to collection {collection.id!r}{where}")
+    access = collection_access(store, viewer, collection)
+    if not access.can_write:
+        if not collection_ref:
+            # Not named: the object may have reached the reporter through an agreement from a
+            # collection it may not know exists.
+            raise ReleaseError("you may not write to the collection the sighted object is in; "
+                               "name one you may write to")
+        if not access.can_read:
+            raise NotFoundError(f"no collection {collection_ref!r}")  # as for one that does not exist
+        raise ReleaseError(f"you may not write to collection {collection_ref!r}")
     reporter = viewer.org_name or NODE_ORG
-    objects = sighting_for(report, reporter, now_micros)
+    objects = sighting_for(report, reporter, now_micros, identity_namespace(store))
     provenance = write_provenance(store, viewer, four_eyes=four_eyes)
     if report.anonymous:
         node = store.get_org(NODE_ORG)

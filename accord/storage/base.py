@@ -188,6 +188,17 @@ class Peer:
 
 
 @dataclass(frozen=True, slots=True)
+class OverlapKey:
+    """A key of the overlap check (storage/overlap.py), sealed with the node key; ``remote_agreement``
+    is, for a partner's key, the agreement's name on the partner's node (None: not needed)."""
+
+    sealed_key: bytes
+    fingerprint: str
+    created: int
+    remote_agreement: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Agreement:
     """A sharing agreement between organisations. Empty ``collections``/``types`` mean "all"."""
 
@@ -656,6 +667,41 @@ class Store(Protocol):
                         status: int | None, error: str | None) -> None:
         """Record one attempt's outcome: 'delivered', 'pending' (retry at ``next_attempt``),
         'failed' (gave up) or 'withheld' (no longer the organisation's to receive)."""
+        ...
+
+    # the overlap check: keys and what the answering node hashes (storage/overlap.py)
+    def set_agreement_overlap_key(self, name: str, *, sealed_key: bytes, fingerprint: str, actor: str) -> OverlapKey:
+        """Give an agreement its (new) overlap key, replacing any; audited with the fingerprint only."""
+        ...
+
+    def remove_agreement_overlap_key(self, name: str, *, actor: str) -> None: ...
+
+    def agreement_overlap_keys(self) -> dict[int, OverlapKey]:
+        """Agreement pk -> its overlap key, for the agreements that have one."""
+        ...
+
+    def set_peer_overlap_key(self, name: str, *, sealed_key: bytes, fingerprint: str, remote_agreement: str | None,
+                             actor: str) -> OverlapKey: ...
+
+    def remove_peer_overlap_key(self, name: str, *, actor: str) -> None: ...
+
+    def peer_overlap_key(self, name: str) -> OverlapKey | None:
+        """The partner's key kept for a peer (NotFoundError: no such peer; None: no key)."""
+        ...
+
+    def indexed_values(self) -> Iterator[tuple[str, str, int]]:
+        """(index type, value, one version pk holding it) for every distinct indexed value but
+        references, streamed; not gated (it feeds the overlap check's hash table only)."""
+        ...
+
+    def newest_version_pk(self) -> int: ...
+
+    def bodies_after(self, after_pk: int, limit: int) -> list[tuple[int, bytes]]:
+        """(pk, stored JSON) of versions after ``after_pk``, oldest first; not gated (see indexed_values)."""
+        ...
+
+    def bodies_of(self, version_pks: Sequence[int]) -> dict[int, bytes]:
+        """The stored JSON of these versions; not gated (see indexed_values)."""
         ...
 
 

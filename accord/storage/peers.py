@@ -111,6 +111,7 @@ class PeerQueries:
                 conn.execute(self._sql("UPDATE peers SET paused = ? WHERE pk = ?"), (action == "pause", peer.pk))
             elif action == "remove":
                 conn.execute(self._sql("DELETE FROM peer_links WHERE peer_pk = ?"), (peer.pk,))
+                conn.execute(self._sql("DELETE FROM peer_overlap_keys WHERE peer_pk = ?"), (peer.pk,))
                 conn.execute(self._sql("DELETE FROM peers WHERE pk = ?"), (peer.pk,))
             else:
                 raise ConfigError(f"unknown peer action {action!r}")

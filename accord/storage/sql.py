@@ -43,6 +43,7 @@ from accord.storage.base import (
 from accord.storage.correlation_queries import CorrelationQueries
 from accord.storage.identity import IdentityQueries
 from accord.storage.ordering import placeholders, version_order
+from accord.storage.overlap import OverlapQueries
 from accord.storage.peers import PeerQueries, cursor_order
 from accord.storage.search import SearchQueries
 from accord.storage.sessions import SessionQueries
@@ -276,7 +277,7 @@ class _DryRun(Exception):
 
 
 class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries, SessionQueries,
-               SearchQueries, CorrelationQueries, AlertQueries):
+               SearchQueries, CorrelationQueries, OverlapQueries, AlertQueries):
     """Everything a SQL backend does the same way. Subclasses provide connections and locking:
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding

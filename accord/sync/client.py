@@ -31,6 +31,9 @@ from accord.errors import AccordError
 
 TAXII = "application/taxii+json;version=2.1"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# The first overlap question under a key makes the partner's node hash its whole index (about a
+# minute at 10M values, bench/RESULTS.md); later ones take a second or less.
+OVERLAP_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 STATUS_POLLS = 60  # an asynchronous add is polled at most this many times, a second apart
 
@@ -107,6 +110,9 @@ class PeerClient:
             raise SyncError(f"{method} {url} answered {status} with a body that is not JSON") from None
         if status >= 400:
             detail = parsed.get("title") or parsed.get("description") if isinstance(parsed, dict) else None
+            rest = parsed.get("error") if isinstance(parsed, dict) else None
+            if isinstance(rest, dict) and isinstance(rest.get("detail"), str):  # Accord's REST error shape
+                detail = rest["detail"]
             raise SyncError(f"{method} {url} answered {status}" + (f": {detail}" if detail else ""))
         return parsed, headers
 
@@ -140,6 +146,19 @@ class PeerClient:
                 return False
             raise
         return True
+
+    def overlap(self, hashes: list[str], *, agreement: str | None, key: str) -> dict[str, Any]:
+        """Ask the peer's node which of these keyed hashes are of values it holds too (Accord's
+        overlap check, REST; docs/early-warning.md). ``key``: the fingerprint of the key hashed with."""
+        url = self._rest("overlap")
+        body: dict[str, Any] = {"hashes": hashes, "key": key}
+        if agreement:
+            body["agreement"] = agreement
+        answer, _ = self._request("POST", url, json=body, timeout=OVERLAP_TIMEOUT)
+        matches = answer.get("matches") if isinstance(answer, dict) else None
+        if not isinstance(matches, list) or not all(isinstance(h, str) for h in matches):
+            raise SyncError(f"POST {url} answered something other than an overlap answer")
+        return dict(answer)
 
     def api_root(self) -> str:
         """The peer's API root URL: discovery's ``default``, else its first API root (TAXII 2.1 4.1)."""

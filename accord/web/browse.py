@@ -18,6 +18,7 @@ from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.policy.roles import Role
 from accord.services.alerts import visible_alerts
+from accord.services.decay import explain
 from accord.services.objects import object_view
 from accord.services.search import Searcher, SearchRequest, request_from_params
 from accord.stix.markings import TLP_LEVELS
@@ -78,13 +79,16 @@ def object_page(p: Page) -> Response:
     stix_id = p.request.path_params["stix_id"]
     if "\x00" in stix_id or len(stix_id) > 300:
         raise NotFoundError("no such object")
-    vis = visibility(p.ctx.store, p.viewer, p.ctx.clock())
+    now = p.ctx.clock()
+    vis = visibility(p.ctx.store, p.viewer, now)
     view = object_view(p.ctx.store, vis, stix_id, correlation_cap=p.ctx.correlation_cap,
                        sighting_min_count=p.ctx.sighting_min_count)
     current = view.current
+    # Decay (services/decay.py): from the body shown and the sightings this reader may be told of.
+    score = explain(current.obj, view.sightings.shown if view.sightings else (), now, p.ctx.decay)
     own = current.row.owner_org == p.viewer.org_pk
     return p.render("object.html", view=view, current=current, graph=_graph(view),
-                    correlation_cap=p.ctx.correlation_cap, tlp_levels=TLP_LEVELS,
+                    correlation_cap=p.ctx.correlation_cap, score=score, tlp_levels=TLP_LEVELS,
                     may_sight=p.viewer.role.at_least(Role.ANALYST) and current.row.type in SDO_TYPES,
                     pretty=orjson.dumps(current.obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(),
                     may_publish=own and p.viewer.role.at_least(Role.PUBLISHER) and current.row.state == "draft"

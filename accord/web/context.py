@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +12,7 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from accord.policy.credentials import Throttle
+from accord.services.decay import DecayModel
 from accord.services.search import display_name
 from accord.stix.timestamps import format_micros, key_to_timestamp
 from accord.stix.versions import CONTENT_VERSION_PREFIX
@@ -71,6 +72,7 @@ class WebContext:
     max_object_bytes: int
     cookie_secure: str = "auto"  # 'true', 'false' or 'auto' (Secure when the request is HTTPS)
     correlation_cap: int = 100  # settings.py
+    decay: DecayModel = field(default_factory=DecayModel)  # settings.py: decay_lifetimes
     sighting_min_count: int = 1  # settings.py
 
     def secure_cookies(self, scheme: str) -> bool:

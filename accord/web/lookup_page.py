@@ -7,6 +7,7 @@ from starlette.routing import Route
 
 from accord.errors import RequestError
 from accord.policy.gate import visibility
+from accord.services.decay import Scoring
 from accord.services.lookup import MAX_VALUES, lookup
 from accord.services.warninglists import benign
 from accord.web.pages import Page, page
@@ -22,8 +23,9 @@ def lookup_page(p: Page) -> Response:
     values = list(dict.fromkeys(v.strip() for v in text.splitlines() if v.strip()))
     if len(values) > MAX_VALUES:
         raise RequestError("values", f"at most {MAX_VALUES} values at once; {len(values)} were given")
-    results = lookup(p.ctx.store, visibility(p.ctx.store, p.viewer, p.ctx.clock()), values,
-                     benign=benign) if values else None
+    now = p.ctx.clock()
+    results = lookup(p.ctx.store, visibility(p.ctx.store, p.viewer, now), values, benign=benign,
+                     scoring=Scoring(p.ctx.decay, p.ctx.sighting_min_count, now)) if values else None
     return p.render("lookup.html", text=text, results=results)
 
 

@@ -40,6 +40,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from accord.api.openapi import OPENAPI_PATH, OPERATIONS
 from accord.app import build_app
 from accord.policy.tokens import new_token
+from accord.services.overlap import new_agreement_key, overlap_hash
 from accord.settings import load_settings
 from accord.stix.markings import TLP2_AMBER, TLP2_CLEAR
 from accord.storage.base import Collection, NewAlertRule, Provenance, State, Store
@@ -76,6 +77,7 @@ NEW_USER = ("own", "agreed", "other", "partner", "absent", "own, role node-admin
 AUDIT = ("all", "own", "agreed", "other", "partner", "absent")  # the org= filter
 PEERS = ("partner's", "absent")
 RULES = ("own", "other", "absent")  # whose alert rule (or, adding one, which organisation it is for)
+OVERLAP = ("keyed", "unkeyed", "others'", "absent")  # an agreement of the caller's with(out) an overlap key, ...
 NONE = ("",)
 
 
@@ -140,6 +142,10 @@ def expected(op: str, role: str, grant: str, relation: str) -> Outcome:
     match op:
         case "GET /api/v1/openapi.json" | "GET /api/v1/sync/retractions" | "POST /api/v1/lookup":
             return 200, ""  # every authenticated caller (what a lookup finds: tests/policy/test_lookup_flow.py)
+        case "POST /api/v1/overlap":
+            # early-warning.md: any member of a party to the active agreement with a key; an agreement the
+            # caller's organisation is not party to is one it may not know (as absent); without a key, 403.
+            return {"keyed": (200, ""), "unkeyed": (403, ""), "others'": (404, ""), "absent": (404, "")}[relation]
         case "POST /api/v1/import/preview":
             return (200, "") if at_least(role, "analyst") else (403, "")  # as the web UI's Import page
         # -- release: publisher or above (403 whatever the id), the caller's organisation's versions only
@@ -391,6 +397,17 @@ def _agreement(w: World, caller: Caller | None, relation: str) -> str:
     return name
 
 
+def _ask_overlap(w: World, c: Caller | None, r: str) -> Any:
+    """A question under a fresh agreement in the relation; keyed with the node's own overlap key."""
+    name = _agreement(w, c, "own" if r in ("keyed", "unkeyed") else r)
+    key = bytes(32)
+    if r in ("keyed", "others'"):
+        key = bytes.fromhex(new_agreement_key(w.store, w.client.app.state.overlap.box, name, rotate=False,
+                                              actor="test")[0])
+    return w.request(c, "POST", "/api/v1/overlap", {"agreement": name,
+                                                    "hashes": [overlap_hash(key, "ipv4-addr", "198.51.100.7")]})
+
+
 def _token_of(w: World, caller: Caller | None, relation: str) -> str:
     """A fresh token of the relation's user (never the one the caller signs in with)."""
     if relation == "absent":
@@ -557,6 +574,7 @@ ROWS: dict[str, Row] = {
         _state),
     "POST /api/v1/lookup": Row(NONE, lambda w, c, r: w.request(
         c, "POST", "/api/v1/lookup", {"values": ["198.51.100.7", "evil.example"]})),
+    "POST /api/v1/overlap": Row(OVERLAP, _ask_overlap),
     "POST /api/v1/import/preview": Row(NONE, lambda w, c, r: w.request(
         c, "POST", "/api/v1/import/preview", orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
                                                            "objects": [_stix(0)]}), format="stix")),
@@ -784,6 +802,7 @@ def render_section() -> str:
         "organisation, agreement); *self* the caller, *colleague* a user of its organisation; *others'* an",
         "agreement its organisation is not party to; *granted* the collection carrying the grant; *absent*",
         "names nothing. Objects are AMBER and published (*other CLEAR* is CLEAR), drafts are drafts.",
+        "*keyed* and *unkeyed* are agreements of the caller's organisation with and without an overlap key.",
         "",
         "- A cell is one answer when the grant changes nothing, else the answer for each grant (`none`, `read`,",
         "  `read+write`).",

@@ -18,6 +18,7 @@ from accord.services.sightings import (
     FALSE_POSITIVE,
     SEEN,
     SightingSeen,
+    identity_namespace,
     org_identity,
     org_identity_id,
     record_sighting,
@@ -28,6 +29,7 @@ from accord.services.sightings import (
 from accord.stix.markings import TLP2_GREEN, TLP2_RED
 from accord.stix.validate import validate_object
 from accord.storage.base import Store
+from accord.storage.sqlite import SQLiteStore
 from tests.services.test_lookup import NOW, indicator, put, sid
 
 
@@ -89,10 +91,16 @@ def test_a_bad_report_names_its_field(params: dict[str, Any], field: str) -> Non
     assert caught.value.parameter == field
 
 
-def test_the_identity_is_valid_stix_and_the_same_every_time() -> None:
-    assert org_identity("alpha") == org_identity("alpha")
-    assert org_identity_id("alpha") != org_identity_id("beta")
-    assert validate_object(org_identity("alpha")) == []
+def test_the_identity_is_valid_stix_the_same_every_time_and_the_nodes_own(store: Store, tmp_path: Any) -> None:
+    ns = identity_namespace(store)
+    assert org_identity(ns, "alpha") == org_identity(identity_namespace(store), "alpha")
+    assert org_identity_id(ns, "alpha") != org_identity_id(ns, "beta")
+    assert validate_object(org_identity(ns, "alpha")) == []
+    # Another node's "node" organisation is another identity.
+    other = SQLiteStore(f"sqlite:///{tmp_path / 'other.db'}")
+    other.initialise()
+    assert org_identity_id(identity_namespace(other), "node") != org_identity_id(ns, "node")
+    other.close()
 
 
 def test_a_publisher_reports_a_named_sighting_which_partners_then_see(store: Store) -> None:
@@ -101,9 +109,10 @@ def test_a_publisher_reports_a_named_sighting_which_partners_then_see(store: Sto
     assert (done.collection, done.state, done.owner) == (store.get_collection("default").id, "published", "alpha")
     rows = stored(store, done.stix_id)
     body = orjson.loads(rows[0].body or b"{}")
-    assert body["where_sighted_refs"] == [org_identity_id("alpha")] == [body["created_by_ref"]]
+    alpha = org_identity_id(identity_namespace(store), "alpha")
+    assert body["where_sighted_refs"] == [alpha] == [body["created_by_ref"]]
     assert (body["count"], body["x_accord_sighting_type"], body["object_marking_refs"]) == (4, "seen", [TLP2_GREEN])
-    assert stored(store, org_identity_id("alpha"))  # the identity went in with it
+    assert stored(store, org_identity_id(identity_namespace(store), "alpha"))  # the identity went in with it
     # The node organisation sees alpha's GREEN sighting under node-alpha, with its owner.
     s = shown(store, "nora", sid("indicator", 1))
     assert [(x.kind, x.count, x.owner, x.anonymous, x.ours) for x in s.shown] == [("seen", 4, "alpha", False, False)]
@@ -125,7 +134,7 @@ def test_an_anonymous_sighting_names_nobody_and_belongs_to_the_node(store: Store
     assert (done.owner, done.state) == ("node", "draft")
     body = orjson.loads(stored(store, done.stix_id)[0].body or b"{}")
     assert "where_sighted_refs" not in body and "created_by_ref" not in body
-    assert not stored(store, org_identity_id("alpha"))
+    assert not stored(store, org_identity_id(identity_namespace(store), "alpha"))
     # Not alpha's: alpha's readers are not told of it as theirs, and before release nobody else is.
     assert shown(store, "rita", sid("indicator", 1)).shown == ()
     by_node = report(store, "nora", sid("indicator", 1), anonymous=True, tlp="green")
@@ -145,8 +154,17 @@ def test_what_the_reporter_may_not_see_cannot_be_sighted(store: Store) -> None:
 
 def test_a_collection_the_reporter_may_not_write_is_refused(store: Store) -> None:
     store.set_grant(store.get_collection("default"), "alpha", can_read=True, can_write=False)
-    with pytest.raises(ReleaseError, match="may not write to collection"):
+    with pytest.raises(ReleaseError, match="may not write to the collection the sighted object is in"):
         report(store, "ava", sid("indicator", 1))
+    store.set_grant(store.get_collection("default"), "alpha", can_read=False, can_write=False)
+    hidden = store.add_collection("hidden", alias="hidden")
+    with pytest.raises(NotFoundError):
+        record_sighting(store, viewer(store, "ava"), report_from({}, sid("indicator", 1)), now_micros=NOW,
+                        collection_ref="hidden")
+    store.set_grant(hidden, "alpha", can_read=True, can_write=False)
+    with pytest.raises(ReleaseError, match="may not write to collection 'hidden'"):
+        record_sighting(store, viewer(store, "ava"), report_from({}, sid("indicator", 1)), now_micros=NOW,
+                        collection_ref="hidden")
 
 
 def test_the_threshold_withholds_other_organisations_sightings_until_enough(store: Store) -> None:

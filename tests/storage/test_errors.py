@@ -119,6 +119,18 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "claim_deliveries": lambda s: s.claim_deliveries(0, lease=1, limit=1),
     "finish_delivery": lambda s: s.finish_delivery(1, state="failed", attempts=1, next_attempt=0, status=None,
                                                    error=None),
+    "set_agreement_overlap_key": lambda s: s.set_agreement_overlap_key("a", sealed_key=b"k", fingerprint="f",
+                                                                       actor="t"),
+    "remove_agreement_overlap_key": lambda s: s.remove_agreement_overlap_key("a", actor="t"),
+    "agreement_overlap_keys": lambda s: s.agreement_overlap_keys(),
+    "set_peer_overlap_key": lambda s: s.set_peer_overlap_key("p", sealed_key=b"k", fingerprint="f",
+                                                             remote_agreement=None, actor="t"),
+    "remove_peer_overlap_key": lambda s: s.remove_peer_overlap_key("p", actor="t"),
+    "peer_overlap_key": lambda s: s.peer_overlap_key("p"),
+    "indexed_values": lambda s: list(s.indexed_values()),
+    "newest_version_pk": lambda s: s.newest_version_pk(),
+    "bodies_after": lambda s: s.bodies_after(0, 10),
+    "bodies_of": lambda s: s.bodies_of([1]),
 }
 
 

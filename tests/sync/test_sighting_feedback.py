@@ -16,7 +16,7 @@ from accord.policy.viewer import Viewer
 from accord.services.ingest import ingest_items, iter_items
 from accord.services.objects import object_view
 from accord.services.secrets import SecretBox
-from accord.services.sightings import org_identity_id, record_sighting, report_from
+from accord.services.sightings import identity_namespace, org_identity_id, record_sighting, report_from
 from accord.settings import Settings
 from accord.storage.base import Store
 from accord.storage.sql import micros_now
@@ -65,7 +65,7 @@ def test_sightings_of_a_partners_indicators_go_back_to_its_node(node_a: Node,  #
     assert second[0].transfer is not None and second[0].transfer.feedback == 3  # identity + two sightings
     at_a = _ids(node_a.store, collection.id)
     b_org = node_a.store.get_org(f"cert-b-{tag}").pk
-    assert at_a[named] == at_a[anonymous] == at_a[org_identity_id("node")] == b_org
+    assert at_a[named] == at_a[anonymous] == at_a[org_identity_id(identity_namespace(b), "node")] == b_org
     assert too_high not in at_a and draft not in at_a and own not in at_a
 
     # A's analysts see the sightings of their indicators, as cert-b's; the anonymous one names nobody.

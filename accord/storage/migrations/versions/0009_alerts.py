@@ -11,7 +11,7 @@ A rule's webhook secret is stored sealed with the node key file (services/secret
 partner tokens are: a database copy alone cannot forge a signature.
 
 Revision ID: 0009
-Revises: 0011 (0011, sighting feedback, reached main first and revises 0008; the chain stays one line)
+Revises: 0010 (0011 and 0010 reached main first, 0008 -> 0011 -> 0010; the chain stays one line)
 Create Date: 2026-12-10
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

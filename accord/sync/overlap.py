@@ -1,0 +1,75 @@
+"""Asking a partner's node which of our values it holds too, without telling it the others
+(the overlap check, docs/early-warning.md; the answering side is services/overlap.py).
+
+The values are normalised and hashed here, with the key of the partner's agreement kept for the
+peer (``accord peer overlap-key``); only the hashes travel, through the peer's client (our
+token there, the same TLS, origin and size rules as a sync cycle), and the hashes the partner
+names in its answer are mapped back to our values here. The question is recorded in our audit
+log too (action ``overlap.ask``: which peer, how many values, hashes and matches; no values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from accord.errors import ConfigError
+from accord.services.overlap import MAX_HASHES, plan_hashes, unseal_key
+from accord.services.secrets import SecretBox
+from accord.storage.base import AuditEvent, Peer, Store
+from accord.sync.client import PeerClient, SyncError
+
+
+@dataclass(frozen=True)
+class OverlapResult:
+    peer: str
+    agreement: str | None  # as the partner's node named it
+    key: str  # the key's fingerprint
+    values: int  # values asked about (those that could be hashed)
+    hashes: int
+    overlap: list[tuple[str, str, str]]  # (value as given, index type, normalised value), in the order given
+    problems: list[tuple[str, str]]  # (value, why it was not asked)
+
+
+def ask_peer(store: Store, box: SecretBox, client_for: Callable[[Peer, str], PeerClient], peer_name: str,
+             values: Sequence[str], *, actor: str) -> OverlapResult:
+    peer = store.get_peer(peer_name)
+    record = store.peer_overlap_key(peer_name)
+    if record is None:
+        raise ConfigError(f"peer {peer_name!r} has no overlap key: the partner's operator makes one for your "
+                          f"agreement (`accord agreement overlap-key NAME`); set it here with "
+                          f"`accord peer overlap-key {peer_name} --set -`")
+    plan = plan_hashes(unseal_key(box, record), values)
+    hashes = list(plan.by_hash)
+    matched: set[str] = set()
+    agreement = record.remote_agreement
+    if hashes:
+        with client_for(peer, box.unseal(peer.sealed_token)) as client:
+            for start in range(0, len(hashes), MAX_HASHES):
+                chunk = hashes[start:start + MAX_HASHES]
+                try:
+                    got = client.overlap(chunk, agreement=record.remote_agreement, key=record.fingerprint)
+                except SyncError as exc:
+                    hint = ""
+                    if " answered 404" in str(exc):
+                        hint = (f" (agreement {record.remote_agreement!r} is unknown there or not your "
+                                "organisation's)" if record.remote_agreement else
+                                " (the partner's node has no overlap check: not an Accord node, or an older one)")
+                    raise SyncError(f"peer {peer_name}: {exc}{hint}") from exc
+                if got.get("key") != record.fingerprint:
+                    raise SyncError(f"peer {peer_name} answered with overlap key {got.get('key')!r}, not "
+                                    f"{record.fingerprint}: its answer cannot be trusted")
+                strays = set(got["matches"]) - set(chunk)
+                if strays:
+                    raise SyncError(f"peer {peer_name} answered {len(strays)} hashes it was not asked about")
+                matched.update(got["matches"])
+                agreement = got.get("agreement") if isinstance(got.get("agreement"), str) else agreement
+    found = sorted({use for h in matched for use in plan.by_hash[h]})
+    overlap = [(plan.values[i], index_type, value) for i, index_type, value in found]
+    asked = len(plan.values) - len(plan.problems)
+    if hashes:  # nothing was sent otherwise: nothing to record
+        store.audit_append(AuditEvent(actor, "overlap.ask", org=peer.org_name, subject=peer.name,
+                                      detail={"values": asked, "hashes": len(hashes),
+                                              "matched": len({v for v, _, _ in overlap}),
+                                              "key": record.fingerprint, "remote_agreement": agreement}))
+    return OverlapResult(peer.name, agreement, record.fingerprint, asked, len(hashes), overlap, plan.problems)
