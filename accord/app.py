@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from accord.api import admin as api_admin
+from accord.api import alerts as api_alerts
 from accord.api import fallback as api_fallback
 from accord.api import lookup as api_lookup
 from accord.api import objects as api_objects
@@ -30,6 +31,7 @@ from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
 from accord.errors import AccordError
 from accord.policy.credentials import Throttle
+from accord.services.alert_runner import AlertThread
 from accord.services.decay import model_from_setting
 from accord.services.secrets import SecretBox
 from accord.settings import Settings, load_settings
@@ -82,19 +84,27 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         Scheduler(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle)),
         Path(settings.data_dir) / "sync.lock") if settings.sync_scheduler else None
 
+    alerts = AlertThread(store, SecretBox(Path(settings.key_file)), Path(settings.data_dir) / "alerts.lock",
+                         interval_s=settings.alert_interval, allow_private=settings.alert_webhook_private_targets,
+                         clock=clock) if settings.alert_runner else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if scheduler is not None and scheduler.start():
             logging.getLogger("accord.sync").info("sync scheduler started in this worker")
+        if alerts is not None and alerts.start():
+            logging.getLogger("accord.alerts").info("alerts started in this worker")
         yield
         if scheduler is not None:
             scheduler.stop()
+        if alerts is not None:
+            alerts.stop()
         store.close()
 
     app = Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"]),
                 *api_routes.ROUTES, *api_transfer.ROUTES, *api_admin.ROUTES, *api_objects.ROUTES, *api_lookup.ROUTES,
-                *api_overlap.ROUTES, *api_openapi.ROUTES,
+                *api_overlap.ROUTES, *api_alerts.ROUTES, *api_openapi.ROUTES,
                 # TAXII before the UI: an API root may have any name, "agreements" included, and
                 # its paths (always ending in "/") must never reach a page of the same prefix.
                 *ROUTES, *web_routes.ROUTES],
@@ -109,7 +119,8 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
     app.state.taxii = context
     app.state.api = ApiContext(store, throttle, clock, settings.four_eyes, settings.max_content_length,
                                settings.max_nesting_depth, settings.max_object_bytes, settings.node_name,
-                               settings.correlation_cap, decay, settings.sighting_min_count)
+                               settings.correlation_cap, decay, settings.sighting_min_count, key_file=settings.key_file,
+                               alert_webhook_private_targets=settings.alert_webhook_private_targets)
     app.state.api_log = logging.getLogger("accord.api")
     app.state.overlap = api_overlap.OverlapContext(SecretBox(Path(settings.key_file)))
     app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),

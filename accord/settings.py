@@ -156,6 +156,20 @@ SETTINGS: tuple[Setting, ...] = (
         "docs/early-warning.md lists the types and defaults.", _lifetimes,
     ),
     Setting(
+        "alert_runner", "ACCORD_ALERT_RUNNER", lambda _: True,
+        "Evaluate alert rules and deliver their webhooks inside `accord serve` (one worker, "
+        "alerts.lock in the data directory); false leaves it to `accord alert run` (true/false).", _boolean,
+    ),
+    Setting(
+        "alert_interval", "ACCORD_ALERT_INTERVAL", lambda _: 10,
+        "Seconds between two alert passes in `accord serve`.", _positive_int,
+    ),
+    Setting(
+        "alert_webhook_private_targets", "ACCORD_ALERT_WEBHOOK_PRIVATE_TARGETS", lambda _: False,
+        "Allow alert webhooks to loopback, private and link-local addresses (true/false). Off, a "
+        "webhook whose host resolves to any such address is refused: users choose webhook URLs.", _boolean,
+    ),
+    Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",
         "Format of the server's log lines on stderr: json (one object per line, for log "
         "collectors) or text (for a person at a terminal).", _log_format,
@@ -183,6 +197,9 @@ class Settings:
     correlation_cap: int = 100
     sighting_min_count: int = 1
     decay_lifetimes: str = ""
+    alert_runner: bool = True
+    alert_interval: int = 10
+    alert_webhook_private_targets: bool = False
 
 
 def load_settings(

@@ -248,6 +248,29 @@ SCHEMAS.update({
             score={"type": "integer", "nullable": True, "minimum": 0, "maximum": 100,
                    "description": "an indicator's decay score for the caller; null for other objects"})})}),
 })
+_RULE_KIND = {"type": "string", "enum": ["sighting", "watchlist", "own-indicators"]}
+_SIGHTING_TYPES = {"type": "array", "items": {"type": "string", "enum": ["seen", "false-positive", "expired"]}}
+SCHEMAS.update({
+    "AlertRule": obj(["id", "org", "name", "kind", "values", "sighting_types", "deliveries"],
+                     id={"type": "integer"}, org=_STR, name=_STR, kind=_RULE_KIND, partner=_OPT_STR, values=_STRS,
+                     sighting_types=_STRS, webhook=_OPT_STR, created_by=_STR,
+                     deliveries={"type": "object", "additionalProperties": _COUNT,
+                                 "description": "webhook deliveries by state: pending, delivered, failed, withheld"},
+                     last_error=_OPT_STR),
+    "NewAlertRule": obj(["name", "kind"], closed=True, org=_STR, name=_STR, kind=_RULE_KIND, partner=_STR,
+                        values=_STRS, sighting_types=_SIGHTING_TYPES, webhook=_STR),
+    "AlertRules": obj(["rules"], rules={"type": "array", "items": ref("AlertRule")}),
+    "Alerts": obj(["alerts"], alerts={"type": "array", "items": obj(
+        ["id", "rule", "kind", "created", "object", "matched", "delivery"], id=_STR, rule=_STR, kind=_RULE_KIND,
+        created=_TIME, object=obj(["id", "type", "name", "owner", "tlp"], id=_STR, type=_STR, name=_STR, owner=_STR,
+                                  tlp=_STR),
+        matched={"type": "object", "description": "what matched: watched values, shared observables, the sighting"},
+        delivery={"nullable": True, **obj(["state", "attempts"], state=_STR, attempts=_COUNT,
+                                          last_error=_OPT_STR)})},
+        next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
+})
+SCHEMAS["CreatedAlertRule"] = {"allOf": [ref("AlertRule"), obj([], secret={
+    "type": "string", "description": "the webhook's signing secret, shown this once (only with a webhook)"})]}
 SCHEMAS["Error"]["properties"]["error"]["properties"]["problems"] = {
     "type": "array", "items": _PROBLEM,
     "description": "a refused write: every problem found (object id, property, reason); nothing was stored"}
@@ -477,7 +500,23 @@ _OVERLAP = [
         "docs/early-warning.md)", "lookup", (200, ref("Overlap")), 403, 404, 409, body="OverlapRequest"),
 ]
 
-OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS, *_LOOKUP, *_OVERLAP]
+_ALERTS = [
+    _op("get", "/api/v1/alert-rules", "listAlertRules",
+        "The caller's organisation's alert rules, never their secrets (node-admin: every organisation's)", "alerts",
+        (200, ref("AlertRules"))),
+    _op("post", "/api/v1/alert-rules", "addAlertRule",
+        "Add an alert rule (an org-admin for its organisation; a node-admin for any); the answer holds the "
+        "webhook's secret, never shown again", "alerts", (201, ref("CreatedAlertRule")), 403, 409,
+        body="NewAlertRule"),
+    _op("delete", "/api/v1/alert-rules/{rule_id}", "removeAlertRule",
+        "Remove an alert rule with its alerts and pending deliveries", "alerts", (200, ref("AlertRule")), 403, 404,
+        params=(path_parameter("rule_id", "the rule's id", {"type": "integer", "minimum": 0}),)),
+    _op("get", "/api/v1/alerts", "listAlerts",
+        "The caller's organisation's alerts, newest first, each only while the organisation may see what fired it",
+        "alerts", (200, ref("Alerts")), 400, params=(_LIMIT, _CURSOR)),
+]
+
+OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS, *_LOOKUP, *_OVERLAP, *_ALERTS]
 
 
 def _error_response(status: int) -> dict[str, Any]:

@@ -45,6 +45,8 @@ class ApiContext:
     correlation_cap: int = 100
     decay: DecayModel = field(default_factory=DecayModel)  # settings.py: decay_lifetimes
     sighting_min_count: int = 1  # settings.py
+    key_file: str = ""  # seals alert webhooks' secrets (services/secrets.py)
+    alert_webhook_private_targets: bool = False  # settings.py
 
 
 class ApiError(Exception):

@@ -14,6 +14,7 @@ import click
 
 from accord import __version__
 from accord.cli import (
+    alert_cmds,
     audit_cmds,
     collection_cmds,
     federation_cmds,
@@ -68,7 +69,7 @@ def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -
 
 
 for module in (store_cmds, transfer, stats_cmd, collection_cmds, identity_cmds, sharing_cmds, audit_cmds,
-               federation_cmds, lookup_cmds, overlap_cmds, sighting_cmds, serve_cmd):
+               federation_cmds, lookup_cmds, overlap_cmds, sighting_cmds, alert_cmds, serve_cmd):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -30,11 +30,20 @@ def render(root: click.Group) -> str:
     for name in sorted(root.commands):
         command = root.commands[name]
         parts += [f"## accord {name}\n", "```text", _help(command, ["accord", name]), "```\n"]
-        if isinstance(command, click.Group):
-            for sub in sorted(command.commands):
-                parts += [f"### accord {name} {sub}\n", "```text",
-                          _help(command.commands[sub], ["accord", name, sub]), "```\n"]
+        parts += _subcommands(command, ["accord", name])
     return "\n".join(parts)
+
+
+def _subcommands(command: click.Command, path: list[str]) -> list[str]:
+    """A group's commands, one heading level deeper per level (accord alert rule add)."""
+    parts: list[str] = []
+    if isinstance(command, click.Group):
+        for sub in sorted(command.commands):
+            here = [*path, sub]
+            parts += [f"{'#' * len(here)} {' '.join(here)}\n", "```text",
+                      _help(command.commands[sub], here), "```\n"]
+            parts += _subcommands(command.commands[sub], here)
+    return parts
 
 
 if __name__ == "__main__":

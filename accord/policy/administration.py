@@ -104,6 +104,16 @@ def may_create_token(viewer: Viewer, user: User) -> bool:
     return user.username == viewer.username or viewer.is_node_admin
 
 
+# -- alert rules ------------------------------------------------------------------------------------
+def may_manage_alert_rules(viewer: Viewer, org_pk: int) -> bool:
+    """Adding and removing an organisation's alert rules: its org-admin, or a node-admin for any.
+    A rule with a webhook is a standing channel that sends what the organisation may see to an
+    address of the creator's choosing: the same trust as deciding who may sign in for it, so not
+    a publisher's (who releases the organisation's own data) or an analyst's. Every member may
+    list its organisation's rules (never their secrets) and read its alerts (docs/early-warning.md)."""
+    return viewer.is_node_admin or (viewer.role is Role.ORG_ADMIN and viewer.org_pk == org_pk)
+
+
 # -- the audit log ----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class AuditScope:

@@ -60,8 +60,19 @@ class Disclosed:
 
 def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, channel: str,
              subject: str | None = None) -> list[Disclosed]:
+    out, receipts = disclosure(store, vis, rows, channel=channel, subject=subject)
+    for receipt in receipts:
+        store.audit_append(receipt, durable=False)
+    return out
+
+
+def disclosure(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, channel: str,
+               subject: str | None = None) -> tuple[list[Disclosed], list[AuditEvent]]:
+    """What :func:`disclose` hands out, and the receipts it would append, for a caller that
+    commits them itself in the transaction that records the disclosure (alerts: the receipts,
+    the alerts and the cursor commit together)."""
     if vis.sees_everything:
-        return [Disclosed(r, r.body) for r in rows]
+        return [Disclosed(r, r.body) for r in rows], []
     viewer = vis.viewer
     out: list[Disclosed] = []
     received: dict[str, list[AuditItem]] = {}
@@ -84,12 +95,11 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
             owners = {o.pk: o.name for o in store.orgs()} if owners is None else owners
             received.setdefault(allowance.agreement or allowance.why, []).append(
                 (row.stix_id, row.version, viewer.org_name, owners.get(row.owner_org)))
-    for agreement, items in received.items():
-        store.audit_append(AuditEvent(viewer.username, "receive", org=viewer.org_name,
-                                      agreement=agreement if agreement not in ("clear",) else None,
-                                      subject=subject, detail={"channel": channel, "basis": agreement},
-                                      items=tuple(items)), durable=False)
-    return out
+    receipts = [AuditEvent(viewer.username, "receive", org=viewer.org_name,
+                           agreement=agreement if agreement not in ("clear",) else None,
+                           subject=subject, detail={"channel": channel, "basis": agreement}, items=tuple(items))
+                for agreement, items in received.items()]
+    return out, receipts
 
 
 def disclosed_bodies(store: Store, vis: Visibility, query: VersionQuery, *, channel: str,

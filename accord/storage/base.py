@@ -605,6 +605,70 @@ class Store(Protocol):
         versions the audit log records as received by organisation ``org``, oldest first."""
         ...
 
+    # alerts: rules, the cursor, alerts and their webhook deliveries (storage/alerts.py)
+    def add_alert_rule(self, rule: NewAlertRule, *, actor: str) -> AlertRule:
+        """Store a rule (audited); it counts memberships added after the newest one now."""
+        ...
+
+    def alert_rules(self, org_pk: int | None = None, *, deliveries: bool = True) -> list[AlertRule]:
+        """Rules of one organisation (None: every organisation's), by organisation and name; with
+        their deliveries counted by state and the newest error unless ``deliveries`` is False."""
+        ...
+
+    def get_alert_rule(self, pk: int) -> AlertRule:
+        """One rule; NotFoundError if there is none."""
+        ...
+
+    def remove_alert_rule(self, pk: int, *, actor: str) -> AlertRule:
+        """Delete a rule with its alerts and deliveries (audited; receipts stay in the audit log)."""
+        ...
+
+    def alert_position(self) -> int:
+        """The cursor: the ``date_added`` up to which every membership has been evaluated."""
+        ...
+
+    def membership_window(self, after: int, rows: int) -> int | None:
+        """The ``date_added`` ``rows`` memberships after ``after`` (or the newest, if fewer follow);
+        None if none follows: the upper edge of the next window to evaluate."""
+        ...
+
+    def added_between(self, after: int, upto: int, where: RowFilter) -> list[ListedVersion]:
+        """Published versions ``where`` admits with a membership added in ``(after, upto]``, each
+        version once (its first such membership), in ``date_added`` order."""
+        ...
+
+    def owned_observables(self, keys: Sequence[tuple[str, str]], org_pk: int, *, per_key: int,
+                          ) -> dict[tuple[str, str], list[str]]:
+        """Key -> ids of up to ``per_key`` of the organisation's own objects (not retracted) that
+        carry it, newest first; keys no own object carries are absent."""
+        ...
+
+    def alerted(self, rule_pks: Sequence[int], version_pks: Sequence[int]) -> set[tuple[int, int]]:
+        """The (rule, version) pairs of these that have raised an alert already."""
+        ...
+
+    def record_alerts(self, after: int, upto: int, alerts: Sequence[NewAlert],
+                      receipts: Sequence[AuditEvent]) -> bool:
+        """In one transaction: move the cursor from ``after`` to ``upto``, store the alerts and
+        their deliveries, append the receipts. False (and nothing done) if the cursor was no longer
+        at ``after``: another run evaluated the window first."""
+        ...
+
+    def alerts(self, org_pk: int | None, *, limit: int, before: int | None = None) -> list[Alert]:
+        """An organisation's alerts (None: every one's), newest first, before alert ``before``."""
+        ...
+
+    def claim_deliveries(self, now: int, *, lease: int, limit: int) -> list[Delivery]:
+        """Pending deliveries due at ``now``, each put off by ``lease`` microseconds in the same
+        transaction, so that two runners never send one at once."""
+        ...
+
+    def finish_delivery(self, alert_pk: int, *, state: str, attempts: int, next_attempt: int,
+                        status: int | None, error: str | None) -> None:
+        """Record one attempt's outcome: 'delivered', 'pending' (retry at ``next_attempt``),
+        'failed' (gave up) or 'withheld' (no longer the organisation's to receive)."""
+        ...
+
     # the overlap check: keys and what the answering node hashes (storage/overlap.py)
     def set_agreement_overlap_key(self, name: str, *, sealed_key: bytes, fingerprint: str, actor: str) -> OverlapKey:
         """Give an agreement its (new) overlap key, replacing any; audited with the fingerprint only."""
@@ -708,3 +772,82 @@ class ListedVersion:
     def facts(self, recipients: tuple[int, ...] = ()) -> VersionFacts:
         return VersionFacts(self.pk, self.stix_id, self.version, self.type, self.owner_org, self.origin_org,
                             self.state, self.tlp, recipients)
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlertRule:
+    """A rule as its creator gives it (services/alert_rules.py checks it first)."""
+
+    org_pk: int
+    name: str
+    kind: str  # 'sighting', 'watchlist', 'own-indicators'
+    partner_org: int | None = None
+    values: tuple[str, ...] = ()
+    sighting_types: tuple[str, ...] = ()
+    webhook_url: str | None = None
+    sealed_secret: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    pk: int
+    org_pk: int
+    org_name: str
+    name: str
+    kind: str
+    partner_org: int | None
+    partner_name: str | None
+    values: tuple[str, ...]
+    sighting_types: tuple[str, ...]
+    webhook_url: str | None
+    sealed_secret: bytes | None
+    since: int
+    created: int
+    created_by: str
+    deliveries: dict[str, int] = field(default_factory=dict)  # state -> count
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    uid: str  # the alert's public id (a UUID), also in its webhook payload
+    rule_pk: int
+    org_pk: int
+    version_pk: int
+    stix_id: str
+    date_added: int
+    matched: bytes  # JSON
+    related: tuple[int, ...] = ()  # other versions disclosed with it
+    payload: bytes | None = None  # the webhook body; None: the rule has no webhook
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    pk: int
+    uid: str
+    rule_pk: int
+    rule_name: str
+    kind: str
+    org_pk: int
+    version_pk: int
+    stix_id: str
+    related: tuple[int, ...]
+    date_added: int
+    matched: bytes
+    created: int
+    delivery: str | None  # None: no webhook
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    alert_pk: int
+    uid: str
+    rule_pk: int
+    org_pk: int
+    version_pks: tuple[int, ...]  # the alert's version and its related ones
+    webhook_url: str
+    sealed_secret: bytes
+    payload: bytes
+    attempts: int

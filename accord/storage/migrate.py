@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions/: bump it with every new migration script.
-HEAD = "0010"
+HEAD = "0009"
 
 
 def _config() -> Config:

@@ -23,6 +23,7 @@ import orjson
 
 from accord.errors import AlreadyExistsError, NotFoundError
 from accord.stix.versions import same_content
+from accord.storage.alerts import AlertQueries
 from accord.storage.base import (
     DEFAULT_API_ROOT,
     DEFAULT_COLLECTION_ALIAS,
@@ -276,7 +277,7 @@ class _DryRun(Exception):
 
 
 class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries, SessionQueries,
-               SearchQueries, CorrelationQueries, OverlapQueries):
+               SearchQueries, CorrelationQueries, OverlapQueries, AlertQueries):
     """Everything a SQL backend does the same way. Subclasses provide connections and locking:
 
     ``_read()`` yields a connection for reading, ``_write()`` one inside a transaction holding

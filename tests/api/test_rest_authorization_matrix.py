@@ -43,7 +43,7 @@ from accord.policy.tokens import new_token
 from accord.services.overlap import new_agreement_key, overlap_hash
 from accord.settings import load_settings
 from accord.stix.markings import TLP2_AMBER, TLP2_CLEAR
-from accord.storage.base import Collection, Provenance, State, Store
+from accord.storage.base import Collection, NewAlertRule, Provenance, State, Store
 from accord.storage.postgres import PostgresStore
 from accord.storage.sqlite import SQLiteStore
 from tests.conftest import BACKENDS, StepClock, _pg_admin, _pg_url
@@ -76,6 +76,7 @@ GRANT_TARGETS = ("own", "agreed", "other", "partner", "absent collection")  # th
 NEW_USER = ("own", "agreed", "other", "partner", "absent", "own, role node-admin")
 AUDIT = ("all", "own", "agreed", "other", "partner", "absent")  # the org= filter
 PEERS = ("partner's", "absent")
+RULES = ("own", "other", "absent")  # whose alert rule (or, adding one, which organisation it is for)
 OVERLAP = ("keyed", "unkeyed", "others'", "absent")  # an agreement of the caller's with(out) an overlap key, ...
 NONE = ("",)
 
@@ -219,6 +220,20 @@ def expected(op: str, role: str, grant: str, relation: str) -> Outcome:
             return 403, ""  # an org-admin reads its own organisation's entries only
         case "GET /api/v1/stats":
             return 200, "node totals" if admin else ""
+        # -- alerts (docs/early-warning.md): every member lists its organisation's rules and alerts; its
+        # org-admin manages the rules (a node-admin any organisation's); another organisation's rule is absent.
+        case "GET /api/v1/alert-rules":
+            return 200, "own, other" if admin else "own"
+        case "POST /api/v1/alert-rules":
+            if admin:
+                return (400, "") if relation == "absent" else (201, "")  # an unknown organisation names the property
+            return (201, "") if role == "org-admin" and relation == "own" else (403, "")  # any other: refused alike
+        case "DELETE /api/v1/alert-rules/{rule_id}":
+            if relation == "absent" or (relation == "other" and not admin):
+                return 404, ""
+            return (200, "") if org_admin else (403, "")
+        case "GET /api/v1/alerts":
+            return 200, ""
         # -- objects
         case "GET /api/v1/objects":
             return 200, ", ".join(o for o in OBJECTS if sees(grant, o))
@@ -490,6 +505,20 @@ def _node_totals(w: World, c: Caller, answer: Any) -> str:
     return "node totals" if "node" in answer.json() else ""
 
 
+def _rule(w: World, caller: Caller | None, relation: str) -> str:
+    """A fresh alert rule of the relation's organisation (for removal); absent: an id nobody has."""
+    if relation == "absent":
+        return "999999"
+    org = org_of(caller or CALLERS[0]) if relation == "own" else relation
+    rule = w.store.add_alert_rule(NewAlertRule(w.store.get_org(org).pk, fresh("rule"), "own-indicators"),
+                                  actor="test")
+    return str(rule.pk)
+
+
+def _listed_rules(w: World, c: Caller, answer: Any) -> str:
+    return _labels(["own" if r["org"] == org_of(c) else "other" for r in answer.json()["rules"]], RULES)
+
+
 ROWS: dict[str, Row] = {
     "GET /api/v1/drafts": Row(NONE, lambda w, c, r: w.request(c, "GET", "/api/v1/drafts"), _listed_drafts),
     "POST /api/v1/objects/{stix_id}/publish": Row(DRAFTS, _release("publish")),
@@ -552,6 +581,13 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/import/commit": Row(COLLECTION, lambda w, c, r: w.request(
         c, "POST", "/api/v1/import/commit", {"objects": [_stix(0)]}, collection=_collection_ref(w, r, w.write)),
         _state),
+    "GET /api/v1/alert-rules": Row(NONE, lambda w, c, r: w.request(c, "GET", "/api/v1/alert-rules"), _listed_rules),
+    "POST /api/v1/alert-rules": Row(RULES, lambda w, c, r: w.request(
+        c, "POST", "/api/v1/alert-rules", {"org": w.org(c or CALLERS[0], r), "name": fresh("rule"),
+                                           "kind": "watchlist", "values": ["198.51.100.0/24"]})),
+    "DELETE /api/v1/alert-rules/{rule_id}": Row(RULES, lambda w, c, r: w.request(
+        c, "DELETE", f"/api/v1/alert-rules/{_rule(w, c, r)}")),
+    "GET /api/v1/alerts": Row(NONE, lambda w, c, r: w.request(c, "GET", "/api/v1/alerts")),
     # One operation, two questions: what an organisation would receive, and who would receive an object.
     "GET /api/v1/preview?org": Row(ORGS, lambda w, c, r: w.request(
         c, "GET", "/api/v1/preview", org=w.org(c or CALLERS[0], r))),
@@ -590,7 +626,8 @@ def _build(store: Store, tmp_path: Path, clock: StepClock) -> World:
     read, write, release, update = (store.add_collection(f"matrix {k}", alias=f"matrix-{k}")
                                     for k in ("read", "write", "release", "update"))
     settings = load_settings(env={"ACCORD_DATA_DIR": str(tmp_path), "ACCORD_DATABASE_URL": store.url,
-                                  "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_AUTH_FAILURES_PER_MINUTE": "1000000"})
+                                  "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_AUTH_FAILURES_PER_MINUTE": "1000000",
+                                  "ACCORD_ALERT_RUNNER": "false"})
     w = World(store, TestClient(build_app(settings, store, clock=clock), raise_server_exceptions=False),
               read, write, release, update, {}, {})
     store.add_peer("partner-node", url="https://partner.example/taxii2/", username="us", sealed_token=b"sealed",
@@ -608,6 +645,8 @@ def _build(store: Store, tmp_path: Path, clock: StepClock) -> World:
         for other in ("agreed", "partner"):
             store.add_agreement(f"{other}-{slug(caller)}", parties=[other, org], max_tlp="amber", onward=False,
                                 valid_from=None, valid_until=None, actor="test")
+    for org in ("other", *(org_of(c) for c in CALLERS)):  # each lists its own (GET /alert-rules)
+        store.add_alert_rule(NewAlertRule(store.get_org(org).pk, "matrix", "own-indicators"), actor="test")
     for org in (*SEEDED_ORGS, *(org_of(c) for c in CALLERS)):
         w.ids[("read", org)] = w.seed(read, org, labels=["matrix-read"])
         w.ids[("update", org)] = w.seed(update, org)

@@ -1,0 +1,117 @@
+"""REST alerts under /api/v1/ (docs/early-warning.md, "Alerts"; docs/api.md):
+
+    GET    /api/v1/alert-rules             the caller's organisation's rules (node-admin: every one)
+    POST   /api/v1/alert-rules             add a rule (its org-admin; node-admin: any organisation's)
+    DELETE /api/v1/alert-rules/{rule_id}   remove one
+    GET    /api/v1/alerts                  the caller's organisation's alerts, newest first
+
+Who may manage rules is policy/administration.py's; what a rule fires on and what an alert shows
+go through the gate (services/alerts.py). A rule's webhook secret is in the answer to its POST
+and nowhere else, ever. Alerts are intelligence, not administration: a node-admin sees its own
+organisation's, like any member.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from accord.api.admin import _created, _int_cursor, _limit, _only, _page, _required, _text
+from accord.api.routes import NOT_FOUND, ApiContext, ApiError, endpoint
+from accord.errors import AlreadyExistsError, NotFoundError
+from accord.policy import administration as admin
+from accord.policy.gate import visibility
+from accord.policy.viewer import Viewer
+from accord.services.alert_rules import RuleRequest, add_rule, rule_json
+from accord.services.alerts import alert_json, visible_alerts
+from accord.services.secrets import SecretBox
+from accord.storage.base import AlertRule
+
+_RULE_PROPERTIES = ("org", "name", "kind", "partner", "values", "sighting_types", "webhook")
+
+
+def _strings(body: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and "\x00" not in v for v in value):
+        raise ApiError(400, "Bad request", f"'{name}' must be a list of strings")
+    return tuple(value)
+
+
+def list_rules(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    if viewer.is_node_admin:
+        rules = ctx.store.alert_rules()
+    elif viewer.org_pk is not None:
+        rules = ctx.store.alert_rules(viewer.org_pk)
+    else:
+        rules = []
+    return {"rules": [rule_json(r) for r in rules]}
+
+
+def add(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    _only(body, _RULE_PROPERTIES)
+    org = _text(body, "org") or viewer.org_name
+    org_pk = None
+    if org is not None:
+        try:
+            org_pk = ctx.store.get_org(org).pk
+        except NotFoundError:
+            if viewer.is_node_admin:
+                raise ApiError(400, "Bad request", f"'org': unknown organisation {org!r}") from None
+    # Another organisation, existing or not, is refused alike: which organisations the node has is
+    # the operator's business.
+    if org is None or org_pk is None or not admin.may_manage_alert_rules(viewer, org_pk):
+        raise ApiError(403, "Forbidden", "only an org-admin of the organisation, or a node-admin, may add its "
+                                         "alert rules")
+    request_ = RuleRequest(org, _required(body, "name"), _required(body, "kind"), _text(body, "partner"),
+                           _strings(body, "values"), _strings(body, "sighting_types"), _text(body, "webhook"))
+    try:
+        rule, secret = add_rule(ctx.store, SecretBox(Path(ctx.key_file)), request_, actor=viewer.username,
+                                allow_private=ctx.alert_webhook_private_targets)
+    except AlreadyExistsError as exc:
+        raise ApiError(409, "Conflict", str(exc)) from None
+    return {**rule_json(rule), **({"secret": secret} if secret is not None else {})}
+
+
+def _known_rule(ctx: ApiContext, viewer: Viewer, request: Request) -> AlertRule:
+    text = request.path_params["rule_id"]
+    if not (text.isascii() and text.isdigit()) or int(text) >= 2 ** 31:
+        raise NOT_FOUND
+    try:
+        rule = ctx.store.get_alert_rule(int(text))
+    except NotFoundError:
+        raise NOT_FOUND from None
+    if not viewer.is_node_admin and rule.org_pk != viewer.org_pk:
+        raise NOT_FOUND  # another organisation's rule: as absent
+    return rule
+
+
+def remove(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    rule = _known_rule(ctx, viewer, request)
+    if not admin.may_manage_alert_rules(viewer, rule.org_pk):
+        raise ApiError(403, "Forbidden", "only an org-admin of the organisation, or a node-admin, may remove its "
+                                         "alert rules")
+    return rule_json(ctx.store.remove_alert_rule(rule.pk, actor=viewer.username))
+
+
+def list_alerts(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    if viewer.org_pk is None:
+        return {"alerts": []}
+    limit, before = _limit(request), _int_cursor(request, "cursor")
+    vis = visibility(ctx.store, viewer, ctx.clock())
+    # One more than asked, read before the gate hides any: "next" says whether older alerts exist,
+    # which the caller's organisation may know (they are its own alerts).
+    found = visible_alerts(ctx.store, vis, viewer.org_pk, limit=limit, before=before, channel="rest")
+    oldest = ctx.store.alerts(viewer.org_pk, limit=limit + 1, before=before)
+    _, more = _page(oldest, limit, lambda a: a.pk)
+    return {"alerts": [alert_json(v) for v in found], **more}
+
+
+ROUTES = [
+    Route("/api/v1/alert-rules", endpoint(list_rules), methods=["GET"]),
+    Route("/api/v1/alert-rules", _created(endpoint(add)), methods=["POST"]),
+    Route("/api/v1/alert-rules/{rule_id}", endpoint(remove), methods=["DELETE"]),
+    Route("/api/v1/alerts", endpoint(list_alerts), methods=["GET"]),
+]
