@@ -166,8 +166,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "alert_webhook_private_targets", "ACCORD_ALERT_WEBHOOK_PRIVATE_TARGETS", lambda _: False,
-        "Allow alert webhooks to loopback, private and link-local addresses (true/false). Off, a "
-        "webhook whose host resolves to any such address is refused: users choose webhook URLs.", _boolean,
+        "Allow alert webhooks to loopback and private addresses (true/false; link-local ones never). Off, "
+        "a webhook whose host resolves to any such address is refused: users choose webhook URLs.", _boolean,
     ),
     Setting(
         "log_format", "ACCORD_LOG_FORMAT", lambda _: "json",

@@ -47,7 +47,14 @@ def list_rules(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str
         rules = ctx.store.alert_rules(viewer.org_pk)
     else:
         rules = []
-    return {"rules": [rule_json(r) for r in rules]}
+    return {"rules": [_shown_rule(viewer, r) for r in rules]}
+
+
+def _shown_rule(viewer: Viewer, rule: AlertRule) -> dict[str, Any]:
+    shown = rule_json(rule)
+    if not admin.may_read_alert_rule_details(viewer, rule.org_pk):
+        shown.update(values=[], webhook=None, last_error=None)
+    return shown
 
 
 def add(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
@@ -65,6 +72,8 @@ def add(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any])
     if org is None or org_pk is None or not admin.may_manage_alert_rules(viewer, org_pk):
         raise ApiError(403, "Forbidden", "only an org-admin of the organisation, or a node-admin, may add its "
                                          "alert rules")
+    if _text(body, "webhook") is not None and not admin.may_set_alert_webhook(viewer, org_pk):
+        raise ApiError(403, "Forbidden", "only an org-admin of the organisation itself may give its rules a webhook")
     request_ = RuleRequest(org, _required(body, "name"), _required(body, "kind"), _text(body, "partner"),
                            _strings(body, "values"), _strings(body, "sighting_types"), _text(body, "webhook"))
     try:

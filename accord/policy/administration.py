@@ -114,6 +114,21 @@ def may_manage_alert_rules(viewer: Viewer, org_pk: int) -> bool:
     return viewer.is_node_admin or (viewer.role is Role.ORG_ADMIN and viewer.org_pk == org_pk)
 
 
+def may_set_alert_webhook(viewer: Viewer, org_pk: int) -> bool:
+    """Giving an organisation's rule a webhook: only its own org-admin (or a node-admin of that
+    organisation). A node-admin of another organisation may add its rules, but not point them at
+    an address: the webhook would receive what the organisation may see, with the receipts
+    naming the organisation, not who set the address."""
+    return viewer.org_pk == org_pk and viewer.role.at_least(Role.ORG_ADMIN)
+
+
+def may_read_alert_rule_details(viewer: Viewer, org_pk: int) -> bool:
+    """A rule's watchlist values and webhook address: its organisation's org-admin's business (a
+    webhook URL may carry a token); other members and other organisations' node-admins see the
+    rule's name, kind and delivery counts only."""
+    return viewer.org_pk == org_pk and viewer.role.at_least(Role.ORG_ADMIN)
+
+
 # -- the audit log ----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class AuditScope:

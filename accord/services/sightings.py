@@ -53,6 +53,7 @@ KIND_PROPERTY = "x_accord_sighting_type"
 CHUNK = 5_000  # objects per index statement (under both engines' bound-parameter limits)
 MAX_COUNT = 999_999_999  # STIX: count is at most 999,999,999
 NODE_ORG = "node"
+ANONYMOUS = "anonymous"  # the author recorded for an anonymous sighting
 # Identities of organisations are derived from their names within a namespace of this node's
 # own (every node's operator organisation is called "node": a partner must not confuse ours with
 # its own), so every sighting of one organisation names the same identity and writing it again
@@ -103,7 +104,7 @@ class SightingSummary:
     organisations' once the threshold is met); the totals count only those."""
 
     shown: tuple[SightingSeen, ...]
-    withheld: bool  # other organisations' sightings exist for the reader but are below the threshold
+    withheld: bool  # fewer than min_count of other organisations' sightings are visible (none included)
     min_count: int
 
     def total(self, kind: str) -> int:
@@ -138,7 +139,9 @@ def summarise(sightings: Iterable[SightingSeen], min_count: int) -> SightingSumm
     theirs: list[SightingSeen] = []
     for s in sightings:
         (ours if s.ours else theirs).append(s)
-    withheld = 0 < len(theirs) < min_count
+    # Whether anything is withheld must not depend on whether other organisations' sightings exist:
+    # below the threshold, none and some answer alike.
+    withheld = min_count > 1 and len(theirs) < min_count
     shown = ours + ([] if withheld else theirs)
     return SightingSummary(tuple(shown), withheld, min_count)
 
@@ -334,7 +337,9 @@ def record_sighting(store: Store, viewer: Viewer, report: SightingReport, *, now
     if report.anonymous:
         node = store.get_org(NODE_ORG)
         publishes = provenance.state is State.PUBLISHED and provenance.owner_org == node.pk
-        provenance = replace(provenance, owner_org=node.pk, owner_name=node.name,
+        # Nobody's name either: the author shown on the object page, in the approvals and in the
+        # audit log's write entry would tell the node organisation's members who reported it.
+        provenance = replace(provenance, owner_org=node.pk, owner_name=node.name, author=ANONYMOUS,
                              state=State.PUBLISHED if publishes else State.DRAFT)
     prepared = prepare_document((Item(i, o) for i, o in enumerate(objects)), store.marking_levels(),
                                 keep_results=True)

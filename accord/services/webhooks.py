@@ -93,18 +93,41 @@ class Target:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64 well-known and local-use,
+# IPv4-compatible): Python 3.11 calls such an address global whatever IPv4 address it wraps.
+_WRAPS_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"),
+               ipaddress.ip_network("::/96"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in net for net in _WRAPS_IPV4) and not ip.is_unspecified and not ip.is_loopback:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _address_refusal(address: str, allow_private: bool) -> str | None:
+    # The address itself is not repeated in the refusal: an organisation's admin must not learn
+    # from it what an internal name resolves to.
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    wrapped = _embedded_ipv4(ip)
+    if wrapped is not None:
+        ip = wrapped
     if ip.is_unspecified or ip.is_multicast:
-        return f"{address} is not a unicast address"
+        return "the host is not a unicast address"
+    if ip.is_link_local:  # never: cloud metadata services (169.254.169.254, fd00:ec2::254 is ULA, below)
+        return "the host is a link-local address"
     if ip.is_global:
         return None
-    if allow_private and (ip.is_loopback or ip.is_private or ip.is_link_local):
+    if allow_private and (ip.is_loopback or ip.is_private):
         return None
-    return (f"{address} is a loopback, private, link-local or otherwise non-public address; the operator "
-            "may allow private targets (alert_webhook_private_targets)")
+    return ("the host is a loopback, private or otherwise non-public address; the operator may allow "
+            "private targets (alert_webhook_private_targets)")
 
 
 def parse_target(url: str) -> tuple[str, str, int]:

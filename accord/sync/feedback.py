@@ -11,7 +11,8 @@ It goes through the same gate as every push: the partner's organisation is the r
 (:func:`policy.gate.org_visibility`), so only a sighting our agreements give it travels (a RED
 one only when it names the partner as a recipient, a draft never), granular markings it may not
 see are removed and receipts are written (:func:`services.disclose.disclose`, channel ``sync``).
-The identities a sighting names (who saw it) go with it when the partner may see them; an
+The identities a sighting names (who saw it), as the partner receives the sighting, go with it
+when the partner may see them; an
 anonymous sighting names nobody (services/sightings.py). Nothing the partner owns or originated
 is sent back. When a push link already sends L to R, it carries the sightings and this step
 does nothing for that link.
@@ -49,11 +50,27 @@ def _partners(store: Store, vis: Visibility, peer: Peer, target: str, known: dic
     return known[target]
 
 
+def _with_identities(store: Store, vis: Visibility, rows: list[ListedVersion]) -> list[bytes]:
+    """The sightings as the partner receives them, each after the identities it still names in
+    that form (a reference under a granular marking the partner may not see names nobody)."""
+    sightings = [d.body for d in disclose(store, vis, rows, channel="sync") if d.body is not None]
+    where = vis.predicate()
+    wanted: dict[str, ListedVersion] = {}
+    for body in sightings:
+        for ref in _named(orjson.loads(body)):
+            if ref not in wanted:
+                versions = store.object_versions(ref, where)
+                if versions:
+                    wanted[ref] = versions[-1]
+    identities = [d.body for d in disclose(store, vis, list(wanted.values()), channel="sync") if d.body is not None]
+    return identities + sightings
+
+
 def _send(store: Store, peer: Peer, link: PeerLink, client: PeerClient, vis: Visibility,
           rows: list[ListedVersion], last: int) -> tuple[int, int]:
     sent = refused = 0
     if rows:
-        disclosed = [d.body for d in disclose(store, vis, rows, channel="sync") if d.body is not None]
+        disclosed = _with_identities(store, vis, rows)
         if disclosed:
             status = client.add_objects(link.remote_collection, disclosed)
             failures = status.get("failures") or []
@@ -76,7 +93,6 @@ def feedback_link(store: Store, peer: Peer, link: PeerLink, collection: Collecti
     where = vis.predicate()
     known: dict[str, bool] = {}
     batch: list[ListedVersion] = []
-    identities: dict[str, ListedVersion] = {}
     sent = 0
     last = link.feedback_cursor
     query = VersionQuery(collection_pk=collection.pk, types=("sighting",), added_after=link.feedback_cursor)
@@ -88,12 +104,6 @@ def feedback_link(store: Store, peer: Peer, link: PeerLink, collection: Collecti
         target = obj.get("sighting_of_ref")
         if not isinstance(target, str) or not _partners(store, vis, peer, target, known):
             continue
-        for ref in _named(obj):
-            if ref not in identities:
-                versions = store.object_versions(ref, where)
-                if versions:
-                    identities[ref] = versions[-1]
-                    batch.append(versions[-1])  # before the sighting that names it
         batch.append(row)
         if len(batch) >= ENVELOPE:
             sent += _send(store, peer, link, client, vis, batch, last)[0]

@@ -50,7 +50,7 @@ def api(sqlite_store: SQLiteStore, clock: StepClock, tmp_path: Path) -> Api:
                                   "ACCORD_ALERT_WEBHOOK_PRIVATE_TARGETS": "true"})
     found = Api(world, TestClient(build_app(settings, sqlite_store, clock=clock), raise_server_exceptions=False))
     for username, org, role in (("ann", "cert-a", "org-admin"), ("rita", "cert-a", "reader"),
-                                ("bob", "cert-b", "org-admin")):
+                                ("bob", "cert-b", "org-admin"), ("nick", "cert-b", "node-admin")):
         found.user(username, org, role)
     return found
 
@@ -65,6 +65,18 @@ def test_secret_shown_once_and_alerts_of_the_callers_organisation(api: Api) -> N
     listed = api.send("rita", "GET", "/api/v1/alert-rules")
     assert listed.status_code == 200 and [r["name"] for r in listed.json()["rules"]] == ["watch"]
     assert rule["secret"] not in listed.text and "secret" not in listed.json()["rules"][0]
+    # The values and the webhook address are the organisation's org-admins' business.
+    assert (listed.json()["rules"][0]["values"], listed.json()["rules"][0]["webhook"]) == ([], None)
+    assert api.send("ann", "GET", "/api/v1/alert-rules").json()["rules"][0]["webhook"] == "http://127.0.0.1:9/hook"
+    # A node-admin of another organisation sees the rule without them, and may not point cert-a's
+    # rules at an address of its own.
+    theirs = api.send("nick", "GET", "/api/v1/alert-rules").json()["rules"]
+    assert [(r["name"], r["values"], r["webhook"]) for r in theirs] == [("watch", [], None)]
+    hook = api.send("nick", "POST", "/api/v1/alert-rules", {"org": "cert-a", "name": "mine", "kind": "own-indicators",
+                                                             "webhook": "http://127.0.0.1:9/elsewhere"})
+    assert hook.status_code == 403 and "org-admin of the organisation itself" in hook.text
+    assert api.send("nick", "POST", "/api/v1/alert-rules", {"org": "cert-a", "name": "plain",
+                                                             "kind": "own-indicators"}).status_code == 201
     assert api.send("bob", "GET", "/api/v1/alert-rules").json() == {"rules": []}
     ids = [api.world.add("cert-b", indicator(f"[domain-name:value = 'h{i}.evil.example']"))[0] for i in range(3)]
     evaluate(api.world.store, clock=api.world.clock)

@@ -61,7 +61,7 @@ def expected(world: World, reader: str, target: str, t: int, min_count: int) -> 
             newest[v.stix_id] = v
     ours = {(s, v.sighting[0], v.sighting[1], True) for s, v in newest.items() if v.owner == reader and v.sighting}
     theirs = {(s, v.sighting[0], v.sighting[1], False) for s, v in newest.items() if v.owner != reader and v.sighting}
-    withheld = 0 < len(theirs) < min_count
+    withheld = min_count > 1 and len(theirs) < min_count
     return ours | (set() if withheld else theirs), withheld
 
 

@@ -139,6 +139,11 @@ def test_an_anonymous_sighting_names_nobody_and_belongs_to_the_node(store: Store
     assert shown(store, "rita", sid("indicator", 1)).shown == ()
     by_node = report(store, "nora", sid("indicator", 1), anonymous=True, tlp="green")
     assert (by_node.owner, by_node.state) == ("node", "published")
+    # Nobody's name as its author, on the page and in the audit log (ava's stays a draft of node).
+    nora = visibility(store, viewer(store, "nora"), NOW)
+    assert object_view(store, nora, done.stix_id).current.author == "anonymous"
+    actors = [r.actor for r in store.audit_records(org="node", action="write", limit=10)]
+    assert actors.count("anonymous") == 2 and "ava" not in actors and "nora" not in actors
     s = shown(store, "rita", sid("indicator", 1))
     assert [(x.owner, x.anonymous) for x in s.shown] == [("node", True)]
 
@@ -177,7 +182,7 @@ def test_the_threshold_withholds_other_organisations_sightings_until_enough(stor
     # The reporter's own are never withheld.
     own = shown(store, "ava", sid("indicator", 1), min_count=5)
     assert [x.ours for x in own.shown] == [True]
-    assert not own.withheld  # beta's (not visible to alpha) do not count towards anything
+    assert own.withheld  # below 5 whether or not others exist: beta's (not visible to alpha) count for nothing
 
 
 def test_summarise_counts_only_what_it_shows() -> None:

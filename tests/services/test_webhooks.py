@@ -130,7 +130,7 @@ def test_a_name_is_pinned_to_the_address_checked(sqlite_world: World, receiver: 
     world.run()
     report = deliver_due(world.store, world.box, now=world.clock(), allow_private=False, resolver=resolver)
     assert report.retrying == 1 and len(receiver.requests) == 1
-    assert "127.0.0.1 is a loopback" in (world.store.alerts(None, limit=1)[0].last_error or "")
+    assert "is a loopback" in (world.store.alerts(None, limit=1)[0].last_error or "")
 
 
 def _public(host: str, port: int) -> Sequence[str]:
@@ -147,7 +147,11 @@ def _public(host: str, port: int) -> Sequence[str]:
     ("http://100.64.0.1/x", "non-public"),
     ("http://0.0.0.0/x", "not a unicast"),
     ("http://224.0.0.1/x", "not a unicast"),
-    ("http://inside.example/x", "10.1.2.3"),  # one private address among public ones is enough
+    ("http://inside.example/x", "private"),  # one private address among public ones is enough
+    ("http://[64:ff9b::a9fe:a9fe]/x", "link-local"),  # NAT64 around 169.254.169.254
+    ("http://[64:ff9b::a00:1]/x", "private"),  # NAT64 around 10.0.0.1
+    ("http://[2002:7f00:1::]/x", "loopback"),  # 6to4 around 127.0.0.1
+    ("http://[::7f00:1]/x", "loopback"),  # IPv4-compatible 127.0.0.1
     ("http://nowhere.example/x", "resolves to no address"),
     ("ftp://hooks.example/x", "only http and https"),
     ("file:///etc/passwd", "only http and https"),
@@ -167,10 +171,12 @@ def test_public_targets_and_the_private_setting() -> None:
     assert check_target("https://hooks.example/x", allow_private=False, resolver=_public).address == "93.184.216.34"
     assert check_target("https://v6.example:8443/x", allow_private=False, resolver=_public).pinned_url() == \
         "https://[2606:4700::6810:84e5]:8443/x"
-    for url in ("http://127.0.0.1:8080/x", "http://10.0.0.5/x", "http://[fe80::1]/x"):
+    for url in ("http://127.0.0.1:8080/x", "http://10.0.0.5/x"):
         assert check_target(url, allow_private=True, resolver=_public).address
-    with pytest.raises(TargetRefused):  # the setting opens private networks, not everything
-        check_target("http://0.0.0.0/x", allow_private=True, resolver=_public)
+    # The setting opens private networks, not everything: never link-local (cloud metadata).
+    for url in ("http://0.0.0.0/x", "http://[fe80::1]/x", "http://169.254.169.254/latest/meta-data/"):
+        with pytest.raises(TargetRefused):
+            check_target(url, allow_private=True, resolver=_public)
 
 
 def test_a_refused_webhook_refuses_the_rule(sqlite_world: World) -> None:
