@@ -115,7 +115,13 @@ def list_alerts(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[st
     found = visible_alerts(ctx.store, vis, viewer.org_pk, limit=limit, before=before, channel="rest")
     oldest = ctx.store.alerts(viewer.org_pk, limit=limit + 1, before=before)
     _, more = _page(oldest, limit, lambda a: a.pk)
-    return {"alerts": [alert_json(v) for v in found], **more}
+    shown = [alert_json(v) for v in found]
+    if not admin.may_read_alert_rule_details(viewer, viewer.org_pk):
+        # A delivery error may name an address an internal name resolves to: org-admins' business.
+        for alert in shown:
+            if alert["delivery"] is not None:
+                alert["delivery"]["last_error"] = None
+    return {"alerts": shown, **more}
 
 
 ROUTES = [
