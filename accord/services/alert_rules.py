@@ -90,9 +90,15 @@ def _partner(store: Store, kind: str, partner: str | None, org_pk: int) -> int |
     try:
         found = store.get_org(partner)
     except NotFoundError:
-        raise RequestError("partner", f"unknown organisation {partner!r}") from None
-    if found.pk == org_pk:
+        found = None
+    if found is not None and found.pk == org_pk:
         raise RequestError("partner", "the rule's own organisation is not a partner of itself")
+    # Only an organisation the rule's organisation has an agreement with (the ones its members may
+    # know, policy/administration.visible_orgs); any other name, existing or not, is refused alike,
+    # so a rule cannot be used to learn which organisations the node has.
+    known = {pk for a in store.agreements() if org_pk in a.parties for pk in a.parties}
+    if found is None or found.pk not in known:
+        raise RequestError("partner", f"{partner!r} is no organisation this organisation has an agreement with")
     return found.pk
 
 

@@ -105,7 +105,8 @@ def test_secret_shown_once_and_alerts_of_the_callers_organisation(api: Api) -> N
     ({"name": "x", "kind": "own-indicators", "colour": "red"}, "'colour' is not a property of this request"),
     ({"name": "x", "kind": "own-indicators", "webhook": "ftp://x.example/"},
      "'webhook': 'ftp://x.example/': only http and https URLs are allowed"),
-    ({"name": "x", "kind": "sighting", "partner": "nobody"}, "'partner': unknown organisation 'nobody'"),
+    ({"name": "x", "kind": "sighting", "partner": "nobody"},
+     "'partner': 'nobody' is no organisation this organisation has an agreement with"),
 ])
 def test_bad_rules_are_400s_naming_the_property(api: Api, body: dict[str, Any], detail: str) -> None:
     response = api.send("ann", "POST", "/api/v1/alert-rules", body)

@@ -79,7 +79,8 @@ def test_run_exits_1_when_a_delivery_is_not_made(node: Run, tmp_path: Path, rece
 @pytest.mark.parametrize(("args", "message"), [
     (("--kind", "watchlist", "--value", "hello"), "accord: error: values: 'hello': not an IP address"),
     (("--kind", "watchlist"), "accord: error: values: a watchlist needs at least one value"),
-    (("--kind", "sighting", "--partner", "nobody"), "accord: error: partner: unknown organisation 'nobody'"),
+    (("--kind", "sighting", "--partner", "nobody"),
+     "accord: error: partner: 'nobody' is no organisation this organisation has an agreement with"),
     (("--kind", "own-indicators", "--webhook", "gopher://x.example/"),
      "accord: error: webhook: 'gopher://x.example/': only http and https URLs are allowed"),
 ])
