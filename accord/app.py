@@ -40,7 +40,7 @@ from accord.storage.base import Store
 from accord.storage.sql import micros_now
 from accord.sync.cycle import LinkRun, default_client, run_cycle
 from accord.sync.overlap import OverlapResult, ask_peer
-from accord.sync.scheduler import Scheduler, SchedulerThread
+from accord.sync.scheduler import Scheduler, scheduler_thread
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error
 from accord.taxii.paging import Cursors
@@ -80,7 +80,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
         four_eyes=settings.four_eyes,
     )
 
-    scheduler = SchedulerThread(
+    scheduler = scheduler_thread(
         Scheduler(store, SecretBox(Path(settings.key_file)), default_client(settings.sync_ca_bundle)),
         Path(settings.data_dir) / "sync.lock") if settings.sync_scheduler else None
 

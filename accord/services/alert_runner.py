@@ -10,17 +10,16 @@ directory (as the sync scheduler does with ``sync.lock``); `accord alert run` ma
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
 
 from accord.services.alerts import EvaluationReport, evaluate
+from accord.services.background import OneWorker
 from accord.services.secrets import SecretBox
 from accord.services.webhooks import DeliveryReport, Resolver, deliver_due, resolve
 from accord.storage.base import Store
@@ -42,33 +41,18 @@ def run_pass(store: Store, box: SecretBox, *, clock: Callable[[], int], allow_pr
     return AlertPass(evaluation, delivery)
 
 
-class AlertThread:
+class AlertThread(OneWorker):
     """Runs :func:`run_pass` every ``interval_s`` in a daemon thread, if this process takes the lock."""
 
     def __init__(self, store: Store, box: SecretBox, lock_path: Path, *, interval_s: float, allow_private: bool,
                  clock: Callable[[], int]):
-        self._store, self._box, self._lock_path = store, box, lock_path
+        super().__init__(lock_path, "accord-alerts", self._run)
+        self._store, self._box = store, box
         self._interval, self._allow_private, self._clock = interval_s, allow_private, clock
-        self._lock: IO[bytes] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> bool:
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self._lock_path, "ab")  # noqa: SIM115 -- held open for the process's lifetime
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False  # another worker of this node runs alerts
-        self._lock = handle
-        self._thread = threading.Thread(target=self._run, name="accord-alerts", daemon=True)
-        self._thread.start()
-        return True
-
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False) as client:
-            while not self._stop.is_set():
+            while not stop.is_set():
                 try:
                     done = run_pass(self._store, self._box, clock=self._clock, allow_private=self._allow_private,
                                     client=client)
@@ -78,12 +62,4 @@ class AlertThread:
                                  done.delivery.failed, done.delivery.withheld)
                 except Exception:  # the store is briefly unavailable: try again next time
                     log.exception("alerts: a pass failed")
-                self._stop.wait(self._interval)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+                stop.wait(self._interval)

@@ -12,7 +12,6 @@ With several server workers only one runs the scheduler: the first to take an ex
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import random
 import threading
@@ -21,8 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
+from accord.services.background import OneWorker
 from accord.services.secrets import SecretBox
 from accord.storage.base import Peer, Store
 from accord.sync.cycle import ClientFactory, LinkRun, run_peer
@@ -114,34 +113,6 @@ class Scheduler:
         return max(0.05, min([1.0, *(due - self.clock() for due in dues)]))
 
 
-class SchedulerThread:
-    """Runs a :class:`Scheduler` in a daemon thread if this process takes the node's sync lock."""
-
-    def __init__(self, scheduler: Scheduler, lock_path: Path):
-        self._scheduler = scheduler
-        self._lock_path = lock_path
-        self._lock: IO[bytes] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> bool:
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self._lock_path, "ab")  # noqa: SIM115 -- held open for the process's lifetime
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False  # another worker of this node runs the scheduler
-        self._lock = handle
-        self._thread = threading.Thread(target=self._scheduler.run, args=(self._stop,), name="accord-sync-scheduler",
-                                        daemon=True)
-        self._thread.start()
-        return True
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._lock is not None:
-            self._lock.close()  # releases the lock
-            self._lock = None
+def scheduler_thread(scheduler: Scheduler, lock_path: Path) -> OneWorker:
+    """The scheduler in a daemon thread, if this process takes the node's sync lock."""
+    return OneWorker(lock_path, "accord-sync-scheduler", scheduler.run)
