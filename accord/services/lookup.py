@@ -38,7 +38,7 @@ from accord.services.search import display_name
 from accord.services.sightings import SightingSummary, sightings_of, summarise, threshold
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.references import REF_INDEX, references_of
-from accord.storage.base import ListedVersion, ObservableQuery, Store
+from accord.storage.base import ListedVersion, ObservableQuery, RowFilter, Store
 
 MAX_VALUES = 10_000  # values in one lookup
 MAX_VALUE_LENGTH = 2_048  # longer than any address, domain, hash or sensible URL
@@ -247,8 +247,7 @@ class Lookup:
             if not network_ranges:
                 continue
             net = ipaddress.ip_network(network)
-            rows = self.store.observable_versions(ObservableQuery(ranges=network_ranges), where,
-                                                  limit=CONTAINED_CAP + 1)
+            rows = self._contained(network_ranges, where)
             results[i].truncated = len(rows) > CONTAINED_CAP
             for index_type, value, row in rows[:CONTAINED_CAP]:
                 try:
@@ -279,6 +278,20 @@ class Lookup:
             if self._benign is not None and result.problem is None:
                 result.warninglists = self._benign(result.value)
         return results
+
+    def _contained(self, network_ranges: tuple[tuple[str, str, str], ...], where: RowFilter,
+                   ) -> list[tuple[str, str, ListedVersion]]:
+        """Up to CONTAINED_CAP + 1 indexed values inside a network that the caller still sees in
+        its copy. Rows whose value a granular marking hides from the caller are dropped before
+        counting, so they can neither tip ``truncated`` nor use up the cap; the read grows until
+        enough are kept or the index has no more (bounded: a network is at most 64 reads)."""
+        limit = CONTAINED_CAP + 1
+        while True:
+            rows = self.store.observable_versions(ObservableQuery(ranges=network_ranges), where, limit=limit)
+            kept = [(t, v, row) for t, v, row in rows if self._still_mentions(row, t, v)]
+            if len(kept) > CONTAINED_CAP or len(rows) < limit or limit >= CONTAINED_CAP * 64:
+                return kept
+            limit *= 4
 
     def _score(self, obj: dict[str, Any], summary: SightingSummary) -> int | None:
         if self._scoring is None:

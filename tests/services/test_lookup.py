@@ -194,3 +194,19 @@ def test_bulk_ten_thousand_values_in_few_statements(store: Store) -> None:
     assert all(not r.hits for r in results[:-2])
     # ~10,000 exact keys + a shared parent + 24 networks: a dozen statements, not 10,000.
     assert len(calls) <= 15
+
+
+def test_a_granularly_hidden_address_neither_tips_truncated_nor_uses_the_cap(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import accord.services.lookup as lookup_module
+
+    monkeypatch.setattr(lookup_module, "CONTAINED_CAP", 2)
+    hidden = {**sco("ipv4-addr", 41, "198.51.100.41"),
+              "granular_markings": [{"marking_ref": TLP2_RED, "selectors": ["value"]}]}
+    put(store, [sco("ipv4-addr", 40, "198.51.100.40"), hidden])
+    # alice receives three addresses in the /24 (.7, .40, and .41 without its value): two, not truncated.
+    [answer] = as_alice(store, ["198.51.100.0/24"])
+    assert ids(answer, "contains") == {sid("ipv4-addr", 3), sid("ipv4-addr", 40)} and not answer.truncated
+    # The operator sees all three: truncated at two.
+    [everything] = as_operator(store, ["198.51.100.0/24"])
+    assert everything.truncated and len(everything.hits) == 2
