@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.api.routes import ApiContext, ApiError, guarded, json_response
+from accord.api.routes import ApiContext, ApiError, guarded, json_object, json_response
 from accord.api.transfer import _read_body
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
@@ -36,17 +35,9 @@ def _bad(detail: str) -> ApiError:
 
 def values_of(raw: bytes) -> list[str]:
     """The values of a lookup body, or a 400 that says which part is wrong and why."""
-    if not raw.strip():
-        raise _bad('the body is empty: send {"values": ["8.8.8.8", "example.com", ...]}')
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise _bad(f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise _bad('the body must be a JSON object: {"values": [...]}')
-    unknown = sorted(set(body) - {"values"})
-    if unknown:
-        raise _bad(f"'{unknown[0]}': not a lookup parameter (send only 'values')")
+    body = json_object(raw, empty='the body is empty: send {"values": ["8.8.8.8", "example.com", ...]}',
+                       shape='the body must be a JSON object: {"values": [...]}', members=frozenset({"values"}),
+                       unknown="'{name}': not a lookup parameter (send only 'values')")
     values = body.get("values")
     if not isinstance(values, list) or not values:
         raise _bad("'values': must be a non-empty list of strings")

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.api.routes import NOT_FOUND, ApiContext, ApiError, _version_text, guarded, json_response
+from accord.api.routes import NOT_FOUND, ApiContext, ApiError, _version_text, guarded, json_object, json_response
 from accord.api.transfer import _collection, _flag, _params, _read_body
 from accord.errors import InvalidObjectError, Problem
 from accord.policy.gate import collection_access, visibility
@@ -257,18 +257,17 @@ def update_object(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes)
     return _write(ctx, viewer, collection, [obj], _flag(request, "draft"))
 
 
+_SIGHTING_REPORT = frozenset({"kind", "count", "first_seen", "last_seen", "anonymous", "tlp", "description",
+                              "collection"})
+
+
 def report_sighting(ctx: ApiContext, viewer: Viewer, request: Request, raw: bytes) -> dict[str, Any]:
     """POST /api/v1/objects/{id}/sightings: "we saw this" (analyst or above; services/sightings.py)."""
     _clean_params(request)
     stix_id = _stix_id(request)
-    body = _json_body(raw) if raw.strip() else {}
-    if not isinstance(body, dict):
-        raise _bad("the body must be a JSON object: kind, count, first_seen, last_seen, anonymous, tlp, "
-                   "description, collection (all optional)")
-    unknown = sorted(set(body) - {"kind", "count", "first_seen", "last_seen", "anonymous", "tlp", "description",
-                                  "collection"})
-    if unknown:
-        raise _bad(f"'{unknown[0]}': not a property of a sighting report")
+    body = json_object(raw, empty=None, shape="the body must be a JSON object: kind, count, first_seen, last_seen, "
+                       "anonymous, tlp, description, collection (all optional)", members=_SIGHTING_REPORT,
+                       unknown="'{name}': not a property of a sighting report")
     report = sightings.report_from(body, stix_id)
     collection = body.get("collection")
     if collection is not None and not isinstance(collection, str):

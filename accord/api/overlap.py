@@ -15,13 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.api.routes import ApiContext, ApiError, guarded, json_response
+from accord.api.routes import ApiContext, ApiError, guarded, json_object, json_response
 from accord.api.transfer import _read_body
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
@@ -37,7 +36,7 @@ from accord.services.overlap_index import HashTables
 from accord.services.secrets import SecretBox
 
 MAX_OVERLAP_BODY = MAX_HASHES * 68 + 4096  # every hash quoted with its comma, and the rest
-_MEMBERS = {"hashes", "agreement", "key"}
+_MEMBERS = frozenset({"hashes", "agreement", "key"})
 
 
 @dataclass
@@ -54,17 +53,9 @@ def _bad(detail: str) -> ApiError:
 
 
 def _question(raw: bytes) -> tuple[list[str], str | None, str | None]:
-    if not raw.strip():
-        raise _bad('the body is empty: send {"hashes": ["<HMAC-SHA256 hex>", ...]}')
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise _bad(f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise _bad('the body must be a JSON object: {"hashes": [...]}')
-    unknown = sorted(set(body) - _MEMBERS)
-    if unknown:
-        raise _bad(f"'{unknown[0]}': not an overlap parameter (send 'hashes', and 'agreement' or 'key' if needed)")
+    body = json_object(raw, empty='the body is empty: send {"hashes": ["<HMAC-SHA256 hex>", ...]}',
+                       shape='the body must be a JSON object: {"hashes": [...]}', members=_MEMBERS,
+                       unknown="'{name}': not an overlap parameter (send 'hashes', and 'agreement' or 'key' if needed)")
     for name in ("agreement", "key"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise _bad(f"'{name}': must be a string")

@@ -58,6 +58,27 @@ class ApiError(Exception):
 NOT_FOUND = ApiError(404, "Not found", "There is no such resource, or it is not visible to you.")
 
 
+def json_object(raw: bytes, *, empty: str | None, shape: str, members: frozenset[str],
+                unknown: str) -> dict[str, Any]:
+    """A request body that must be a JSON object of known members, or a 400 saying what is wrong:
+    ``empty`` for an empty body (None: an empty body is ``{}``), ``shape`` for anything but an
+    object, ``unknown`` (with ``{name}``) for the first member not in ``members``."""
+    if not raw.strip():
+        if empty is not None:
+            raise ApiError(400, "Bad request", empty)
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "Bad request", f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Bad request", shape)
+    extra = sorted(set(body) - members)
+    if extra:
+        raise ApiError(400, "Bad request", unknown.format(name=extra[0]))
+    return body
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
