@@ -23,9 +23,12 @@ does and does not reveal.
 from __future__ import annotations
 
 import ipaddress
+import itertools
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -33,21 +36,27 @@ from accord.errors import RequestError
 from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR
 from accord.services.decay import Scoring, score
-from accord.services.disclose import Received, disclose
+from accord.services.disclose import Received, disclosure
 from accord.services.search import display_name
 from accord.services.sightings import SightingSummary, sightings_of, summarise, threshold
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.references import REF_INDEX, references_of
-from accord.storage.base import ListedVersion, ObservableQuery, RowFilter, Store
+from accord.stix.vocab import SCO_TYPES
+from accord.storage.base import AuditEvent, ListedVersion, ObservableQuery, RowFilter, Store
 
 MAX_VALUES = 10_000  # values in one lookup
 MAX_VALUE_LENGTH = 2_048  # longer than any address, domain, hash or sensible URL
 CHUNK_KEYS = 5_000  # index keys per statement (under both engines' bound-parameter limits)
 CONTAINED_CAP = 1_000  # versions one network may list as "contains" hits
+# From how many values a lookup is a bulk one: it first reads the index's summaries
+# (Store.index_types and network_prefixes) to leave out keys nothing is indexed under, and
+# classifies the values in a thread beside the one querying the index (below). Under it the keys
+# are few: probing them all is cheaper than two more statements (a round trip each on PostgreSQL).
+BULK_FROM = 16
+PUBLISH_EVERY = 1_000  # values classified between two hand-overs of new keys to the querying thread
 # Prefix lengths of the indexed networks an address is looked up in: every network from a /8
 # (IPv4) or /16 (IPv6) down to one address short of a host. Wider ones are not indicators.
-_WITHIN = {4: range(8, 32), 6: range(16, 128)}
-_LENGTH_TEXT = [str(p) for p in range(129)]
+_WITHIN = {"ipv4-addr": tuple(range(8, 32)), "ipv6-addr": tuple(range(16, 128))}
 _NOT_A_VALUE = "not an IP address or network, domain, URL, e-mail address or hash"
 
 EXACT, PARENT, WITHIN, CONTAINS = "exact", "parent", "within", "contains"
@@ -85,21 +94,39 @@ class ValueResult:
 _Want = tuple[int, str]  # (which value, relation): a tuple, since a bulk lookup makes ~100,000
 
 
+class _Plan(NamedTuple):
+    results: list[ValueResult]
+    keys: dict[tuple[str, str], list[_Want]]  # index key -> the values (and relations) wanting it
+    ranges: list[tuple[int, str, tuple[tuple[str, str, str], ...]]]  # (value, network, index ranges)
+
+
+def _publish(keys: dict[tuple[str, str], list[_Want]], published: int, held: frozenset[str] | None,
+             publish: Callable[[list[tuple[str, str]]], None]) -> int:
+    """Hand over the keys planned since the first ``published`` (dicts keep insertion order) of
+    the types the index holds; returns how many keys are planned now."""
+    fresh = [key for key in itertools.islice(keys, published, None) if held is None or key[0] in held]
+    if fresh:
+        publish(fresh)
+    return len(keys)
+
+
 def parent_domains(domain: str) -> list[str]:
     """b.example.com and example.com for a.b.example.com: never a bare top-level label."""
     labels = domain.split(".")
     return [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
 
 
-def _networks_around(value: str, lengths: frozenset[str] | None = None) -> list[str]:
+def _networks_around(value: str, lengths: Sequence[int] | None = None) -> list[str]:
     """The indexed networks that could hold ``value`` (an address or a network) as a subnet.
 
-    ``lengths``: the prefix lengths (as text) the index holds networks of for this type
+    ``lengths``: the prefix lengths, ascending, the index holds networks of for this type
     (``Store.network_prefixes``); a network of any other length is not in the index, so it is
     not worth a key. None: every length.
 
     Integer arithmetic rather than ``ipaddress`` supernets: a bulk lookup of IPv4 addresses
     makes 24 of these per value, and ``supernet`` costs ~7 us each."""
+    if lengths is not None and not lengths:
+        return []
     address, _, length = value.partition("/")
     if ":" not in address:
         a, b, c, d = (int(part) for part in address.split("."))
@@ -108,11 +135,9 @@ def _networks_around(value: str, lengths: frozenset[str] | None = None) -> list[
         addr, bits = int(ipaddress.IPv6Address(address)), 128
     prefix = int(length) if length else bits
     out = []
-    for p in _WITHIN[4 if bits == 32 else 6]:
+    for p in _WITHIN["ipv4-addr" if bits == 32 else "ipv6-addr"] if lengths is None else lengths:
         if p >= prefix:
             break
-        if lengths is not None and _LENGTH_TEXT[p] not in lengths:
-            continue
         base = addr & ~((1 << (bits - p)) - 1)
         text = (f"{base >> 24}.{(base >> 16) & 255}.{(base >> 8) & 255}.{base & 255}" if bits == 32
                 else ipaddress.IPv6Address(base).compressed)
@@ -167,13 +192,23 @@ class Lookup:
         self._receiving = Received(store, vis)
 
     # -- what each value stands for ---------------------------------------------------------
-    def _plan(self, values: Sequence[str]) -> tuple[list[ValueResult], dict[tuple[str, str], list[_Want]],
-                                                    list[tuple[int, str, tuple[tuple[str, str, str], ...]]]]:
+    def _plan(self, values: Sequence[str], *, held: frozenset[str] | None = None,
+              lengths: dict[str, tuple[int, ...]] | None = None,
+              publish: Callable[[list[tuple[str, str]]], None] | None = None) -> _Plan:
+        """What each value stands for: its result (kinds, or the problem), the index keys to
+        probe with the values and relations that want each, and the networks to look inside.
+
+        ``held``, ``lengths``: the index's summaries (see :meth:`_summaries`), None: probe every
+        key. ``publish``: handed each key once, when first planned, in batches of
+        PUBLISH_EVERY values (so the index can be queried while later values are classified);
+        keys of types the index does not hold are left out of the batches."""
         results: list[ValueResult] = []
         keys: dict[tuple[str, str], list[_Want]] = {}
         ranges: list[tuple[int, str, tuple[tuple[str, str, str], ...]]] = []
-        prefixes: dict[str, frozenset[str]] | None = None
+        published = 0
         for i, raw in enumerate(values):
+            if publish is not None and i and i % PUBLISH_EVERY == 0:
+                published = _publish(keys, published, held, publish)
             value = raw.strip()
             pairs = lookup_pairs(value) if value and len(value) <= MAX_VALUE_LENGTH and "\x00" not in value else []
             result = ValueResult(value, sorted({t for t, _ in pairs}))
@@ -187,24 +222,64 @@ class Lookup:
                 if index_type == "domain-name":
                     for parent in parent_domains(norm):
                         keys.setdefault((index_type, parent), []).append((i, PARENT))
-                elif index_type in ("ipv4-addr", "ipv6-addr"):
-                    if prefixes is None:
-                        prefixes = self._network_prefixes()
-                    for network in _networks_around(norm, prefixes.get(index_type, frozenset())):
+                elif index_type in _WITHIN:
+                    for network in _networks_around(norm, None if lengths is None else lengths[index_type]):
                         keys.setdefault((index_type, network), []).append((i, WITHIN))
                     if "/" in norm:
                         ranges.append((i, norm, tuple(_ranges_inside(index_type, norm))))
-        return results, keys, ranges
+        if publish is not None:
+            _publish(keys, published, held, publish)
+        return _Plan(results, keys, ranges)
 
-    def _network_prefixes(self) -> dict[str, frozenset[str]]:
-        """Which prefix lengths of networks the index holds, per type (storage/search.py): read
-        once per lookup, used only to skip keys nothing is indexed under, never shown. A store
-        without the summary gets every length probed."""
-        summary: Callable[[], dict[str, frozenset[str]]] | None = getattr(self.store, "network_prefixes", None)
-        if summary is None:
-            every = frozenset(_LENGTH_TEXT)
-            return {"ipv4-addr": every, "ipv6-addr": every}
-        return summary()
+    def _summaries(self) -> tuple[frozenset[str], dict[str, tuple[int, ...]]]:
+        """The index types the index holds, and the prefix lengths of the networks it holds per
+        address type, ascending (Store.index_types, network_prefixes): read once per bulk lookup,
+        used only to skip keys nothing is indexed under, never shown."""
+        networks = self.store.network_prefixes()
+        return self.store.index_types(), {
+            index_type: tuple(p for p in every if str(p) in networks.get(index_type, ()))
+            for index_type, every in _WITHIN.items()}
+
+    def _planned_and_found(self, values: Sequence[str], where: RowFilter,
+                           ) -> tuple[_Plan, list[tuple[str, str, ListedVersion]]]:
+        """The plan of ``values`` and the index rows under its keys. A bulk lookup classifies
+        the values in a thread of its own and queries the index, in this thread, for each batch
+        of keys it hands over: the database does its part without holding Python's global lock,
+        so the two overlap on a machine with a core to spare (bench/lookup.py). Only this thread
+        touches the store, on its own connection."""
+        if len(values) < BULK_FROM:
+            plan = self._plan(values)
+            return plan, self._found(list(plan.keys), where)
+        held, lengths = self._summaries()
+        batches: queue.SimpleQueue[list[tuple[str, str]] | None] = queue.SimpleQueue()
+        planned: list[_Plan] = []
+        failed: list[BaseException] = []
+
+        def classify() -> None:
+            try:
+                planned.append(self._plan(values, held=held, lengths=lengths, publish=batches.put))
+            except BaseException as exc:  # re-raised in the caller's thread below
+                failed.append(exc)
+            finally:
+                batches.put(None)
+
+        worker = threading.Thread(target=classify, name="lookup-classify", daemon=True)
+        worker.start()
+        found: list[tuple[str, str, ListedVersion]] = []
+        try:
+            while (batch := batches.get()) is not None:
+                found += self._found(batch, where)
+        finally:
+            worker.join()
+        if failed:
+            raise failed[0]
+        return planned[0], found
+
+    def _found(self, keys: list[tuple[str, str]], where: RowFilter) -> list[tuple[str, str, ListedVersion]]:
+        out: list[tuple[str, str, ListedVersion]] = []
+        for start in range(0, len(keys), CHUNK_KEYS):
+            out += self.store.observable_versions(ObservableQuery(keys=tuple(keys[start:start + CHUNK_KEYS])), where)
+        return out
 
     # -- the body as the caller receives it ------------------------------------------------
     def _received(self, row: ListedVersion) -> dict[str, Any] | None:
@@ -226,58 +301,87 @@ class Lookup:
     def run(self, values: Sequence[str]) -> list[ValueResult]:
         if len(values) > MAX_VALUES:
             raise RequestError("values", f"{len(values)} values: at most {MAX_VALUES} in one lookup")
-        results, keys, ranges = self._plan(values)
         where = self.vis.predicate()
-        # value index -> (matched key, relation) -> row: newest matching version per object
-        found: dict[int, dict[tuple[str, str, str, str], tuple[ListedVersion, str]]] = {}
-
-        def take(i: int, relation: str, index_type: str, value: str, row: ListedVersion) -> None:
-            slot = found.setdefault(i, {})
-            key = (row.stix_id, str(row.owner_org), index_type, value)
-            if key not in slot and self._still_mentions(row, index_type, value):
-                slot[key] = (row, relation)
-
-        key_list = list(keys)
-        for start in range(0, len(key_list), CHUNK_KEYS):
-            chunk = tuple(key_list[start:start + CHUNK_KEYS])
-            for index_type, value, row in self.store.observable_versions(ObservableQuery(keys=chunk), where):
-                for i, relation in keys.get((index_type, value), ()):
-                    take(i, relation, index_type, value, row)
+        plan, rows_found = self._planned_and_found(values, where)
+        results, keys, ranges = plan
+        # value index -> (object, owner, matched key) -> (row, relation): the newest matching
+        # version of each object, since rows come newest version first (per batch of keys, and
+        # a key is in one batch).
+        found: dict[int, dict[tuple[str, int, str, str], tuple[ListedVersion, str]]] = {}
+        for index_type, value, row in rows_found:
+            mentions: bool | None = None  # decided once per row, and only if a value wants it
+            for i, relation in keys[index_type, value]:
+                slot = found.setdefault(i, {})
+                key = (row.stix_id, row.owner_org, index_type, value)
+                if key in slot:
+                    continue
+                if mentions is None:
+                    mentions = self._still_mentions(row, index_type, value)
+                if mentions:
+                    slot[key] = (row, relation)
         for i, network, network_ranges in ranges:
             if not network_ranges:
                 continue
             net = ipaddress.ip_network(network)
             rows = self._contained(network_ranges, where)
             results[i].truncated = len(rows) > CONTAINED_CAP
+            slot = found.setdefault(i, {})
             for index_type, value, row in rows[:CONTAINED_CAP]:
                 try:
                     inside = ipaddress.ip_network(value, strict=False)
                 except ValueError:
                     continue
                 if inside != net and inside.version == net.version and inside.subnet_of(net):  # type: ignore[arg-type]
-                    take(i, CONTAINS, index_type, value, row)
-        rows_out = self._disclose(found)
-        sightings = sightings_of(self.store, self.vis, {row.stix_id for hits in found.values()
-                                                        for row, _ in hits.values() if row.pk in rows_out},
-                                 channel="lookup", orgs=self._orgs)
-        summaries = {stix_id: summarise(seen, self._min_count) for stix_id, seen in sightings.items()}
-        nothing = summarise((), self._min_count)
+                    slot.setdefault((row.stix_id, row.owner_org, index_type, value), (row, CONTAINS))
+        described = self._describe({row.pk: row for hits in found.values() for row, _ in hits.values()})
         for i, hits in found.items():
+            out = results[i].hits
             for (stix_id, _, index_type, value), (row, relation) in hits.items():
-                obj = rows_out.get(row.pk)
-                if obj is None:
-                    continue
-                results[i].hits.append(LookupHit(
-                    value, index_type, relation, stix_id, row.type, display_name(obj),
-                    self._orgs.get(row.owner_org, "?"),
-                    None if row.origin_org is None else self._orgs.get(row.origin_org, "?"),
-                    self.vis.level(row.facts(), row.collection_pk), row.state, row.version,
-                    summaries.get(stix_id, nothing), self._score(obj, summaries.get(stix_id, nothing))))
-        for result in results:
-            result.hits.sort(key=lambda h: ((EXACT, PARENT, WITHIN, CONTAINS).index(h.relation), h.matched, h.stix_id))
-            if self._benign is not None and result.problem is None:
-                result.warninglists = self._benign(result.value)
+                about = described.get(row.pk)
+                if about is not None:
+                    out.append(LookupHit(value, index_type, relation, stix_id, row.type, *about))
+            if len(out) > 1:
+                out.sort(key=_hit_order)
+        if self._benign is not None:
+            for result in results:
+                if result.problem is None:
+                    result.warninglists = self._benign(result.value)
         return results
+
+    def _describe(self, rows: dict[int, ListedVersion]) -> dict[int, tuple[Any, ...]]:
+        """Version pk -> the rest of a hit on it (name, owner, origin, TLP, state, version,
+        sightings, score), for the versions that come through disclose: each version once, however
+        many values it matched."""
+        disclosed, receipts = disclosure(self.store, self.vis, list(rows.values()), channel="lookup")
+        # The receipts are committed beside the rest of this work, and before any of it is
+        # returned: a lookup whose receipt cannot be written answers nothing.
+        recording = _Beside(self._record, receipts) if len(receipts) and len(rows) >= BULK_FROM else None
+        if recording is None:
+            self._record(receipts)
+        try:
+            bodies: dict[int, dict[str, Any]] = {d.row.pk: orjson.loads(d.body or b"{}") for d in disclosed}
+            sightings = sightings_of(self.store, self.vis,
+                                     {rows[pk].stix_id for pk in bodies if _sightable(rows[pk])},
+                                     channel="lookup", orgs=self._orgs)
+            summaries = {stix_id: summarise(seen, self._min_count) for stix_id, seen in sightings.items()}
+            nothing = summarise((), self._min_count)
+            orgs = self._orgs
+            out: dict[int, tuple[Any, ...]] = {}
+            for pk, obj in bodies.items():
+                row = rows[pk]
+                summary = summaries.get(row.stix_id, nothing)
+                out[pk] = (display_name(obj), orgs.get(row.owner_org, "?"),
+                           None if row.origin_org is None else orgs.get(row.origin_org, "?"),
+                           self.vis.level(row.facts(), row.collection_pk), row.state, row.version, summary,
+                           self._score(obj, summary))
+        finally:
+            if recording is not None:
+                recording.join()
+        return out
+
+    def _record(self, receipts: Sequence[AuditEvent]) -> None:
+        for receipt in receipts:
+            self.store.audit_append(receipt, durable=False)
 
     def _contained(self, network_ranges: tuple[tuple[str, str, str], ...], where: RowFilter,
                    ) -> list[tuple[str, str, ListedVersion]]:
@@ -316,18 +420,40 @@ class Lookup:
                     found.add((index_type, value))
         return found
 
-    def _disclose(self, found: dict[int, dict[tuple[str, str, str, str], tuple[ListedVersion, str]]],
-                  ) -> dict[int, dict[str, Any]]:
-        """Each hit version once through disclose: version pk -> the body as the caller receives it."""
-        unique: dict[int, ListedVersion] = {}
-        for hits in found.values():
-            for row, _ in hits.values():
-                unique.setdefault(row.pk, row)
-        out: dict[int, dict[str, Any]] = {}
-        for d in disclose(self.store, self.vis, list(unique.values()), channel="lookup"):
-            parsed: dict[str, Any] = orjson.loads(d.body or b"{}")
-            out[d.row.pk] = parsed
-        return out
+_RELATIONS = {EXACT: 0, PARENT: 1, WITHIN: 2, CONTAINS: 3}
+
+
+class _Beside:
+    """``fn(arg)`` in a thread beside the caller's; :meth:`join` waits for it and raises what it
+    raised. For database work, which runs without Python's global lock."""
+
+    def __init__(self, fn: Callable[[Any], None], arg: Any):
+        self._failed: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                fn(arg)
+            except BaseException as exc:
+                self._failed.append(exc)
+
+        self._thread = threading.Thread(target=target, name="lookup-beside", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._failed:
+            raise self._failed[0]
+
+
+def _hit_order(hit: LookupHit) -> tuple[int, str, str]:
+    return _RELATIONS[hit.relation], hit.matched, hit.stix_id
+
+
+def _sightable(row: ListedVersion) -> bool:
+    """Whether a sighting may name the version's object: ``sighting_of_ref`` is an SDO or a custom
+    object (stix/schema_sdo.py refuses anything else on every way in), never an SCO, so the
+    thousands of SCO hits of a bulk lookup need no sightings statement."""
+    return row.type not in SCO_TYPES
 
 
 def result_json(result: ValueResult) -> dict[str, Any]:

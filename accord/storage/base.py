@@ -451,6 +451,16 @@ class Store(Protocol):
         whole query, ordered by key, then newest version first; at most ``limit`` rows."""
         ...
 
+    def network_prefixes(self) -> dict[str, frozenset[str]]:
+        """Index type -> the prefix lengths (the text after "/") of the networks the index holds.
+        Not gated and never shown: a lookup only skips keys nothing can be indexed under."""
+        ...
+
+    def index_types(self) -> frozenset[str]:
+        """The index types the observable index holds anything under. Not gated and never shown,
+        for the same use as :meth:`network_prefixes`."""
+        ...
+
     def correlated_versions(self, keys: Sequence[tuple[str, str]], where: RowFilter, *, per_key: int,
                             ) -> list[tuple[str, str, ListedVersion]]:
         """(index type, indexed value, membership row with body) for the versions ``where`` admits

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from accord.storage.base import ListedVersion, ObservableQuery, RowFilter, SearchFilter
@@ -29,6 +30,9 @@ _ROW_COLUMNS = _COLUMNS + ", v.body AS body"
 # "1 = 1"): with only ``m.version_pk = v.pk`` and a long IN list of versions it built an automatic
 # index over all of collection_objects for every statement (3.3 s per 1,000 versions at 10M).
 MEMBERSHIP = "m.collection_pk IN (SELECT pk FROM collections) AND m.version_pk = v.pk"
+
+
+_KEY, _PK, _DATE_ADDED = itemgetter(0, 1), attrgetter("pk"), attrgetter("date_added")
 
 
 def _listed(r: Any) -> ListedVersion:
@@ -184,9 +188,12 @@ class SearchQueries:
                     f"SELECT {_ROW_COLUMNS} FROM object_versions v CROSS JOIN collection_objects m "
                     f"WHERE v.pk IN ({placeholders(len(chunk))}) AND {MEMBERSHIP} AND ({where.sql}){extra}"),
                     [*chunk, *where.params, *types]).fetchall()
-        out = [(index_type, value, listed) for listed in map(_listed, rows)
-               for index_type, value in under[listed.pk]]
-        out.sort(key=lambda r: (r[0], r[1], -r[2].pk, r[2].date_added))
+        # (type, value, newest version, oldest membership) as stable sorts on C-level keys: a
+        # Python key function per row cost a bulk lookup ~10 ms for its 5,000 rows.
+        listed = sorted(map(_listed, rows), key=_DATE_ADDED)
+        listed.sort(key=_PK, reverse=True)
+        out = [(index_type, value, row) for row in listed for index_type, value in under[row.pk]]
+        out.sort(key=_KEY)
         return out
 
     def network_prefixes(self) -> dict[str, frozenset[str]]:
@@ -204,6 +211,18 @@ class SearchQueries:
         for index_type, length in rows:
             out.setdefault(index_type, set()).add(length)
         return {t: frozenset(lengths) for t, lengths in out.items()}
+
+    def index_types(self) -> frozenset[str]:
+        """The index types the observable index holds anything under, read as a skip scan of the
+        primary key (one seek per type, whatever the size of the index). Not gated and never
+        shown, like :meth:`network_prefixes`: a bulk lookup leaves out keys of the types no
+        observable has (a SHA-256 digest alone is six keys, for three owners and two algorithms)."""
+        with self._read() as conn:
+            rows = conn.execute(self._sql(
+                "WITH RECURSIVE t(type) AS (SELECT MIN(type) FROM observables UNION ALL "
+                "SELECT (SELECT MIN(o.type) FROM observables o WHERE o.type > t.type) FROM t "
+                "WHERE t.type IS NOT NULL) SELECT type FROM t WHERE type IS NOT NULL")).fetchall()
+        return frozenset(r[0] for r in rows)
 
     def membership_floor(self, before: int, rows: int) -> int | None:
         with self._read() as conn:

@@ -17,7 +17,7 @@ from hypothesis import given
 
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
-from accord.services.lookup import ValueResult, lookup
+from accord.services.lookup import BULK_FROM, ValueResult, lookup
 from accord.storage import open_store
 from accord.storage.sql import micros_now
 from tests.policy.oracle import World
@@ -42,8 +42,12 @@ def check_lookups(url: str, spec: tuple[World, frozenset[str]]) -> None:
         for username, (org, _) in world.users.items():
             for instant in (t - 1, t, t + 1):
                 vis = visibility(store, Viewer.of(store.get_user(username)), instant)
-                exact, network, inside, nobody, nobody_net = lookup(
-                    store, vis, ["10.0.0.1", "10.0.0.0/24", "10.0.0.77", "10.9.9.9", "10.9.9.0/24"])
+                values = ["10.0.0.1", "10.0.0.0/24", "10.0.0.77", "10.9.9.9", "10.9.9.0/24"]
+                exact, network, inside, nobody, nobody_net = answers = lookup(store, vis, values)
+                # The same values in a bulk lookup (index summaries, classification in a thread of
+                # its own, receipts written beside) answer alike.
+                fillers = [f"h{n}.filler.example" for n in range(BULK_FROM)]
+                assert lookup(store, vis, [*values, *fillers])[:len(values)] == answers
                 versions = world.by_key()
                 allowed = {stix_id for stix_id, mod in world.visible(org, instant)
                            if versions[stix_id, mod].type == "indicator"}

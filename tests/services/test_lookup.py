@@ -210,3 +210,24 @@ def test_a_granularly_hidden_address_neither_tips_truncated_nor_uses_the_cap(
     # The operator sees all three: truncated at two.
     [everything] = as_operator(store, ["198.51.100.0/24"])
     assert everything.truncated and len(everything.hits) == 2
+
+
+def test_a_bulk_lookup_answers_each_value_as_a_lookup_of_it_alone(store: Store) -> None:
+    # A bulk lookup (summaries, classification in a thread of its own, receipts written beside)
+    # must answer every value exactly as a lookup of that value alone does, across batches.
+    import accord.services.lookup as lookup_module
+
+    put(store, [sighting(4, sid("indicator", 4)), sco("ipv4-addr", 12, "203.0.113.9")])
+    wanted = ["b.example.com", "x.b.example.com", "secret.example.org", "198.51.100.7", "203.0.113.9",
+              "203.0.113.0/24", "http://EVIL.example.net/x?a=1", "boss@example.COM", HASH, "2001:db8:1::5",
+              "2001:db8::/32", "granular.example.org", "draft.example.org", "not a value", "", "b.example.com"]
+    values = [*wanted, *(f"filler{n}.example" for n in range(lookup_module.PUBLISH_EVERY + 50)), *wanted]
+    vis = visibility(store, Viewer.of(store.get_user("alice")), NOW)
+    bulk = Lookup(store, vis).run(values)
+    assert len(bulk) == len(values) >= lookup_module.BULK_FROM
+    for value, answer in zip(values, bulk, strict=True):
+        [alone] = Lookup(store, vis).run([value])
+        assert answer == alone, value
+    assert ids(bulk[0]) == {sid("indicator", 1)} and ids(bulk[-len(wanted)]) == {sid("indicator", 1)}
+    assert ids(bulk[5], "contains") == {sid("ipv4-addr", 12)}
+    assert any(h.sightings and h.sightings.shown for h in bulk[4].hits)  # 203.0.113.9 within indicator 4

@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.stix.observables import address_pair, hash_algorithm, normalise, observables_of
+from accord.stix.observables import (
+    _LOOKUP_TYPES,
+    _candidates,
+    address_pair,
+    hash_algorithm,
+    normalise,
+    observables_of,
+)
 
 SHARED_DATA = Path(
     os.environ.get("ACCORD_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")
@@ -137,6 +144,30 @@ _INDEX_VALUES = st.one_of(
         st.text("0123456789abcdefABCDEFT"),
     ),
 )
+
+
+# Values a person may paste, in every shape the lookup guards tell apart (and near misses).
+_TYPED_IN = st.one_of(
+    _INDEX_VALUES.map(lambda pair: pair[1]),
+    st.tuples(st.ip_addresses(), st.integers(0, 128)).map(lambda t: f"{t[0]}/{t[1]}"),
+    st.emails(),
+    st.from_regex(r"\s?(AS|as)?[0-9]{1,11}\s?", fullmatch=True),
+    st.from_regex(r"[0-9A-Fa-f]{2}([-:.]?[0-9A-Fa-f]{2}){5,7}", fullmatch=True),
+    st.from_regex(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}", fullmatch=True),
+    st.text("0123456789abcdef.:/@[]AaSs -", max_size=24),
+)
+
+
+@settings(max_examples=1500, derandomize=True, database=None)
+@given(_TYPED_IN)
+def test_lookup_guards_never_drop_a_value_a_normaliser_accepts(value: str) -> None:
+    # lookup_pairs only tries the normalisers _candidates names: every type whose normaliser
+    # accepts the value must be among them, or a lookup would silently miss it.
+    candidates = _candidates(value.strip())
+    for index_type in _LOOKUP_TYPES:
+        found = normalise(index_type, value)
+        if found is not None and not (index_type == "domain-name" and "." not in found):  # a bare word
+            assert index_type in candidates, (index_type, value)
 
 
 @settings(max_examples=400, derandomize=True, database=None)
