@@ -67,16 +67,18 @@ def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, ch
 
 
 def disclosure(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, channel: str,
-               subject: str | None = None) -> tuple[list[Disclosed], list[AuditEvent]]:
+               subject: str | None = None, orgs: dict[int, str] | None = None,
+               ) -> tuple[list[Disclosed], list[AuditEvent]]:
     """What :func:`disclose` hands out, and the receipts it would append, for a caller that
     commits them itself in the transaction that records the disclosure (alerts: the receipts,
-    the alerts and the cursor commit together)."""
+    the alerts and the cursor commit together), or beside its own work (lookup). ``orgs``:
+    organisation pk -> name if the caller has it (one statement less), else read when needed."""
     if vis.sees_everything:
         return [Disclosed(r, r.body) for r in rows], []
     viewer = vis.viewer
     out: list[Disclosed] = []
     received: dict[str, list[AuditItem]] = {}
-    owners: dict[int, str] | None = None
+    owners = orgs
     receiving = Received(store, vis)
     # RED rows came through the SQL recipient check; the rows carry no recipient list, so the
     # viewer's organisation stands for it here and the cross-check covers everything else.

@@ -188,7 +188,7 @@ class Lookup:
         sightings the hit shows; None: no scores."""
         self.store, self.vis, self._benign, self._scoring = store, vis, benign, scoring
         self._min_count = threshold(vis, scoring.min_count if scoring is not None else sighting_min_count)
-        self._orgs = {o.pk: o.name for o in store.orgs()}
+        self._org_names: dict[int, str] | None = None
         self._receiving = Received(store, vis)
 
     # -- what each value stands for ---------------------------------------------------------
@@ -352,7 +352,10 @@ class Lookup:
         """Version pk -> the rest of a hit on it (name, owner, origin, TLP, state, version,
         sightings, score), for the versions that come through disclose: each version once, however
         many values it matched."""
-        disclosed, receipts = disclosure(self.store, self.vis, list(rows.values()), channel="lookup")
+        if not rows:
+            return {}
+        disclosed, receipts = disclosure(self.store, self.vis, list(rows.values()), channel="lookup",
+                                         orgs=self._orgs)
         # The receipts are committed beside the rest of this work, and before any of it is
         # returned: a lookup whose receipt cannot be written answers nothing.
         recording = _Beside(self._record, receipts) if len(receipts) and len(rows) >= BULK_FROM else None
@@ -378,6 +381,13 @@ class Lookup:
             if recording is not None:
                 recording.join()
         return out
+
+    @property
+    def _orgs(self) -> dict[int, str]:
+        """Organisation pk -> name, read once, and only by a lookup that found something."""
+        if self._org_names is None:
+            self._org_names = {o.pk: o.name for o in self.store.orgs()}
+        return self._org_names
 
     def _record(self, receipts: Sequence[AuditEvent]) -> None:
         for receipt in receipts:

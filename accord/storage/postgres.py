@@ -130,6 +130,10 @@ def _refresh_statistics(conn: psycopg.Connection[Any]) -> None:
         pass  # statistics are an optimisation; never fail a write or a close over them
 
 
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_LOCK_NOT_DURABLE = "SELECT pg_advisory_xact_lock(%s), set_config('synchronous_commit', 'off', true)"
+
+
 class PostgresStore(SQLStore):
     """``url`` is ``postgresql://user@host:port/dbname`` (libpq URL syntax)."""
 
@@ -205,9 +209,10 @@ class PostgresStore(SQLStore):
         with self._pool_().connection() as conn:
             try:
                 with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
-                    if not durable:  # see SQLStore.audit_append
-                        conn.execute("SET LOCAL synchronous_commit = off")
+                    # Not durable (see SQLStore.audit_append): SET LOCAL synchronous_commit = off,
+                    # as set_config(..., true) in the same round trip as the lock. Durable: the
+                    # server's own setting stands (an operator's remote_apply, say).
+                    conn.execute(_LOCK if durable else _LOCK_NOT_DURABLE, (WRITE_LOCK_KEY,))
                     yield conn
             except psycopg.errors.IntegrityError as exc:
                 raise AlreadyExistsError(str(exc)) from exc

@@ -290,3 +290,18 @@ def test_a_receipt_written_without_waiting_for_the_disk_is_committed(backend: st
     if backend == "sqlite":
         with store._write() as conn:  # type: ignore[attr-defined]
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_postgres_receipts_skip_the_commit_wait_and_other_writes_keep_the_servers_setting(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    try:
+        with store._read() as conn:
+            server = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        with store._write(durable=False) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        with store._write() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == server
+        with store._read() as conn:  # SET LOCAL: gone with the transaction
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == server
+    finally:
+        store.close()
