@@ -10,10 +10,13 @@
      │    └── NotFoundError    no such collection / object (callers must not tell "hidden" apart)
      ├── RequestError          a parameter of a query or form is unusable (names the parameter)
      ├── AuthenticationError   missing, unknown, expired or revoked credentials (one message for all)
-     └── ConfigError           a setting, flag or environment variable is unusable
+     ├── ConfigError           a setting, flag or environment variable is unusable
+     └── SyncError             a partner's node could not be reached, refused us, or answered something
+                               unusable (peer_status: the error status it answered, if any)
 
 Domain errors carry structured fields (object id, property, reason) and no HTTP status or exit
-code: the outer layers (CLI, TAXII, REST) translate them once, at their boundary.
+code: the outer layers (CLI, TAXII, REST, web) translate them once, at their boundary (a
+SyncError's ``peer_status`` is the partner's answer, a fact about it, not ours to give).
 Foreign exceptions (sqlite3, psycopg, orjson) are translated where they are caught, with
 ``raise ... from exc``, so nothing above the storage layer sees a driver's exception type.
 """
@@ -121,3 +124,14 @@ class AuthenticationError(AccordError):
 
 class ConfigError(AccordError):
     """A setting, flag or environment value cannot be used."""
+
+
+class SyncError(AccordError):
+    """A partner's node could not be reached, refused us, or answered something unusable
+    (accord/sync/client.py raises it for every outbound request). ``peer_status`` is the error
+    status (4xx, 5xx) the partner's node answered with, whatever its body, or None when it gave
+    none (no answer, a redirect, a success whose body cannot be used)."""
+
+    def __init__(self, message: str, *, peer_status: int | None = None):
+        self.peer_status = peer_status
+        super().__init__(message)

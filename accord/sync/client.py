@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 
-from accord.errors import AccordError
+from accord.errors import SyncError
 
 TAXII = "application/taxii+json;version=2.1"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -36,10 +36,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 OVERLAP_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 STATUS_POLLS = 60  # an asynchronous add is polled at most this many times, a second apart
-
-
-class SyncError(AccordError):
-    """A partner node could not be reached, refused us, or answered something unusable."""
 
 
 @dataclass(frozen=True)
@@ -107,13 +103,15 @@ class PeerClient:
         try:
             parsed = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:
-            raise SyncError(f"{method} {url} answered {status} with a body that is not JSON") from None
+            raise SyncError(f"{method} {url} answered {status} with a body that is not JSON",
+                            peer_status=status if status >= 400 else None) from None
         if status >= 400:
             detail = parsed.get("title") or parsed.get("description") if isinstance(parsed, dict) else None
             rest = parsed.get("error") if isinstance(parsed, dict) else None
             if isinstance(rest, dict) and isinstance(rest.get("detail"), str):  # Accord's REST error shape
                 detail = rest["detail"]
-            raise SyncError(f"{method} {url} answered {status}" + (f": {detail}" if detail else ""))
+            raise SyncError(f"{method} {url} answered {status}" + (f": {detail}" if detail else ""),
+                            peer_status=status)
         return parsed, headers
 
     def _rest(self, path: str) -> str:
@@ -130,7 +128,7 @@ class PeerClient:
         try:
             feed, _ = self._request("GET", self._rest("sync/retractions"), params={"after": str(after)})
         except SyncError as exc:
-            if " answered 404" in str(exc) or " answered 405" in str(exc):
+            if exc.peer_status in (404, 405):
                 return None
             raise
         if not isinstance(feed, dict) or not isinstance(feed.get("retractions"), list):
@@ -142,7 +140,7 @@ class PeerClient:
         try:
             self._request("POST", self._rest(f"objects/{stix_id}/retract"), json={"version": version})
         except SyncError as exc:
-            if " answered 404" in str(exc):
+            if exc.peer_status == 404:
                 return False
             raise
         return True

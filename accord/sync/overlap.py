@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from accord.errors import ConfigError
+from accord.errors import ConfigError, SyncError
 from accord.services.overlap import MAX_HASHES, plan_hashes, unseal_key
 from accord.services.secrets import SecretBox
 from accord.storage.base import AuditEvent, Peer, Store
-from accord.sync.client import PeerClient, SyncError
+from accord.sync.client import PeerClient
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,11 @@ def ask_peer(store: Store, box: SecretBox, client_for: Callable[[Peer, str], Pee
                     got = client.overlap(chunk, agreement=record.remote_agreement, key=record.fingerprint)
                 except SyncError as exc:
                     hint = ""
-                    if " answered 404" in str(exc):
+                    if exc.peer_status == 404:
                         hint = (f" (agreement {record.remote_agreement!r} is unknown there or not your "
                                 "organisation's)" if record.remote_agreement else
                                 " (the partner's node has no overlap check: not an Accord node, or an older one)")
-                    raise SyncError(f"peer {peer_name}: {exc}{hint}") from exc
+                    raise SyncError(f"peer {peer_name}: {exc}{hint}", peer_status=exc.peer_status) from exc
                 if got.get("key") != record.fingerprint:
                     raise SyncError(f"peer {peer_name} answered with overlap key {got.get('key')!r}, not "
                                     f"{record.fingerprint}: its answer cannot be trusted")

@@ -27,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from accord.errors import SyncError
 from accord.services.ingest import prepare_document, write_prepared
 from accord.stix.markings import TLP_RANK, UNKNOWN, object_marking_refs, tlp_of_refs
 from accord.stix.stream import Item
@@ -34,7 +35,7 @@ from accord.stix.timestamps import parse_to_micros
 from accord.stix.versions import version_key
 from accord.storage.base import AuditEvent, Collection, Peer, PeerLink, Provenance, State, Store
 from accord.storage.sharing import learn_marking
-from accord.sync.client import Page, PeerClient, SyncError
+from accord.sync.client import Page, PeerClient
 from accord.sync.retract import apply_remote_retractions
 
 PAGE_SIZE = 1000

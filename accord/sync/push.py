@@ -15,11 +15,12 @@ refusal does not change by asking again).
 
 from __future__ import annotations
 
+from accord.errors import SyncError
 from accord.policy.gate import Visibility, collection_access, org_visibility
 from accord.services.disclose import disclose
 from accord.storage.base import OPERATOR, AuditEvent, Collection, ListedVersion, Peer, PeerLink, Store, VersionQuery
 from accord.storage.sql import micros_now
-from accord.sync.client import PeerClient, SyncError
+from accord.sync.client import PeerClient
 from accord.sync.pull import Transfer
 from accord.sync.retract import push_retractions
 

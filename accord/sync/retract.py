@@ -13,10 +13,11 @@ travels like any other.
 
 from __future__ import annotations
 
+from accord.errors import SyncError
 from accord.stix.timestamps import key_to_timestamp, timestamp_key
 from accord.stix.versions import CONTENT_VERSION_PREFIX
 from accord.storage.base import OPERATOR, AuditEvent, Peer, PeerLink, State, Store
-from accord.sync.client import PeerClient, SyncError
+from accord.sync.client import PeerClient
 
 FEED_PAGE = 1000
 

@@ -13,13 +13,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
-from accord.errors import ConfigError
+from accord.errors import ConfigError, SyncError
 from accord.services.peering import add_peer
 from accord.services.secrets import SecretBox
 from accord.storage.base import Store
+from accord.sync.client import PeerClient
 from accord.sync.cycle import default_client, run_cycle
 from tests.taxii.conftest import indicator
 
@@ -169,3 +171,21 @@ def test_peer_urls_that_would_leak_the_token_are_refused(b: tuple[Store, SecretB
         add_peer(store, box, "p", url=url, username="u", token="t", org="partner", interval_s=60,
                  accept_max_tlp="red", accept_types=[], links=[], actor="test")
     assert store.peers() == []
+
+
+def test_a_refusal_carries_the_partners_status_and_no_answer_carries_none() -> None:
+    def answering(status: int, body: bytes) -> Callable[[httpx.Request], httpx.Response]:
+        return lambda request: httpx.Response(status, stream=httpx.ByteStream(body))  # streamed, as a server's is
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    rotated = orjson.dumps({"error": {"status": 409, "title": "Conflict", "detail": "key rotated"}})
+    for transport, status, text in ((answering(409, rotated), 409, "answered 409: key rotated"),
+                                    (answering(404, b"<html>"), 404, "answered 404 with a body that is not JSON"),
+                                    (answering(200, b"<html>"), None, "answered 200 with a body that is not JSON"),
+                                    (unreachable, None, "ConnectError")):
+        client = PeerClient("http://peer.example/taxii2/", "u", "t", transport=httpx.MockTransport(transport))
+        with client, pytest.raises(SyncError, match=text) as caught:
+            client.overlap(["0" * 64], agreement=None, key="f" * 16)
+        assert caught.value.peer_status == status

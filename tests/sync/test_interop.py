@@ -29,11 +29,12 @@ import pytest
 from taxii2client import v21 as taxii2client
 
 from accord.app import sync_cycle
+from accord.errors import SyncError
 from accord.services.secrets import SecretBox
 from accord.settings import Settings
 from accord.stix.versions import version_key
 from accord.storage.base import Store, VersionQuery
-from accord.sync.client import PeerClient, SyncError
+from accord.sync.client import PeerClient
 from accord.sync.cycle import run_cycle
 from tests.conftest import shared_data
 from tests.sync.test_two_nodes import _ALL, LEVELS, _seed_a, node_a, node_b  # noqa: F401  (fixtures)
