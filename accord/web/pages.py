@@ -28,6 +28,7 @@ from accord.web.context import WebContext
 log = logging.getLogger("accord.web")
 MAX_FORM_FIELDS = 5000  # an import review posts one checkbox per extracted object
 MAX_FORM_BYTES = 8 * 1024 * 1024
+MAX_PASTED_TEXT = 2 * 1024 * 1024  # a textarea of values (lookup, overlap check)
 
 # Messages a redirect may ask the next page to show, by key: never text taken from the URL.
 NOTICES = {
@@ -78,6 +79,16 @@ class Page:
         if self.form is None:
             return []
         return [v for v in self.form.getlist(name) if isinstance(v, str)]
+
+    def pasted_values(self, name: str, max_values: int) -> tuple[str, list[str]]:
+        """A textarea of values, one a line: the text as typed, and its distinct non-blank lines."""
+        text = self.field(name)
+        if len(text) > MAX_PASTED_TEXT:
+            raise RequestError(name, f"at most {MAX_PASTED_TEXT // 1024 // 1024} MiB of values at once")
+        values = list(dict.fromkeys(v.strip() for v in text.splitlines() if v.strip()))
+        if len(values) > max_values:
+            raise RequestError(name, f"at most {max_values} values at once; {len(values)} were given")
+        return text, values
 
     def render(self, template: str, status: int = 200, **values: Any) -> Response:
         notice = NOTICES.get(self.request.query_params.get("notice", ""))
