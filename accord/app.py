@@ -33,13 +33,14 @@ from accord.errors import AccordError
 from accord.policy.credentials import Throttle
 from accord.services.alert_runner import AlertThread
 from accord.services.decay import model_from_setting
+from accord.services.overlap import OverlapResult
 from accord.services.secrets import SecretBox
 from accord.settings import Settings, load_settings
 from accord.storage import open_store
 from accord.storage.base import Store
 from accord.storage.sql import micros_now
 from accord.sync.cycle import LinkRun, default_client, run_cycle
-from accord.sync.overlap import OverlapResult, ask_peer
+from accord.sync.overlap import ask_peer
 from accord.sync.scheduler import Scheduler, scheduler_thread
 from accord.taxii.context import CURSOR_SECRET, TaxiiContext
 from accord.taxii.errors import TaxiiError, handle_error

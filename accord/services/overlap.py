@@ -20,6 +20,10 @@ hashes back into candidate index keys, and a candidate is in the answer only if
 the caller would receive it. A value only hidden objects hold is answered like a value nobody
 holds. Each question is one audit entry (action ``overlap``: who, under which agreement, how many
 hashes, how many matched; never a value nor a hash).
+
+The asking side hashes here too (``plan_hashes``); accord/sync/overlap.py sends the hashes with
+this node's account on the partner's node, which takes the question as our organisation's. So
+``askable_peers`` decides who on this node may make it ask: docs/early-warning.md, "Who may ask".
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 
 from accord.errors import ConfigError, NotFoundError, RequestError
 from accord.policy.gate import Visibility
+from accord.policy.roles import Role
 from accord.policy.viewer import Viewer
 from accord.services.lookup import MAX_VALUE_LENGTH, Lookup
 from accord.services.overlap_index import Hasher, HashTables
@@ -207,3 +212,49 @@ def plan_hashes(key: bytes, values: Sequence[str]) -> HashPlan:
         for index_type, norm in pairs:
             plan.by_hash.setdefault(hasher.hexdigest(index_type, norm), []).append((i, index_type, norm))
     return plan
+
+
+@dataclass(frozen=True)
+class OverlapResult:
+    peer: str
+    agreement: str | None  # as the partner's node named it
+    key: str  # the key's fingerprint
+    values: int  # values asked about (those that could be hashed)
+    hashes: int
+    overlap: list[tuple[str, str, str]]  # (value as given, index type, normalised value), in the order given
+    problems: list[tuple[str, str]]  # (value, why it was not asked)
+
+
+@dataclass(frozen=True)
+class AskablePeer:
+    """A peer holding a partner's key, which a user may have this node ask (no token, no key)."""
+
+    name: str
+    org_name: str  # the partner organisation the peer speaks for
+    fingerprint: str  # of the partner's key kept for it
+    remote_agreement: str | None  # the agreement's name on the partner's node, when it must be named
+
+
+def askable_peers(store: Store, viewer: Viewer, now: int) -> list[AskablePeer]:
+    """The peers with a partner's overlap key that ``viewer`` may have this node ask.
+
+    The question travels with this node's account on the partner's node, so the partner answers it
+    as our side of the agreement and records it against that organisation. So: a node-admin (the
+    operator, who can ask from the CLI anyway) through every peer; an analyst or above of a local
+    organisation through the peers of the organisations it has an active agreement with (whose
+    shared data its members may see here too); nobody else (readers, partner organisations'
+    accounts, local organisations with no agreement with that partner) through any."""
+    partners: set[int] | None = None  # None: every peer's
+    if not viewer.is_node_admin:
+        if not viewer.role.at_least(Role.ANALYST) or viewer.org_name is None \
+                or store.get_org(viewer.org_name).kind != "local":
+            return []
+        partners = {pk for a in store.agreements() if viewer.org_pk in a.parties and a.state_at(now) == "active"
+                    for pk in a.parties} - {viewer.org_pk}
+    askable = []
+    for peer in store.peers():
+        if partners is None or peer.org_pk in partners:
+            record = store.peer_overlap_key(peer.name)
+            if record is not None:
+                askable.append(AskablePeer(peer.name, peer.org_name, record.fingerprint, record.remote_agreement))
+    return askable

@@ -11,24 +11,12 @@ log too (action ``overlap.ask``: which peer, how many values, hashes and matches
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from accord.errors import ConfigError, SyncError
-from accord.services.overlap import MAX_HASHES, plan_hashes, unseal_key
+from accord.services.overlap import MAX_HASHES, OverlapResult, plan_hashes, unseal_key
 from accord.services.secrets import SecretBox
 from accord.storage.base import AuditEvent, Peer, Store
 from accord.sync.client import PeerClient
-
-
-@dataclass(frozen=True)
-class OverlapResult:
-    peer: str
-    agreement: str | None  # as the partner's node named it
-    key: str  # the key's fingerprint
-    values: int  # values asked about (those that could be hashed)
-    hashes: int
-    overlap: list[tuple[str, str, str]]  # (value as given, index type, normalised value), in the order given
-    problems: list[tuple[str, str]]  # (value, why it was not asked)
 
 
 def ask_peer(store: Store, box: SecretBox, client_for: Callable[[Peer, str], PeerClient], peer_name: str,

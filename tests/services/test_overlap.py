@@ -23,6 +23,7 @@ from accord.services.overlap import (
     OverlapRefused,
     agreement_key_for,
     answer,
+    askable_peers,
     check_hashes,
     fingerprint,
     new_agreement_key,
@@ -197,6 +198,35 @@ def test_which_agreement_a_question_is_asked_under(store: Store, box: SecretBox)
     with pytest.raises(OverlapRefused, match="'a-b' is suspended"):
         agreement_key_for(store, box, bob, NOW, "a-b")
     assert agreement_key_for(store, box, bob, NOW, None).agreement.name == "b-2"
+
+
+def test_who_may_have_this_node_ask_through_which_peer(store: Store, box: SecretBox) -> None:
+    """The asking side: node-admins through every keyed peer; analysts and above of a local
+    organisation through the keyed peers of partners it has an active agreement with; no one else."""
+    for peer, org, keyed in (("node-b", "cert-b", True), ("node-c", "cert-c", True), ("node-b2", "cert-b", False)):
+        store.add_peer(peer, url=f"https://{peer}.example/taxii2/", username="u", sealed_token=box.seal("t"), org=org,
+                       interval_s=60, accept_max_tlp="amber", accept_types=(), links=[], actor="test")
+        if keyed:
+            set_peer_key(store, box, peer, KEY.hex(), remote_agreement="x" if peer == "node-c" else None,
+                         actor=OPERATOR)
+    store.add_agreement("b-c", parties=["cert-b", "cert-c"], max_tlp="amber", onward=False, valid_from=None,
+                        valid_until=None, actor="test")
+    for username, org, role in (("ana", "node", "analyst"), ("rita", "node", "reader"), ("otto", "other", "org-admin"),
+                                ("bea", "cert-b", "publisher"), ("root", "other", "node-admin")):
+        store.add_user(username, org=org, role=role)
+
+    def askable(username: str) -> list[tuple[str, str, str | None]]:
+        found = askable_peers(store, Viewer.of(store.get_user(username)), NOW)
+        return [(p.name, p.org_name, p.remote_agreement) for p in found]
+
+    both = [("node-b", "cert-b", None), ("node-c", "cert-c", "x")]
+    assert askable("ana") == askable("root") == both
+    assert askable("rita") == askable("otto") == askable("bea") == []  # a reader; no agreement; a partner's
+    assert {p.fingerprint for p in askable_peers(store, Viewer.operator(), NOW)} == {fingerprint(KEY)}
+    store.change_agreement("a-c", action="suspend", actor=OPERATOR)
+    assert askable("ana") == [("node-b", "cert-b", None)] and askable("root") == both
+    store.change_agreement("a-b", action="end", actor=OPERATOR)
+    assert askable("ana") == [] and askable("root") == both
 
 
 # -- answers -----------------------------------------------------------------------------------------
