@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -123,6 +124,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
                                settings.correlation_cap, decay, settings.sighting_min_count, key_file=settings.key_file,
                                alert_webhook_private_targets=settings.alert_webhook_private_targets)
     app.state.api_log = logging.getLogger("accord.api")
+    app.state.ask_peer = partial(overlap_with_peer, settings, store)  # the overlap page's asker (web/overlap_page.py)
     app.state.overlap = api_overlap.OverlapContext(SecretBox(Path(settings.key_file)))
     app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),
                                settings.four_eyes, settings.session_idle_minutes * 60_000_000,

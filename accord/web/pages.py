@@ -22,6 +22,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from accord.errors import AlreadyExistsError, ConfigError, InputError, InvalidObjectError, NotFoundError, RequestError
 from accord.policy.roles import Role
 from accord.policy.sessions import COOKIE, SignedIn, csrf_ok, session_of
+from accord.policy.viewer import Viewer
+from accord.services.overlap import askable_peers
 from accord.services.release import ReleaseError
 from accord.web.context import WebContext
 
@@ -94,8 +96,14 @@ class Page:
         notice = NOTICES.get(self.request.query_params.get("notice", ""))
         html = self.ctx.templates.get_template(template).render(
             viewer=self.viewer, csrf=self.signed_in.csrf, node_name=self.ctx.node_name, notice=notice,
-            path=self.request.url.path, Role=Role, **values)
+            path=self.request.url.path, Role=Role, may_ask_overlap=may_ask_overlap(self.ctx, self.viewer), **values)
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def may_ask_overlap(ctx: WebContext, viewer: Viewer | None) -> bool:
+    """Whether the menu offers the overlap page: only to those it would let ask (a reader costs no query)."""
+    return viewer is not None and viewer.role.at_least(Role.ANALYST) \
+        and bool(askable_peers(ctx.store, viewer, ctx.clock()))
 
 
 def redirect(path: str, notice: str | None = None) -> Response:
@@ -110,7 +118,8 @@ def redirect(path: str, notice: str | None = None) -> Response:
 def error_page(ctx: WebContext, status: int, message: str, signed_in: SignedIn | None = None) -> Response:
     html = ctx.templates.get_template("error.html").render(
         status=status, message=message, viewer=signed_in.viewer if signed_in else None,
-        csrf=signed_in.csrf if signed_in else "", node_name=ctx.node_name, notice=None, path="", Role=Role)
+        csrf=signed_in.csrf if signed_in else "", node_name=ctx.node_name, notice=None, path="", Role=Role,
+        may_ask_overlap=may_ask_overlap(ctx, signed_in.viewer if signed_in else None))
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 

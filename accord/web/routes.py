@@ -8,6 +8,7 @@ from starlette.staticfiles import StaticFiles
 
 from accord.web import admin as web_admin
 from accord.web import audit_pages, auth, browse, lookup_page, preview, release, sightings, users
+from accord.web import overlap_page as web_overlap
 from accord.web.context import STATIC
 
 
@@ -21,6 +22,7 @@ ROUTES = [
     *auth.ROUTES,
     *browse.ROUTES,
     *lookup_page.ROUTES,
+    *web_overlap.ROUTES,
     *release.ROUTES,
     *sightings.ROUTES,
     *preview.ROUTES,

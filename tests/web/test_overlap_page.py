@@ -1,0 +1,270 @@
+"""The overlap page (accord/web/overlap_page.py): a user has this node ask a partner's node which
+values it holds too, and only those who may (services/overlap.askable_peers) can.
+
+In process (TestClient over build_app, the asker replaced by a recording fake): who gets the page,
+the menu link and which peers, for every role and kind of organisation; a peer not listed, a post
+without the form token; each answer of the partner's node as its message. In a browser, against a
+second real node serving the overlap check (the partner, over HTTP): held values shown and others
+not, markup shown as text, both audit logs naming the question and never a value, a reader
+refused, a rotated key explained.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pytest
+
+from accord.app import build_app
+from accord.errors import SyncError
+from accord.policy.passwords import set_password
+from accord.services.overlap import OverlapResult, new_agreement_key, set_peer_key
+from accord.services.secrets import SecretBox
+from accord.settings import load_settings
+from accord.storage.base import OPERATOR, Provenance
+from accord.storage.sqlite import SQLiteStore
+from tests.conftest import StepClock
+from tests.policy.world import _ingest
+from tests.taxii.conftest import Node, run_node
+from tests.web.conftest import World, password_for, unique
+from tests.web.samples import domain_indicator, ip_indicator, sdo
+from tests.web.test_admin_pages import App, TestClient
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+    from tests.web.conftest import Problems
+
+KEY = "00" * 16 + "ff" * 16
+MENU_LINK = 'href="/overlap"'
+
+
+# ---------------------------------------------------------------- in process: who may ask
+
+
+@dataclass
+class Asked:
+    """A stand-in for the asker app.py wires in: records each question, answers or fails as told."""
+
+    calls: list[tuple[str, list[str], str]] = field(default_factory=list)
+    failure: SyncError | None = None
+
+    def __call__(self, peer_name: str, values: list[str], *, actor: str) -> OverlapResult:
+        self.calls.append((peer_name, values, actor))
+        if self.failure is not None:
+            raise self.failure
+        return OverlapResult(peer_name, "b-a", "5d0c1e7f9a3b2c41", len(values), len(values),
+                             [(values[0], "ipv4-addr", values[0])], [])
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[tuple[App, Asked]]:
+    """cert-a (local) has an active agreement with cert-b and a suspended one with cert-c; `other`
+    (local) has none; cert-b and cert-c (partners) have one with each other. node-b (cert-b) and
+    node-c (cert-c) hold a partner's key, node-b2 (cert-b) none."""
+    clock = StepClock()
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'accord.db'}", clock=clock)
+    store.initialise()
+    for name, kind in (("cert-a", "local"), ("other", "local"), ("cert-b", "partner"), ("cert-c", "partner")):
+        store.add_org(name, kind=kind)
+    for name, parties in (("a-b", ["cert-a", "cert-b"]), ("a-c", ["cert-a", "cert-c"]), ("b-c", ["cert-b", "cert-c"])):
+        store.add_agreement(name, parties=parties, max_tlp="amber", onward=False, valid_from=None, valid_until=None,
+                            actor="test")
+    store.change_agreement("a-c", action="suspend", actor="test")
+    box = SecretBox(tmp_path / "node.key")
+    for peer, org in (("node-b", "cert-b"), ("node-c", "cert-c"), ("node-b2", "cert-b")):
+        store.add_peer(peer, url=f"https://{peer}.example/taxii2/", username="us", sealed_token=box.seal("t"), org=org,
+                       interval_s=60, accept_max_tlp="amber", accept_types=(), links=[], actor="test")
+        if peer != "node-b2":
+            set_peer_key(store, box, peer, KEY, remote_agreement=None, actor=OPERATOR)
+    for username, org, role in (("rita", "cert-a", "reader"), ("alice", "cert-a", "analyst"),
+                                ("paul", "cert-a", "publisher"), ("otto", "other", "org-admin"),
+                                ("bea", "cert-b", "publisher"), ("admin", "node", "node-admin")):
+        store.add_user(username, org=org, role=role)
+        set_password(store, username, password_for(username))
+    settings = load_settings(env={"ACCORD_DATA_DIR": str(tmp_path), "ACCORD_DATABASE_URL": store.url,
+                                  "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_ALERT_RUNNER": "false"})
+    built = build_app(settings, store, clock=clock)
+    asked = Asked()
+    built.state.ask_peer = asked
+    yield App(store, TestClient(built, raise_server_exceptions=True, base_url="http://testserver"), built.state.web,
+              clock), asked
+    store.close()
+
+
+def _listed(html: str) -> set[str]:
+    return {peer for peer in ("node-b", "node-c", "node-b2") if f'<option value="{peer}"' in html}
+
+
+def test_who_gets_the_page_the_menu_link_and_which_peers(app: tuple[App, Asked]) -> None:
+    web, asked = app
+    expected = {"rita": None, "otto": None, "bea": None,  # a reader; a local org with no agreement; a partner's
+                "alice": {"node-b"}, "paul": {"node-b"},  # cert-a: cert-c's agreement is suspended, node-b2 unkeyed
+                "admin": {"node-b", "node-c"}}
+    for username, peers in expected.items():
+        session = web.session(username)
+        page = session.get("/overlap")
+        assert (MENU_LINK in session.get("/lookup").text) == (peers is not None), username
+        if peers is None:
+            assert page.status_code == 403 and MENU_LINK not in page.text, username
+            refused = session.post("/overlap", {"peer": "node-b", "values": "198.51.100.7"})
+            assert refused.status_code == 403, username
+        else:
+            assert page.status_code == 200 and _listed(page.text) == peers, username
+    assert asked.calls == []
+
+
+def test_a_question_goes_out_as_the_user_through_a_peer_they_may_ask_only(app: tuple[App, Asked]) -> None:
+    web, asked = app
+    alice = web.session("alice")
+    for peer in ("node-c", "node-b2", "nobody"):  # not hers to ask through, unkeyed, absent: one answer
+        refused = alice.post("/overlap", {"peer": peer, "values": "198.51.100.7"})
+        assert refused.status_code == 400 and "choose one of the partner nodes listed" in refused.text, peer
+    assert alice.post("/overlap", {"peer": "node-b", "values": "198.51.100.7"}, csrf=False).status_code == 403
+    assert alice.post("/overlap", {"peer": "node-b", "values": " \n "}).status_code == 400
+    assert asked.calls == []
+    answered = alice.post("/overlap", {"peer": "node-b", "values": "198.51.100.7\n198.51.100.7\nfoo"})
+    assert answered.status_code == 200 and 'data-value="198.51.100.7"' in answered.text
+    assert asked.calls == [("node-b", ["198.51.100.7", "foo"], "alice")]
+    too_many = alice.post("/overlap", {"peer": "node-b", "values": "\n".join(f"10.0.{i // 256}.{i % 256}"
+                                                                            for i in range(10_001))})
+    assert too_many.status_code == 400 and "at most 10000 values" in too_many.text and len(asked.calls) == 1
+
+
+@pytest.mark.parametrize(("status", "says"), [(409, "was rotated"), (401, "did not accept this node&#39;s credentials"),
+                                              (403, "refuses the question"), (404, "does not know the agreement"),
+                                              (None, "could not be reached"), (500, "answered 500")])
+def test_each_failure_of_the_partners_node_is_explained(app: tuple[App, Asked], status: int | None, says: str) -> None:
+    web, asked = app
+    asked.failure = SyncError("peer node-b: POST https://node-b.example/api/v1/overlap answered <b>x</b>",
+                              peer_status=status)
+    for username, detailed in (("alice", False), ("admin", True)):
+        failed = web.session(username).post("/overlap", {"peer": "node-b", "values": "198.51.100.7"})
+        assert failed.status_code == 502 and says in failed.text, username
+        assert "198.51.100.7</textarea>" in failed.text  # the values stay in the form, to ask again
+        # The peer's address and the partner's words: the operator's business, and escaped.
+        assert ("https://node-b.example/api/v1/overlap" in failed.text) == detailed, username
+        assert "<b>x</b>" not in failed.text
+
+
+# ---------------------------------------------------------------- in a browser, against a real partner node
+
+
+@dataclass
+class Partner:
+    """cert-b's node (A, answering) and what B (the world's node, asking) keeps for it as peer node-b."""
+
+    node: Node
+    box: SecretBox
+    agreement: str
+    held: list[str]  # values A holds in objects cert-a may see there
+    hidden: list[str]  # values A holds only in objects cert-a may not see there
+
+
+@pytest.fixture(scope="module")
+def partner(world: World, request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partner]:
+    workdir = tmp_path_factory.mktemp("overlap-partner")
+    for node in run_node("sqlite", request, workdir, ACCORD_SYNC_SCHEDULER="false"):
+        a = node.store
+        a.add_org("cert-b")
+        a.add_org("cert-a", kind="partner")
+        a.add_agreement("b-a", parties=["cert-b", "cert-a"], max_tlp="amber", onward=False, valid_from=None,
+                        valid_until=None, actor="test")
+        collection = node.collection("shared with cert-a")
+        username, token = node.user(org="cert-a", role="reader", read=(collection,))
+        tag = uuid.uuid4().hex[:6]
+        held = [f"c2-{tag}.example", "203.0.113.10", f"http://c2-{tag}.example/<script>alert(1)</script>"]
+        objects = [domain_indicator("domain", held[0], tlp="green"), ip_indicator("ip", held[1], tlp="green"),
+                   sdo("indicator", "url", tlp="green", pattern=f"[url:value = '{held[2]}']", pattern_type="stix",
+                       valid_from="2026-01-01T00:00:00Z"),
+                   ip_indicator("red", "203.0.113.11", tlp="red")]  # RED, cert-a no recipient: hidden from B
+        _ingest(a, collection, objects, Provenance(a.get_org("cert-b").pk, owner_name="cert-b"))
+        box = SecretBox(workdir / "node.key")  # the server's data directory holds its node key
+        key, _ = new_agreement_key(a, box, "b-a", rotate=False, actor="test")
+        b_box = SecretBox(world.log.parent / "node.key")  # likewise for the world's server
+        world.store.add_peer("node-b", url=f"{node.url}/taxii2/", username=username, sealed_token=b_box.seal(token),
+                             org="cert-b", interval_s=3600, accept_max_tlp="amber", accept_types=(), links=[],
+                             actor="test")
+        set_peer_key(world.store, b_box, "node-b", key, remote_agreement=None, actor="test")
+        yield Partner(node, box, "b-a", held, ["203.0.113.11"])
+
+
+def _ask(page: Page, values: list[str]) -> None:
+    page.get_by_label("Partner node").select_option("node-b")
+    page.get_by_label("Values").fill("\n".join(values))
+    page.get_by_role("button", name="Ask").click()
+
+
+def test_an_analyst_learns_which_values_the_partner_holds(world: World, partner: Partner, page: Page,
+                                                          login: Callable[..., Page], expect: Any,
+                                                          screenshot: Callable[..., Path]) -> None:
+    login(page, "alice")
+    page.get_by_role("link", name="Overlap check").click()
+    expect(page.locator("h1")).to_have_text("Overlap check")
+    key = world.store.peer_overlap_key("node-b")
+    assert key is not None
+    expect(page.get_by_label("Partner node")).to_contain_text(f"node-b · cert-b · key {key.fingerprint}")
+    absent, markup = "198.51.100.99", "<script>alert(1)</script>"
+    asked = [partner.held[0].upper(), *partner.held[1:], *partner.hidden, absent, markup]
+    _ask(page, asked)
+    expect(page.locator("#summary")).to_have_text(f"3 of {len(asked) - 1} values held there too")
+    expect(page.locator("#summary + p")).to_contain_text(
+        f"Asked peer node-b under agreement {partner.agreement} with key {key.fingerprint}")
+    held = page.locator("#overlap tbody tr")
+    expect(held).to_have_count(3)
+    assert held.evaluate_all("rows => rows.map(r => r.dataset.value)") == [partner.held[0].upper(), *partner.held[1:]]
+    expect(page.locator("#overlap tbody")).to_contain_text(f"domain-name {partner.held[0]}")
+    expect(page.locator("#not-held li")).to_have_text([*partner.hidden, absent])
+    expect(page.locator("#not-asked li")).to_have_text([f"{markup} not an IP address or network, domain, URL, "
+                                                        "e-mail address or hash"])
+    assert page.locator("#main script").count() == 0  # the markup, held or not, is text (and no dialog opened)
+    screenshot(page, "overlap", full_page=False)
+
+    # Both audit logs name the question (here with the user who asked), and neither holds a value.
+    mine = world.store.audit_records(action="overlap.ask")[-1]
+    assert (mine.actor, mine.org, mine.subject) == ("alice", "cert-b", "node-b")
+    assert orjson.loads(mine.detail)["matched"] == 3
+    theirs = partner.node.store.audit_records(action="overlap")[-1]
+    assert theirs.org == "cert-a" and theirs.agreement == partner.agreement
+    for entry in (mine, theirs):
+        assert not any(v.lower().encode() in entry.detail.lower() for v in [*asked, *partner.held])
+
+
+def test_a_reader_gets_no_link_and_403(world: World, partner: Partner, page: Page, login: Callable[..., Page],
+                                       expect: Any, problems: Problems) -> None:
+    problems.allow(r"status of 403")
+    reader = world.user(unique("reader"), org="cert-a", role="reader")
+    login(page, reader.username)
+    expect(page.get_by_role("link", name="Overlap check")).to_have_count(0)
+    answer = page.goto("/overlap")
+    assert answer is not None and answer.status == 403
+    expect(page.locator("h1")).to_have_text("Not allowed")
+    expect(page.get_by_role("link", name="Overlap check")).to_have_count(0)
+
+
+def test_a_rotated_key_is_explained_not_answered_as_no_overlap(world: World, partner: Partner, page: Page,
+                                                               login: Callable[..., Page], expect: Any,
+                                                               problems: Problems) -> None:
+    problems.allow(r"status of 502")
+    before = len(world.store.audit_records(action="overlap.ask"))
+    new_key, _ = new_agreement_key(partner.node.store, partner.box, partner.agreement, rotate=True, actor="test")
+    try:
+        login(page, "alice")
+        page.goto("/overlap")
+        _ask(page, [partner.held[1]])
+        expect(page.locator("#failure")).to_contain_text("overlap key for our agreement was rotated")
+        expect(page.locator("#overlap")).to_have_count(0)
+        assert partner.node.url not in page.content()  # the peer's address is for node-admins
+        expect(page.get_by_label("Values")).to_have_value(partner.held[1])
+        assert len(world.store.audit_records(action="overlap.ask")) == before  # nothing was answered
+    finally:  # B's operator sets the new key: asking works again
+        set_peer_key(world.store, SecretBox(world.log.parent / "node.key"), "node-b", new_key, remote_agreement=None,
+                     actor="test")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator("#overlap tbody tr")).to_have_count(1)
