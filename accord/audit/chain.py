@@ -104,6 +104,12 @@ def items_digest(items: Iterable[tuple[str, str, str | None, str | None]]) -> st
     unordered rows in any order. An item without an owner hashes as entries written before
     owners were recorded did, so those still verify."""
     h = hashlib.sha256()
+    # Recipients and owners repeat from item to item (a lookup's receipt names one recipient and
+    # a few owners over thousands of items): each is encoded once.
+    tails: dict[tuple[str | None, str | None], bytes] = {}
     for stix_id, version, recipient, owner in sorted(items, key=lambda i: (i[0], i[1], i[2] or "", i[3] or "")):
-        h.update(_field(stix_id) + _field(version) + _field(recipient) + (_field(owner) if owner is not None else b""))
+        tail = tails.get((recipient, owner))
+        if tail is None:
+            tail = tails[recipient, owner] = _field(recipient) + (_field(owner) if owner is not None else b"")
+        h.update(_field(stix_id) + _field(version) + tail)
     return h.hexdigest()
