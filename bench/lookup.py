@@ -154,10 +154,15 @@ def measure(url: str, n: int, samples: int) -> list[tuple[str, float, float]]:
             label = f"single lookup, {'stored' if stored else 'absent'} value ({who})"
             rows.append((label, *timed(lambda lk=lookup, s=stored: lk.run([a_value(s)]), samples)))
     bulk_samples = max(3, samples // 40)
-    for who, vis in (("partner", partner), ("operator", operator)):
-        lookup = Lookup(store, vis)
-        rows.append((f"bulk lookup of 10,000 values, half stored ({who})",
-                     *timed(lambda lk=lookup: lk.run([a_value(i % 2 == 0) for i in range(10_000)]), bulk_samples)))
+    # Half stored is the budget's case (5,000 hits to disclose, receipt and describe); 1 in 100 is
+    # closer to a day's batch of indicators checked against a store, shown for comparison.
+    for share, label in ((2, "half stored"), (100, "1 in 100 stored")):
+        for who, vis in (("partner", partner), ("operator", operator)):
+            lookup = Lookup(store, vis)
+            # Made before the clock starts (making 10,000 values takes ~15 ms); fresh ones each run.
+            batches = iter([[a_value(i % share == 0) for i in range(10_000)] for _ in range(bulk_samples + 2)])
+            rows.append((f"bulk lookup of 10,000 values, {label} ({who})",
+                         *timed(lambda lk=lookup, b=batches: lk.run(next(b)), bulk_samples)))
     hits = Lookup(store, partner).run([a_value(True) for _ in range(100)])
     assert all(r.hits for r in hits), "a stored value was not found"
     store.close()
@@ -205,7 +210,7 @@ def main() -> None:
                 "|---|---:|---:|---:|"]
         out += [f"| {label} | {p50:.3f} | {p95:.3f} | {p50 / base:.1f} |" for label, p50, p95 in rows]
         singles = [p50 for label, p50, _ in rows if label.startswith("single")]
-        bulks = [p50 for label, p50, _ in rows if label.startswith("bulk")]
+        bulks = [p50 for label, p50, _ in rows if label.startswith("bulk") and "half" in label]
         verdict = (f"single p50 max {max(singles):.3f} ms (budget {SINGLE_BUDGET_MS} ms): "
                    f"{'ok' if max(singles) <= SINGLE_BUDGET_MS else 'OVER'}; bulk p50 max {max(bulks):.1f} ms "
                    f"(budget {BULK_BUDGET_MS:.0f} ms): {'ok' if max(bulks) <= BULK_BUDGET_MS else 'OVER'}")
