@@ -94,7 +94,7 @@ def disclosure(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, 
             continue  # the version vanished since the query listed it
         out.append(Disclosed(row, body))
         if row.owner_org != viewer.org_pk:
-            owners = {o.pk: o.name for o in store.orgs()} if owners is None else owners
+            owners = store.org_names(r.owner_org for r in rows) if owners is None else owners
             received.setdefault(allowance.agreement or allowance.why, []).append(
                 (row.stix_id, row.version, viewer.org_name, owners.get(row.owner_org)))
     receipts = [AuditEvent(viewer.username, "receive", org=viewer.org_name,

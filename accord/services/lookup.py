@@ -188,7 +188,6 @@ class Lookup:
         sightings the hit shows; None: no scores."""
         self.store, self.vis, self._benign, self._scoring = store, vis, benign, scoring
         self._min_count = threshold(vis, scoring.min_count if scoring is not None else sighting_min_count)
-        self._org_names: dict[int, str] | None = None
         self._receiving = Received(store, vis)
 
     # -- what each value stands for ---------------------------------------------------------
@@ -354,8 +353,8 @@ class Lookup:
         many values it matched."""
         if not rows:
             return {}
-        disclosed, receipts = disclosure(self.store, self.vis, list(rows.values()), channel="lookup",
-                                         orgs=self._orgs)
+        orgs = self.store.org_names(pk for row in rows.values() for pk in (row.owner_org, row.origin_org))
+        disclosed, receipts = disclosure(self.store, self.vis, list(rows.values()), channel="lookup", orgs=orgs)
         # The receipts are committed beside the rest of this work, and before any of it is
         # returned: a lookup whose receipt cannot be written answers nothing.
         recording = _Beside(self._record, receipts) if len(receipts) and len(rows) >= BULK_FROM else None
@@ -364,11 +363,9 @@ class Lookup:
         try:
             bodies: dict[int, dict[str, Any]] = {d.row.pk: orjson.loads(d.body or b"{}") for d in disclosed}
             sightings = sightings_of(self.store, self.vis,
-                                     {rows[pk].stix_id for pk in bodies if _sightable(rows[pk])},
-                                     channel="lookup", orgs=self._orgs)
+                                     {rows[pk].stix_id for pk in bodies if _sightable(rows[pk])}, channel="lookup")
             summaries = {stix_id: summarise(seen, self._min_count) for stix_id, seen in sightings.items()}
             nothing = summarise((), self._min_count)
-            orgs = self._orgs
             out: dict[int, tuple[Any, ...]] = {}
             for pk, obj in bodies.items():
                 row = rows[pk]
@@ -381,13 +378,6 @@ class Lookup:
             if recording is not None:
                 recording.join()
         return out
-
-    @property
-    def _orgs(self) -> dict[int, str]:
-        """Organisation pk -> name, read once, and only by a lookup that found something."""
-        if self._org_names is None:
-            self._org_names = {o.pk: o.name for o in self.store.orgs()}
-        return self._org_names
 
     def _record(self, receipts: Sequence[AuditEvent]) -> None:
         for receipt in receipts:

@@ -120,7 +120,7 @@ def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "
     if not versions:
         raise NotFoundError(f"no object {stix_id}")
     current = versions[-1]
-    seen = sightings_of(store, vis, [stix_id], channel=channel, orgs=searcher.org_names).get(stix_id, [])
+    seen = sightings_of(store, vis, [stix_id], channel=channel).get(stix_id, [])
     return ObjectView(stix_id, versions, _edges(store, vis, searcher, current, channel),
                       _receipts(store, vis, current),
                       correlations(store, vis, searcher, stix_id, current.obj, cap=correlation_cap, channel=channel),

@@ -147,13 +147,12 @@ def summarise(sightings: Iterable[SightingSeen], min_count: int) -> SightingSumm
 
 
 def sightings_of(store: Store, vis: Visibility, stix_ids: Iterable[str], *, channel: str,
-                 orgs: dict[int, str] | None = None) -> dict[str, list[SightingSeen]]:
+                 ) -> dict[str, list[SightingSeen]]:
     """The sightings ``vis``'s reader may see of each object, newest visible version of each,
     disclosed on ``channel`` (receipts for another organisation's sightings)."""
     targets = sorted(set(stix_ids))
     if not targets:
         return {}
-    names = orgs if orgs is not None else {o.pk: o.name for o in store.orgs()}
     where = vis.predicate()
     newest: dict[tuple[str, str], ListedVersion] = {}  # (target, sighting id) -> newest visible version
     for start in range(0, len(targets), CHUNK):
@@ -164,7 +163,10 @@ def sightings_of(store: Store, vis: Visibility, stix_ids: Iterable[str], *, chan
                     "sighting_of_ref") == target:
                 newest[target, row.stix_id] = row
     unique = list({r.pk: r for r in newest.values()}.values())
+    if not unique:
+        return {}
     shown = {d.row.pk: d.body for d in disclose(store, vis, unique, channel=channel)}
+    names = store.org_names(r.owner_org for r in unique)
     out: dict[str, list[SightingSeen]] = {}
     viewer_org = vis.viewer.org_pk
     for (target, _), row in sorted(newest.items()):

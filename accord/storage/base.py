@@ -13,7 +13,7 @@ with a node-wide ``date_added``, and an observable index. The contract, checked 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -415,6 +415,11 @@ class Store(Protocol):
     def get_org(self, name: str) -> Organisation: ...
 
     def orgs(self) -> list[Organisation]: ...
+
+    def org_names(self, pks: Iterable[int | None] = ()) -> dict[int, str]:
+        """Organisation pk -> name, holding at least every pk of ``pks`` that exists (None is
+        ignored); kept between calls, since organisations are never renamed or removed."""
+        ...
 
     def add_user(self, username: str, *, org: str, role: str, actor: str = OPERATOR) -> User: ...
 

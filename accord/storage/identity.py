@@ -7,7 +7,7 @@ allows is decided in accord/policy/, never here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -56,6 +56,16 @@ class IdentityQueries:
         with self._read() as conn:
             rows = conn.execute("SELECT pk, name, kind, created FROM organisations ORDER BY name").fetchall()
         return [Organisation(*r) for r in rows]
+
+    def org_names(self, pks: Iterable[int | None] = ()) -> dict[int, str]:
+        # An organisation is never renamed or removed, so a name once read stays right: the copy
+        # is read again only when asked for a pk it lacks (an organisation added since, by this
+        # process or another).
+        names: dict[int, str] | None = getattr(self, "_org_name_copy", None)
+        if names is None or any(pk is not None and pk not in names for pk in pks):
+            names = {o.pk: o.name for o in self.orgs()}
+            self._org_name_copy = names
+        return names
 
     # -- users -------------------------------------------------------------------------------
     def add_user(self, username: str, *, org: str, role: str, actor: str = OPERATOR) -> User:

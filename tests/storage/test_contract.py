@@ -305,3 +305,16 @@ def test_postgres_receipts_skip_the_commit_wait_and_other_writes_keep_the_server
             assert conn.execute("SHOW synchronous_commit").fetchone()[0] == server
     finally:
         store.close()
+
+
+def test_org_names_are_kept_and_read_again_for_an_organisation_added_elsewhere(store: Store) -> None:
+    node = store.get_org("node").pk
+    assert store.org_names([node])[node] == "node"
+    # Another process (here: another store object on the same database) adds an organisation.
+    other = PostgresStore(store.url) if isinstance(store, PostgresStore) else SQLiteStore(store.url)  # type: ignore[attr-defined]
+    try:
+        added = other.add_org("late-comer").pk
+    finally:
+        other.close()
+    assert added not in store.org_names()  # the kept copy, no statement
+    assert store.org_names([added, None])[added] == "late-comer"
