@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--ingest", action="store_true", help="time the stages of a real import into SQLite")
     args = parser.parse_args(argv)
-    gc.set_threshold(100_000, 10, 10)  # as services.ingest.bulk_gc does during an import
+    gc.set_threshold(100_000, 10, 10)  # as services.collector.bulk_gc does during an import
     for path in args.files:
         parse_s = min(_parse(path)[1] for _ in range(args.repeat))
         values, _ = _parse(path)

@@ -20,6 +20,7 @@ from accord.cli.context import NodeContext
 from accord.cli.progress import count_progress, counting_stream
 from accord.errors import ConfigError, InputError, Problem
 from accord.policy.gate import Visibility, org_visibility, visibility
+from accord.services.collector import bulk_gc
 from accord.services.decay import at_least, model_from_setting
 from accord.services.disclose import disclosed_bodies
 from accord.services.formats import (
@@ -32,7 +33,7 @@ from accord.services.formats import (
     parse_params,
     registry,
 )
-from accord.services.ingest import IngestReport, bulk_gc, ingest_items
+from accord.services.ingest import IngestReport, ingest_items
 from accord.services.pipeline import Pipeline, Read, worth_forking
 from accord.services.release import write_provenance
 from accord.stix.stream import Item, Limits

@@ -12,9 +12,7 @@ one request one transaction.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,22 +39,6 @@ from accord.storage.base import (
 from accord.storage.sharing import learn_marking
 
 BATCH = 1000
-
-
-@contextmanager
-def bulk_gc() -> Iterator[None]:
-    """Collect cyclic garbage less often during a bulk ingest.
-
-    Ingest allocates millions of short-lived, acyclic dicts and lists (parsed objects); with
-    the default threshold the cyclic collector runs every 700 allocations and costs about 8% of
-    an import while finding nothing. Reference counting still frees everything promptly.
-    """
-    old = gc.get_threshold()
-    gc.set_threshold(100_000, old[1], old[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
 
 
 @dataclass

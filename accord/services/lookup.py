@@ -35,6 +35,7 @@ import orjson
 from accord.errors import RequestError
 from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR
+from accord.services.collector import bulk_gc
 from accord.services.decay import Scoring, score
 from accord.services.disclose import Received, disclosure
 from accord.services.search import display_name
@@ -300,6 +301,12 @@ class Lookup:
     def run(self, values: Sequence[str]) -> list[ValueResult]:
         if len(values) > MAX_VALUES:
             raise RequestError("values", f"{len(values)} values: at most {MAX_VALUES} in one lookup")
+        if len(values) < BULK_FROM:
+            return self._run(values)
+        with bulk_gc():  # a bulk answer is ~100,000 containers that all survive (services/collector.py)
+            return self._run(values)
+
+    def _run(self, values: Sequence[str]) -> list[ValueResult]:
         where = self.vis.predicate()
         plan, rows_found = self._planned_and_found(values, where)
         results, keys, ranges = plan

@@ -47,8 +47,9 @@ from types import TracebackType
 from typing import Any
 
 from accord.errors import InputError, Problem
+from accord.services.collector import bulk_gc
 from accord.services.formats import Imported, Source
-from accord.services.ingest import Ingestor, IngestReport, bulk_gc, prepare_item
+from accord.services.ingest import Ingestor, IngestReport, prepare_item
 from accord.stix.markings import UNKNOWN, object_marking_refs
 from accord.storage.base import Collection, PreparedVersion, Provenance, Transaction
 
