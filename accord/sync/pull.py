@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from accord.errors import SyncError
+from accord.services.collector import bulk_gc
 from accord.services.ingest import prepare_document, write_prepared
 from accord.stix.markings import TLP_RANK, UNKNOWN, object_marking_refs, tlp_of_refs
 from accord.stix.stream import Item
@@ -154,7 +155,9 @@ def pull_link(store: Store, peer: Peer, link: PeerLink, collection: Collection, 
                                   limit=PAGE_SIZE)
 
     query_after = cursor
-    with ThreadPoolExecutor(1, thread_name_prefix="accord-pull") as prefetch:
+    # Pages are parsed, validated and written by the thousand: collect cyclic garbage less often
+    # meanwhile (services/collector.py).
+    with bulk_gc(), ThreadPoolExecutor(1, thread_name_prefix="accord-pull") as prefetch:
         upcoming: Future[Page] | None = prefetch.submit(fetch, query_after, None)
         for _ in range(MAX_PAGES_PER_RUN):
             if upcoming is None:
