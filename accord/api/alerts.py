@@ -19,14 +19,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from accord.api.admin import _created, _int_cursor, _limit, _only, _page, _required, _text
+from accord.api.admin import _created, _int_cursor, _limit, _only, _required, _text
 from accord.api.routes import NOT_FOUND, ApiContext, ApiError, endpoint
 from accord.errors import AlreadyExistsError, NotFoundError
 from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule, rule_json
-from accord.services.alerts import alert_json, visible_alerts
+from accord.services.alerts import alert_json, alert_page
 from accord.services.secrets import SecretBox
 from accord.storage.base import AlertRule
 
@@ -110,18 +110,14 @@ def list_alerts(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[st
         return {"alerts": []}
     limit, before = _limit(request), _int_cursor(request, "cursor")
     vis = visibility(ctx.store, viewer, ctx.clock())
-    # One more than asked, read before the gate hides any: "next" says whether older alerts exist,
-    # which the caller's organisation may know (they are its own alerts).
-    found = visible_alerts(ctx.store, vis, viewer.org_pk, limit=limit, before=before, channel="rest")
-    oldest = ctx.store.alerts(viewer.org_pk, limit=limit + 1, before=before)
-    _, more = _page(oldest, limit, lambda a: a.pk)
-    shown = [alert_json(v) for v in found]
+    page = alert_page(ctx.store, vis, viewer.org_pk, limit=limit, before=before, channel="rest")
+    shown = [alert_json(v) for v in page.alerts]
     if not admin.may_read_alert_rule_details(viewer, viewer.org_pk):
         # A delivery error may name an address an internal name resolves to: org-admins' business.
         for alert in shown:
             if alert["delivery"] is not None:
                 alert["delivery"]["last_error"] = None
-    return {"alerts": shown, **more}
+    return {"alerts": shown, **({} if page.next is None else {"next": str(page.next)})}
 
 
 ROUTES = [

@@ -18,7 +18,7 @@ from accord.errors import AlreadyExistsError, RequestError
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule
-from accord.services.alerts import Watchlist, evaluate, visible_alerts
+from accord.services.alerts import Watchlist, alert_page, evaluate, visible_alerts
 from accord.stix.markings import TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
 from accord.storage.base import NewAlert, State, Store
 from tests.conftest import StepClock
@@ -273,3 +273,25 @@ def test_watchlist_relations() -> None:
         ("ipv4-addr", "203.0.113.9"): "exact 203.0.113.9",
         ("file:hashes.MD5", "d41d8cd98f00b204e9800998ecf8427e"): "exact d41d8cd98f00b204e9800998ecf8427e",
     }
+
+
+def test_paging_skips_hidden_alerts_across_reads(world: World) -> None:
+    """Pages of visible alerts only, however the hidden ones fall across the reads of ``batch``."""
+    world.rule("watchlist", values=("pages.example",))
+    ids = world.add("cert-b", *[indicator(f"[domain-name:value = 'p{i}.pages.example']") for i in range(9)])
+    assert world.run() == 9
+    for hidden in (ids[8], ids[7], ids[5], ids[2], ids[1], ids[0]):
+        world.store.set_state(world.store.version_facts(hidden), State.RETRACTED, actor="test")
+    viewer = Viewer.of(world.store.add_user("ann", org="cert-a", role="reader"))
+    vis = visibility(world.store, viewer, world.clock())
+    for limit in (1, 2, 3):
+        pages, before = [], None
+        while True:
+            page = alert_page(world.store, vis, world.pk["cert-a"], limit=limit, before=before, channel="rest",
+                              batch=1)
+            pages.append([v.alert.stix_id for v in page.alerts])
+            if page.next is None:
+                break
+            before = page.next
+        visible = [ids[6], ids[4], ids[3]]
+        assert pages == [visible[i:i + limit] for i in range(0, len(visible), limit)], limit
