@@ -311,15 +311,43 @@ class AlertPage:
     next: int | None
 
 
-def _shown(store: Store, vis: Visibility, found: list[Alert]) -> list[tuple[Alert, ListedVersion]]:
-    """The alerts of ``found`` the reader may still see, with the version that fired each: every
-    version an alert names must still be visible (an agreement suspended or a version retracted
-    since hides the alert)."""
+def still_matched(matched: dict[str, Any], body: dict[str, Any]) -> dict[str, Any] | None:
+    """What of an alert's ``matched`` its organisation may still be told, judged on the version
+    that fired as the organisation receives it *now* (``body``): a watched or shared observable
+    the body no longer carries (its agreement's ceiling dropped below a granular marking since)
+    is left out, and an alert with nothing left is not shown at all. The organisation's own
+    objects an ``own-indicators`` match names are its own."""
+    if "values" in matched or "shared" in matched:
+        key = "values" if "values" in matched else "shared"
+        pairs = {tuple(p) for p in observables_of(body)}
+        kept = [m for m in matched[key] if tuple(m["observable"]) in pairs]
+        return {key: kept} if kept else None
+    if "sighting_of_ref" in matched:
+        same = (body.get("sighting_of_ref") == matched["sighting_of_ref"]
+                and sighting_kind(body) == matched["sighting_type"])
+        return matched if same else None
+    return None
+
+
+def _shown(store: Store, vis: Visibility, found: list[Alert],
+           ) -> list[tuple[Alert, ListedVersion, dict[str, Any]]]:
+    """The alerts of ``found`` the reader may still see, with the version that fired each and what
+    of ``matched`` may still be shown: every version an alert names must still be visible (an
+    agreement suspended or a version retracted since hides the alert), and what matched must
+    still be in the version as the reader receives it (:func:`still_matched`)."""
     pks = list(dict.fromkeys(pk for a in found for pk in (a.version_pk, *a.related)))
     visible: dict[int, ListedVersion] = {}
     for row in store.listed_versions(pks, vis.predicate()) if pks else []:
         visible.setdefault(row.pk, row)
-    return [(a, visible[a.version_pk]) for a in found if all(pk in visible for pk in (a.version_pk, *a.related))]
+    received = Received(store, vis)
+    out = []
+    for a in found:
+        if all(pk in visible for pk in (a.version_pk, *a.related)):
+            row = visible[a.version_pk]
+            matched = still_matched(orjson.loads(a.matched), received.parsed(row))
+            if matched is not None:
+                out.append((a, row, matched))
+    return out
 
 
 def alert_page(store: Store, vis: Visibility, org_pk: int | None, *, limit: int, before: int | None = None,
@@ -329,7 +357,7 @@ def alert_page(store: Store, vis: Visibility, org_pk: int | None, *, limit: int,
     page exists says nothing about how many hidden ones there are. Alerts are read ``batch`` (at
     least ``limit + 1``) at a time until the page is full or none is left."""
     batch = max(limit + 1, batch)
-    shown: list[tuple[Alert, ListedVersion]] = []
+    shown: list[tuple[Alert, ListedVersion, dict[str, Any]]] = []
     while len(shown) <= limit:
         found = store.alerts(org_pk, limit=batch, before=before)
         shown.extend(_shown(store, vis, found))
@@ -338,16 +366,16 @@ def alert_page(store: Store, vis: Visibility, org_pk: int | None, *, limit: int,
         before = found[-1].pk
     more = len(shown) > limit
     shown = shown[:limit]
-    bodies = {d.row.pk: d.body for d in disclose(store, vis, list({row.pk: row for _, row in shown}.values()),
+    bodies = {d.row.pk: d.body for d in disclose(store, vis, list({row.pk: row for _, row, _ in shown}.values()),
                                                  channel=channel)}
     orgs = {o.pk: o.name for o in store.orgs()}
     out = []
-    for a, row in shown:
+    for a, row, matched in shown:
         body = bodies.get(row.pk)
         if body is None:
             continue  # the gate's cross-check refused it (a bug, logged by disclose)
         out.append(AlertView(a, row.type, display_name(orjson.loads(body)), orgs.get(row.owner_org, "?"),
-                             vis.level(row.facts(), row.collection_pk), orjson.loads(a.matched)))
+                             vis.level(row.facts(), row.collection_pk), matched))
     return AlertPage(out, shown[-1][0].pk if more else None)
 
 

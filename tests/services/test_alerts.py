@@ -18,8 +18,8 @@ from accord.errors import AlreadyExistsError, RequestError
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule
-from accord.services.alerts import Watchlist, alert_page, evaluate, visible_alerts
-from accord.stix.markings import TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
+from accord.services.alerts import Watchlist, alert_page, evaluate, still_matched, visible_alerts
+from accord.stix.markings import TLP2_AMBER, TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
 from accord.storage.base import NewAlert, State, Store
 from tests.conftest import StepClock
 from tests.services.alerting import World, indicator, make_world, sighting
@@ -295,3 +295,56 @@ def test_paging_skips_hidden_alerts_across_reads(world: World) -> None:
             before = page.next
         visible = [ids[6], ids[4], ids[3]]
         assert pages == [visible[i:i + limit] for i in range(0, len(visible), limit)], limit
+
+
+def _lower_the_ceiling(world: World) -> None:
+    """cert-a and cert-b's AMBER agreement ends and a GREEN one follows: a GREEN object of cert-b
+    stays visible to cert-a, its AMBER parts (granular markings) no longer are."""
+    world.store.change_agreement("a-cert-b", action="end", actor="test")
+    world.store.add_agreement("a-cert-b-green", parties=["cert-a", "cert-b"], max_tlp="green", onward=False,
+                              valid_from=None, valid_until=None, actor="test")
+
+
+def _amber_pattern(pattern: str) -> dict[str, object]:
+    """A GREEN indicator whose pattern (the value that matches) is AMBER."""
+    return indicator(pattern, marking=TLP2_GREEN, name="partly amber",
+                     granular_markings=[{"marking_ref": TLP2_AMBER, "selectors": ["pattern"]}])
+
+
+def test_matched_values_no_longer_visible_are_not_listed(world: World) -> None:
+    """Review finding: an alert's stored ``matched`` holds values of the object as the organisation
+    received it when the rule fired. After the ceiling drops, a value the organisation may no
+    longer see must not be listed: an alert whose every match is now hidden is not listed at all."""
+    world.rule("watchlist", values=("ceiling.example",))
+    world.rule("own-indicators")
+    world.add("cert-a", indicator("[domain-name:value = 'ours.ceiling.example']"))
+    world.add("cert-b", _amber_pattern("[domain-name:value = 'ours.ceiling.example']"))
+    assert world.run() == 2
+    viewer = Viewer.of(world.store.add_user("ann", org="cert-a", role="reader"))
+
+    def listed() -> list[dict[str, object]]:
+        vis = visibility(world.store, viewer, world.clock())
+        return [v.matched for v in visible_alerts(world.store, vis, world.pk["cert-a"], limit=10, channel="rest")]
+
+    assert len(listed()) == 2
+    _lower_the_ceiling(world)
+    assert world.store.listed_versions(
+        [a.version_pk for a in world.store.alerts(world.pk["cert-a"], limit=10)],
+        visibility(world.store, viewer, world.clock()).predicate()), "the object itself is still visible"
+    assert listed() == []
+
+
+def test_still_matched_keeps_what_the_body_still_carries() -> None:
+    body = indicator("[domain-name:value = 'a.example'] OR [ipv4-addr:value = '198.51.100.7']")
+    a = {"value": "a.example", "observable": ["domain-name", "a.example"], "relation": "exact"}
+    b = {"value": "b.example", "observable": ["domain-name", "x.b.example"], "relation": "parent"}
+    assert still_matched({"values": [a, b]}, body) == {"values": [a]}
+    assert still_matched({"values": [b]}, body) is None
+    shared = {"observable": ["ipv4-addr", "198.51.100.7"], "own": ["indicator--1"]}
+    assert still_matched({"shared": [shared]}, body) == {"shared": [shared]}
+    assert still_matched({"shared": [shared]}, {**body, "pattern": "[domain-name:value = 'a.example']"}) is None
+    seen = sighting("indicator--1")
+    fired = {"sighting_of_ref": "indicator--1", "sighting_type": "seen", "sighted_by": "cert-b", "from": "cert-a"}
+    assert still_matched(fired, seen) == fired
+    assert still_matched(fired, {k: v for k, v in seen.items() if k != "sighting_of_ref"}) is None
+    assert still_matched({"something": "else"}, body) is None
