@@ -26,7 +26,7 @@ from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule, rule_json
-from accord.services.alerts import alert_json, alert_page
+from accord.services.alert_views import alert_json, alert_page
 from accord.services.secrets import SecretBox
 from accord.storage.base import AlertRule
 

@@ -15,7 +15,7 @@ from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import KINDS, SIGHTING_TYPES, RuleRequest, add_rule, rule_json
 from accord.services.alert_runner import run_pass
-from accord.services.alerts import alert_json, visible_alerts
+from accord.services.alert_views import alert_json, visible_alerts
 from accord.services.secrets import SecretBox
 from accord.storage.base import OPERATOR
 from accord.storage.sql import micros_now

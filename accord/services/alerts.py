@@ -1,5 +1,5 @@
-"""Alerts: evaluating organisations' rules (services/alert_rules.py) over what was added, and
-listing the alerts an organisation may see.
+"""Alerts: evaluating organisations' rules (services/alert_rules.py) over what was added
+(services/alert_views.py lists them to the organisation's members).
 
 Evaluation walks one node-wide cursor over ``date_added`` (storage/alerts.py), a window of
 memberships at a time, away from the ingest path: `accord serve` runs it in a background thread
@@ -30,14 +30,12 @@ import orjson
 
 from accord.policy.gate import Visibility, org_visibility
 from accord.services.alert_rules import OWN_INDICATORS, SIGHTING, WATCHLIST
-from accord.services.disclose import Received, disclose, disclosure
+from accord.services.disclose import Received, disclosure
 from accord.services.lookup import parent_domains
-from accord.services.search import display_name
 from accord.services.sightings import sighting_kind
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.timestamps import format_micros
 from accord.storage.base import (
-    Alert,
     AlertRule,
     AuditEvent,
     ListedVersion,
@@ -49,7 +47,6 @@ from accord.storage.base import (
 WINDOW = 500  # memberships evaluated per transaction
 MAX_WINDOWS = 200  # per pass; the next pass continues
 OWN_PER_VALUE = 3  # own objects named per shared value
-READ_BATCH = 100  # alerts read at a time when listing (hidden ones are skipped, so a page may need more)
 _IPS = ("ipv4-addr", "ipv6-addr")
 Pair = tuple[str, str]
 
@@ -274,121 +271,3 @@ def evaluate(store: Store, *, clock: Callable[[], int], window: int = WINDOW,
         report.alerts += len(alerts)
         report.position = position = start = upto
     return report
-
-
-# -- reading alerts ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AlertView:
-    """An alert as a member of its organisation sees it now."""
-
-    alert: Alert
-    type: str
-    name: str
-    owner: str
-    tlp: str
-    matched: dict[str, Any]
-
-    @property
-    def summary(self) -> str:
-        """What matched, in a line (the dashboard, `accord alert list`)."""
-        m = self.matched
-        if "values" in m:
-            return "; ".join(v["observable"][1] + ("" if v["relation"] == "exact" else
-                                                   f" ({v['relation']}: {v['value']})") for v in m["values"])
-        if "shared" in m:
-            return "; ".join(f"{s['observable'][1]}, also in {len(s['own'])} of yours" for s in m["shared"])
-        if "sighting_of_ref" in m:
-            return f"{m['sighting_type']} by {m['sighted_by']}: {m['sighting_of_ref']} from {m['from']}"
-        return ""
-
-
-@dataclass(frozen=True)
-class AlertPage:
-    """One page of an organisation's alerts, newest first, and the cursor (``before``) that
-    continues after it when more alerts the reader may see follow; None when none does."""
-
-    alerts: list[AlertView]
-    next: int | None
-
-
-def still_matched(matched: dict[str, Any], body: dict[str, Any]) -> dict[str, Any] | None:
-    """What of an alert's ``matched`` its organisation may still be told, judged on the version
-    that fired as the organisation receives it *now* (``body``): a watched or shared observable
-    the body no longer carries (its agreement's ceiling dropped below a granular marking since)
-    is left out, and an alert with nothing left is not shown at all. The organisation's own
-    objects an ``own-indicators`` match names are its own."""
-    if "values" in matched or "shared" in matched:
-        key = "values" if "values" in matched else "shared"
-        pairs = {tuple(p) for p in observables_of(body)}
-        kept = [m for m in matched[key] if tuple(m["observable"]) in pairs]
-        return {key: kept} if kept else None
-    if "sighting_of_ref" in matched:
-        same = (body.get("sighting_of_ref") == matched["sighting_of_ref"]
-                and sighting_kind(body) == matched["sighting_type"])
-        return matched if same else None
-    return None
-
-
-def _shown(store: Store, vis: Visibility, found: list[Alert],
-           ) -> list[tuple[Alert, ListedVersion, dict[str, Any]]]:
-    """The alerts of ``found`` the reader may still see, with the version that fired each and what
-    of ``matched`` may still be shown: every version an alert names must still be visible (an
-    agreement suspended or a version retracted since hides the alert), and what matched must
-    still be in the version as the reader receives it (:func:`still_matched`)."""
-    pks = list(dict.fromkeys(pk for a in found for pk in (a.version_pk, *a.related)))
-    visible: dict[int, ListedVersion] = {}
-    for row in store.listed_versions(pks, vis.predicate()) if pks else []:
-        visible.setdefault(row.pk, row)
-    received = Received(store, vis)
-    out = []
-    for a in found:
-        if all(pk in visible for pk in (a.version_pk, *a.related)):
-            row = visible[a.version_pk]
-            matched = still_matched(orjson.loads(a.matched), received.parsed(row))
-            if matched is not None:
-                out.append((a, row, matched))
-    return out
-
-
-def alert_page(store: Store, vis: Visibility, org_pk: int | None, *, limit: int, before: int | None = None,
-               channel: str, batch: int = READ_BATCH) -> AlertPage:
-    """An organisation's newest ``limit`` alerts that its reader may still see, disclosed on
-    ``channel``. Only those count: a page is never cut short by hidden alerts, and whether a next
-    page exists says nothing about how many hidden ones there are. Alerts are read ``batch`` (at
-    least ``limit + 1``) at a time until the page is full or none is left."""
-    batch = max(limit + 1, batch)
-    shown: list[tuple[Alert, ListedVersion, dict[str, Any]]] = []
-    while len(shown) <= limit:
-        found = store.alerts(org_pk, limit=batch, before=before)
-        shown.extend(_shown(store, vis, found))
-        if len(found) < batch:
-            break
-        before = found[-1].pk
-    more = len(shown) > limit
-    shown = shown[:limit]
-    bodies = {d.row.pk: d.body for d in disclose(store, vis, list({row.pk: row for _, row, _ in shown}.values()),
-                                                 channel=channel)}
-    orgs = {o.pk: o.name for o in store.orgs()}
-    out = []
-    for a, row, matched in shown:
-        body = bodies.get(row.pk)
-        if body is None:
-            continue  # the gate's cross-check refused it (a bug, logged by disclose)
-        out.append(AlertView(a, row.type, display_name(orjson.loads(body)), orgs.get(row.owner_org, "?"),
-                             vis.level(row.facts(), row.collection_pk), matched))
-    return AlertPage(out, shown[-1][0].pk if more else None)
-
-
-def visible_alerts(store: Store, vis: Visibility, org_pk: int | None, *, limit: int, before: int | None = None,
-                   channel: str) -> list[AlertView]:
-    """The alerts of :func:`alert_page`, without the cursor."""
-    return alert_page(store, vis, org_pk, limit=limit, before=before, channel=channel).alerts
-
-
-def alert_json(view: AlertView) -> dict[str, Any]:
-    a = view.alert
-    return {"id": a.uid, "rule": a.rule_name, "kind": a.kind, "created": format_micros(a.created),
-            "object": {"id": a.stix_id, "type": view.type, "name": view.name, "owner": view.owner, "tlp": view.tlp},
-            "matched": view.matched,
-            "delivery": None if a.delivery is None else {"state": a.delivery, "attempts": a.attempts,
-                                                         "last_error": a.last_error}}

@@ -17,7 +17,7 @@ from accord.errors import NotFoundError
 from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.policy.roles import Role
-from accord.services.alerts import visible_alerts
+from accord.services.alert_views import visible_alerts
 from accord.services.decay import explain
 from accord.services.objects import object_view
 from accord.services.search import Searcher, SearchRequest, request_from_params

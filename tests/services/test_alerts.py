@@ -14,13 +14,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from accord.errors import AlreadyExistsError, RequestError
-from accord.policy.gate import visibility
+from accord.errors import AlreadyExistsError, NotFoundError, RequestError
+from accord.policy.gate import Visibility, visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule
-from accord.services.alerts import Watchlist, alert_page, evaluate, still_matched, visible_alerts
+from accord.services.alert_views import acknowledge, alert_json, alert_page, still_matched, visible_alerts
+from accord.services.alerts import Watchlist, evaluate
+from accord.services.release import ReleaseError
 from accord.stix.markings import TLP2_AMBER, TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
-from accord.storage.base import NewAlert, State, Store
+from accord.storage.base import OPERATOR, NewAlert, State, Store
 from tests.conftest import StepClock
 from tests.services.alerting import World, indicator, make_world, sighting
 
@@ -348,3 +350,42 @@ def test_still_matched_keeps_what_the_body_still_carries() -> None:
     assert still_matched(fired, seen) == fired
     assert still_matched(fired, {k: v for k, v in seen.items() if k != "sighting_of_ref"}) is None
     assert still_matched({"something": "else"}, body) is None
+
+
+def test_acknowledging(world: World) -> None:
+    """An analyst or above of the alert's organisation acknowledges it; a reader may not (whatever
+    the id); an alert of another organisation, or one no longer visible, is as one nobody has."""
+    world.rule("watchlist", values=("ack.example",))
+    first, second = world.add("cert-b", indicator("[domain-name:value = 'one.ack.example']"),
+                              indicator("[domain-name:value = 'two.ack.example']"))
+    assert world.run() == 2
+    users = {name: Viewer.of(world.store.add_user(name, org=org, role=role)) for name, org, role in (
+        ("rita", "cert-a", "reader"), ("ann", "cert-a", "analyst"), ("bea", "cert-b", "org-admin"))}
+
+    def vis(name: str) -> Visibility:
+        return visibility(world.store, users[name], world.clock())
+
+    newer, older = world.store.alerts(world.pk["cert-a"], limit=10)
+    with pytest.raises(ReleaseError, match="acknowledging an alert needs the analyst role"):
+        acknowledge(world.store, vis("rita"), older.uid, channel="rest")
+    with pytest.raises(ReleaseError):
+        acknowledge(world.store, vis("rita"), "no-such-alert", channel="rest")
+    for name, uid in (("bea", older.uid), ("ann", "no-such-alert"), ("ann", "x" * 1000), ("ann", "a\x00b")):
+        with pytest.raises(NotFoundError):
+            acknowledge(world.store, vis(name), uid, channel="rest")
+    done = acknowledge(world.store, vis("ann"), older.uid, channel="rest")
+    assert done.alert.acknowledged_by == "ann" and done.alert.stix_id == first
+    assert alert_json(done)["acknowledged"]["by"] == "ann"
+    ids = {flag: [v.alert.uid for v in visible_alerts(world.store, vis("rita"), world.pk["cert-a"], limit=10,
+                                                      acknowledged=flag, channel="rest")]
+           for flag in (None, True, False)}
+    assert ids == {None: [newer.uid, older.uid], True: [older.uid], False: [newer.uid]}
+    # No longer visible: as absent, and nothing recorded.
+    world.store.set_state(world.store.version_facts(second), State.RETRACTED, actor="test")
+    with pytest.raises(NotFoundError):
+        acknowledge(world.store, vis("ann"), newer.uid, channel="rest")
+    assert world.store.get_alert(newer.uid).acknowledged is None
+    # The node operator (the CLI without --as) acknowledges any organisation's alert it can find.
+    operator = visibility(world.store, Viewer.operator(), world.clock())
+    assert acknowledge(world.store, operator, newer.uid, channel="cli").alert.acknowledged_by == OPERATOR
+    assert [e.actor for e in world.store.audit_records(action="alert.ack")] == ["ann", OPERATOR]
