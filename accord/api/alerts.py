@@ -4,6 +4,7 @@
     POST   /api/v1/alert-rules             add a rule (its org-admin; node-admin: any organisation's)
     DELETE /api/v1/alert-rules/{rule_id}   remove one
     GET    /api/v1/alerts                  the caller's organisation's alerts, newest first
+    POST   /api/v1/alerts/{alert_id}/acknowledge   acknowledge one (analyst or above)
 
 Who may manage rules is policy/administration.py's; what a rule fires on and what an alert shows
 go through the gate (services/alerts.py). A rule's webhook secret is in the answer to its POST
@@ -26,7 +27,7 @@ from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule, rule_json
-from accord.services.alert_views import alert_json, alert_page
+from accord.services.alert_views import AlertView, acknowledge, alert_json, alert_page
 from accord.services.secrets import SecretBox
 from accord.storage.base import AlertRule
 
@@ -105,19 +106,37 @@ def remove(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, An
     return rule_json(ctx.store.remove_alert_rule(rule.pk, actor=viewer.username))
 
 
+def _acknowledged(request: Request) -> bool | None:
+    text = request.query_params.get("acknowledged")
+    if text is None:
+        return None
+    if text not in ("true", "false"):
+        raise ApiError(400, "Bad request", "'acknowledged' must be true or false")
+    return text == "true"
+
+
+def _shown_alert(viewer: Viewer, view: AlertView) -> dict[str, Any]:
+    shown = alert_json(view)
+    if shown["delivery"] is not None and not admin.may_read_alert_rule_details(viewer, view.alert.org_pk):
+        # A delivery error may name an address an internal name resolves to: org-admins' business.
+        shown["delivery"]["last_error"] = None
+    return shown
+
+
 def list_alerts(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    limit, before, acknowledged = _limit(request), _int_cursor(request, "cursor"), _acknowledged(request)
     if viewer.org_pk is None:
         return {"alerts": []}
-    limit, before = _limit(request), _int_cursor(request, "cursor")
     vis = visibility(ctx.store, viewer, ctx.clock())
-    page = alert_page(ctx.store, vis, viewer.org_pk, limit=limit, before=before, channel="rest")
-    shown = [alert_json(v) for v in page.alerts]
-    if not admin.may_read_alert_rule_details(viewer, viewer.org_pk):
-        # A delivery error may name an address an internal name resolves to: org-admins' business.
-        for alert in shown:
-            if alert["delivery"] is not None:
-                alert["delivery"]["last_error"] = None
-    return {"alerts": shown, **({} if page.next is None else {"next": str(page.next)})}
+    page = alert_page(ctx.store, vis, viewer.org_pk, limit=limit, before=before, acknowledged=acknowledged,
+                      channel="rest")
+    return {"alerts": [_shown_alert(viewer, v) for v in page.alerts],
+            **({} if page.next is None else {"next": str(page.next)})}
+
+
+def acknowledge_alert(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    vis = visibility(ctx.store, viewer, ctx.clock())
+    return _shown_alert(viewer, acknowledge(ctx.store, vis, request.path_params["alert_id"], channel="rest"))
 
 
 ROUTES = [
@@ -125,4 +144,5 @@ ROUTES = [
     Route("/api/v1/alert-rules", _created(endpoint(add)), methods=["POST"]),
     Route("/api/v1/alert-rules/{rule_id}", endpoint(remove), methods=["DELETE"]),
     Route("/api/v1/alerts", endpoint(list_alerts), methods=["GET"]),
+    Route("/api/v1/alerts/{alert_id}/acknowledge", endpoint(acknowledge_alert), methods=["POST"]),
 ]
