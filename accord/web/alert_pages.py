@@ -22,6 +22,7 @@ from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.services.alert_rules import (
     KINDS,
+    MAX_VALUES,
     SIGHTING_TYPES,
     RuleRequest,
     add_rule_as,
@@ -66,12 +67,13 @@ def rules(p: Page) -> Response:
 
 @page()
 def add_rule(p: Page) -> Response:
-    kind, values, types = p.field("kind"), p.field("values"), p.fields("sighting_types")
-    form = {"name": p.field("name"), "kind": kind, "values": values, "partner": p.field("partner"),
+    kind, types = p.field("kind"), p.fields("sighting_types")
+    form = {"name": p.field("name"), "kind": kind, "values": p.field("values"), "partner": p.field("partner"),
             "sighting_types": types, "webhook": p.field("webhook")}  # as sent, for the form shown again
     try:
+        _, values = p.pasted_values("values", MAX_VALUES)
         req = RuleRequest(p.viewer.org_name or "", text(p, "name", mandatory=True) or "", kind, text(p, "partner"),
-                          tuple(values.splitlines()), tuple(types), text(p, "webhook"))
+                          tuple(values), tuple(types), text(p, "webhook"))
         rule, secret = add_rule_as(p.ctx.store, SecretBox(Path(p.ctx.key_file)), p.viewer, req,
                                    allow_private=p.ctx.alert_webhook_private_targets)
     except RequestError as exc:

@@ -151,6 +151,8 @@ def test_a_new_rule_and_its_secret_once(world: World, browsers: dict[str, Browse
     ({"name": "x", "kind": "own-indicators", "sighting_types": ["seen"]}, "sighting_types",
      "sighting_types: only a sighting rule has sighting types"),
     ({"name": "taken", "kind": "own-indicators"}, "name", "name: your organisation has a rule named &#39;taken&#39;"),
+    ({"name": "x", "kind": "watchlist", "values": "\n".join(f"10.1.{i // 256}.{i % 256}" for i in range(10_001))},
+     "values", "values: at most 10000 values at once; 10001 were given"),
 ])
 def test_refusals_come_back_in_the_form(world: World, browsers: dict[str, Browser], form: dict[str, Any],
                                         field: str, message: str) -> None:
