@@ -131,7 +131,8 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
                                settings.session_hours * 3600_000_000, settings.node_name,
                                settings.max_content_length, settings.max_nesting_depth, settings.max_object_bytes,
                                settings.session_cookie_secure, settings.correlation_cap, decay,
-                               settings.sighting_min_count)
+                               settings.sighting_min_count, key_file=settings.key_file,
+                               alert_webhook_private_targets=settings.alert_webhook_private_targets)
     return app
 
 

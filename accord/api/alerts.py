@@ -4,11 +4,12 @@
     POST   /api/v1/alert-rules             add a rule (its org-admin; node-admin: any organisation's)
     DELETE /api/v1/alert-rules/{rule_id}   remove one
     GET    /api/v1/alerts                  the caller's organisation's alerts, newest first
+    POST   /api/v1/alerts/{alert_id}/acknowledge   acknowledge one (analyst or above)
 
-Who may manage rules is policy/administration.py's; what a rule fires on and what an alert shows
-go through the gate (services/alerts.py). A rule's webhook secret is in the answer to its POST
-and nowhere else, ever. Alerts are intelligence, not administration: a node-admin sees its own
-organisation's, like any member.
+Who may manage rules is policy/administration.py's (services/alert_rules.py asks it); what a
+rule fires on and what an alert shows go through the gate (services/alerts.py, alert_views.py).
+A rule's webhook secret is in the answer to its POST and nowhere else, ever. Alerts are
+intelligence, not administration: a node-admin sees its own organisation's, like any member.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from accord.api.admin import _created, _int_cursor, _limit, _only, _page, _required, _text
+from accord.api.admin import _created, _int_cursor, _limit, _only, _required, _text
 from accord.api.routes import NOT_FOUND, ApiContext, ApiError, endpoint
-from accord.errors import AlreadyExistsError, NotFoundError
+from accord.errors import AlreadyExistsError
 from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
-from accord.services.alert_rules import RuleRequest, add_rule, rule_json
-from accord.services.alerts import alert_json, visible_alerts
+from accord.services.alert_rules import RuleRequest, add_rule_as, remove_rule_as, rule_json, shown_rules
+from accord.services.alert_views import AlertView, acknowledge, alert_json, alert_page
 from accord.services.secrets import SecretBox
-from accord.storage.base import AlertRule
 
 _RULE_PROPERTIES = ("org", "name", "kind", "partner", "values", "sighting_types", "webhook")
 
@@ -41,87 +41,60 @@ def _strings(body: dict[str, Any], name: str) -> tuple[str, ...]:
 
 
 def list_rules(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
-    if viewer.is_node_admin:
-        rules = ctx.store.alert_rules()
-    elif viewer.org_pk is not None:
-        rules = ctx.store.alert_rules(viewer.org_pk)
-    else:
-        rules = []
-    return {"rules": [_shown_rule(viewer, r) for r in rules]}
-
-
-def _shown_rule(viewer: Viewer, rule: AlertRule) -> dict[str, Any]:
-    shown = rule_json(rule)
-    if not admin.may_read_alert_rule_details(viewer, rule.org_pk):
-        shown.update(values=[], webhook=None, last_error=None)
-    return shown
+    return {"rules": [rule_json(r) for r in shown_rules(ctx.store, viewer)]}
 
 
 def add(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
     _only(body, _RULE_PROPERTIES)
-    org = _text(body, "org") or viewer.org_name
-    org_pk = None
-    if org is not None:
-        try:
-            org_pk = ctx.store.get_org(org).pk
-        except NotFoundError:
-            if viewer.is_node_admin:
-                raise ApiError(400, "Bad request", f"'org': unknown organisation {org!r}") from None
-    # Another organisation, existing or not, is refused alike: which organisations the node has is
-    # the operator's business.
-    if org is None or org_pk is None or not admin.may_manage_alert_rules(viewer, org_pk):
-        raise ApiError(403, "Forbidden", "only an org-admin of the organisation, or a node-admin, may add its "
-                                         "alert rules")
-    if _text(body, "webhook") is not None and not admin.may_set_alert_webhook(viewer, org_pk):
-        raise ApiError(403, "Forbidden", "only an org-admin of the organisation itself may give its rules a webhook")
-    request_ = RuleRequest(org, _required(body, "name"), _required(body, "kind"), _text(body, "partner"),
-                           _strings(body, "values"), _strings(body, "sighting_types"), _text(body, "webhook"))
+    request_ = RuleRequest(_text(body, "org") or viewer.org_name or "", _required(body, "name"),
+                           _required(body, "kind"), _text(body, "partner"), _strings(body, "values"),
+                           _strings(body, "sighting_types"), _text(body, "webhook"))
     try:
-        rule, secret = add_rule(ctx.store, SecretBox(Path(ctx.key_file)), request_, actor=viewer.username,
-                                allow_private=ctx.alert_webhook_private_targets)
+        rule, secret = add_rule_as(ctx.store, SecretBox(Path(ctx.key_file)), viewer, request_,
+                                   allow_private=ctx.alert_webhook_private_targets)
     except AlreadyExistsError as exc:
         raise ApiError(409, "Conflict", str(exc)) from None
     return {**rule_json(rule), **({"secret": secret} if secret is not None else {})}
 
 
-def _known_rule(ctx: ApiContext, viewer: Viewer, request: Request) -> AlertRule:
+def remove(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
     text = request.path_params["rule_id"]
     if not (text.isascii() and text.isdigit()) or int(text) >= 2 ** 31:
         raise NOT_FOUND
-    try:
-        rule = ctx.store.get_alert_rule(int(text))
-    except NotFoundError:
-        raise NOT_FOUND from None
-    if not viewer.is_node_admin and rule.org_pk != viewer.org_pk:
-        raise NOT_FOUND  # another organisation's rule: as absent
-    return rule
+    return rule_json(remove_rule_as(ctx.store, viewer, int(text)))
 
 
-def remove(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
-    rule = _known_rule(ctx, viewer, request)
-    if not admin.may_manage_alert_rules(viewer, rule.org_pk):
-        raise ApiError(403, "Forbidden", "only an org-admin of the organisation, or a node-admin, may remove its "
-                                         "alert rules")
-    return rule_json(ctx.store.remove_alert_rule(rule.pk, actor=viewer.username))
+def _acknowledged(request: Request) -> bool | None:
+    text = request.query_params.get("acknowledged")
+    if text is None:
+        return None
+    if text not in ("true", "false"):
+        raise ApiError(400, "Bad request", "'acknowledged' must be true or false")
+    return text == "true"
+
+
+def _shown_alert(viewer: Viewer, view: AlertView) -> dict[str, Any]:
+    shown = alert_json(view)
+    if shown["delivery"] is not None and not admin.may_read_alert_rule_details(viewer, view.alert.org_pk):
+        # A delivery error may name an address an internal name resolves to: org-admins' business.
+        shown["delivery"]["last_error"] = None
+    return shown
 
 
 def list_alerts(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    limit, before, acknowledged = _limit(request), _int_cursor(request, "cursor"), _acknowledged(request)
     if viewer.org_pk is None:
         return {"alerts": []}
-    limit, before = _limit(request), _int_cursor(request, "cursor")
     vis = visibility(ctx.store, viewer, ctx.clock())
-    # One more than asked, read before the gate hides any: "next" says whether older alerts exist,
-    # which the caller's organisation may know (they are its own alerts).
-    found = visible_alerts(ctx.store, vis, viewer.org_pk, limit=limit, before=before, channel="rest")
-    oldest = ctx.store.alerts(viewer.org_pk, limit=limit + 1, before=before)
-    _, more = _page(oldest, limit, lambda a: a.pk)
-    shown = [alert_json(v) for v in found]
-    if not admin.may_read_alert_rule_details(viewer, viewer.org_pk):
-        # A delivery error may name an address an internal name resolves to: org-admins' business.
-        for alert in shown:
-            if alert["delivery"] is not None:
-                alert["delivery"]["last_error"] = None
-    return {"alerts": shown, **more}
+    page = alert_page(ctx.store, vis, viewer.org_pk, limit=limit, before=before, acknowledged=acknowledged,
+                      channel="rest")
+    return {"alerts": [_shown_alert(viewer, v) for v in page.alerts],
+            **({} if page.next is None else {"next": str(page.next)})}
+
+
+def acknowledge_alert(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+    vis = visibility(ctx.store, viewer, ctx.clock())
+    return _shown_alert(viewer, acknowledge(ctx.store, vis, request.path_params["alert_id"], channel="rest"))
 
 
 ROUTES = [
@@ -129,4 +102,5 @@ ROUTES = [
     Route("/api/v1/alert-rules", _created(endpoint(add)), methods=["POST"]),
     Route("/api/v1/alert-rules/{rule_id}", endpoint(remove), methods=["DELETE"]),
     Route("/api/v1/alerts", endpoint(list_alerts), methods=["GET"]),
+    Route("/api/v1/alerts/{alert_id}/acknowledge", endpoint(acknowledge_alert), methods=["POST"]),
 ]

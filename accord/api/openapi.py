@@ -260,14 +260,17 @@ SCHEMAS.update({
     "NewAlertRule": obj(["name", "kind"], closed=True, org=_STR, name=_STR, kind=_RULE_KIND, partner=_STR,
                         values=_STRS, sighting_types=_SIGHTING_TYPES, webhook=_STR),
     "AlertRules": obj(["rules"], rules={"type": "array", "items": ref("AlertRule")}),
-    "Alerts": obj(["alerts"], alerts={"type": "array", "items": obj(
-        ["id", "rule", "kind", "created", "object", "matched", "delivery"], id=_STR, rule=_STR, kind=_RULE_KIND,
-        created=_TIME, object=obj(["id", "type", "name", "owner", "tlp"], id=_STR, type=_STR, name=_STR, owner=_STR,
-                                  tlp=_STR),
+    "Alert": obj(
+        ["id", "rule", "kind", "created", "object", "matched", "delivery", "acknowledged"], id=_STR, rule=_STR,
+        kind=_RULE_KIND, created=_TIME,
+        object=obj(["id", "type", "name", "owner", "tlp"], id=_STR, type=_STR, name=_STR, owner=_STR, tlp=_STR),
         matched={"type": "object", "description": "what matched: watched values, shared observables, the sighting"},
         delivery={"nullable": True, **obj(["state", "attempts"], state=_STR, attempts=_COUNT,
-                                          last_error=_OPT_STR)})},
-        next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
+                                          last_error=_OPT_STR)},
+        acknowledged={"nullable": True, "description": "who of the organisation acknowledged it, and when",
+                      **obj(["by", "at"], by=_STR, at=_TIME)}),
+    "Alerts": obj(["alerts"], alerts={"type": "array", "items": ref("Alert")},
+                  next={"type": "string", "description": "the cursor of the next page; absent on the last"}),
 })
 SCHEMAS["CreatedAlertRule"] = {"allOf": [ref("AlertRule"), obj([], secret={
     "type": "string", "description": "the webhook's signing secret, shown this once (only with a webhook)"})]}
@@ -513,7 +516,12 @@ _ALERTS = [
         params=(path_parameter("rule_id", "the rule's id", {"type": "integer", "minimum": 0}),)),
     _op("get", "/api/v1/alerts", "listAlerts",
         "The caller's organisation's alerts, newest first, each only while the organisation may see what fired it",
-        "alerts", (200, ref("Alerts")), 400, params=(_LIMIT, _CURSOR)),
+        "alerts", (200, ref("Alerts")), 400,
+        params=(_LIMIT, _CURSOR, query("acknowledged", "true: only acknowledged alerts; false: only the others",
+                                       {"type": "string", "enum": ["true", "false"]}))),
+    _op("post", "/api/v1/alerts/{alert_id}/acknowledge", "acknowledgeAlert",
+        "Acknowledge an alert of the caller's organisation (analyst or above); the first acknowledgement stands",
+        "alerts", (200, ref("Alert")), 403, 404, params=(path_parameter("alert_id", "the alert's id"),)),
 ]
 
 OPERATIONS: list[Operation] = [*_CORE, *_ADMINISTRATION, *_OBJECTS, *_LOOKUP, *_OVERLAP, *_ALERTS]

@@ -1,5 +1,5 @@
-"""Alerts from the command line: ``accord alert rule add|list|remove``, ``accord alert list`` and
-``accord alert run`` (docs/early-warning.md, "Alerts")."""
+"""Alerts from the command line: ``accord alert rule add|list|remove``, ``accord alert list``,
+``accord alert ack`` and ``accord alert run`` (docs/early-warning.md, "Alerts")."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import KINDS, SIGHTING_TYPES, RuleRequest, add_rule, rule_json
 from accord.services.alert_runner import run_pass
-from accord.services.alerts import alert_json, visible_alerts
+from accord.services.alert_views import acknowledge, alert_json, visible_alerts
 from accord.services.secrets import SecretBox
-from accord.storage.base import OPERATOR
+from accord.storage.base import OPERATOR, Alert
 from accord.storage.sql import micros_now
 
 
@@ -94,24 +94,45 @@ def rule_remove(node: NodeContext, rule_id: int) -> None:
     click.echo(f"alert rule {removed.pk} ({removed.name}) of {removed.org_name} removed")
 
 
+def _acknowledged(a: Alert) -> str:
+    return "open" if a.acknowledged is None else f"acknowledged by {a.acknowledged_by} {show_time(a.acknowledged)}"
+
+
 @alert.command("list")
 @click.option("--org", "org", metavar="ORG", help="Only this organisation's alerts.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="The newest N.")
+@click.option("--acknowledged/--open", "acknowledged", default=None,
+              help="Only acknowledged alerts, or only open ones (default: both).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert, as the REST API gives it.")
 @click.pass_obj
-def alert_list(node: NodeContext, org: str | None, limit: int, as_json: bool) -> None:
-    """The newest alerts, newest first: time, organisation, rule, object, owner, TLP, delivery."""
+def alert_list(node: NodeContext, org: str | None, limit: int, acknowledged: bool | None, as_json: bool) -> None:
+    """The newest alerts, newest first: time, organisation, rule, object, owner, TLP, delivery,
+    and whether it was acknowledged (by whom, when) or is open."""
     store = node.store()
     org_pk = None if org is None else store.get_org(org).pk
     names = {o.pk: o.name for o in store.orgs()}
     operator = visibility(store, Viewer.operator(), micros_now())
-    for view in visible_alerts(store, operator, org_pk, limit=limit, channel="cli"):
+    for view in visible_alerts(store, operator, org_pk, limit=limit, acknowledged=acknowledged, channel="cli"):
         if as_json:
             click.echo(orjson.dumps({"org": names.get(view.alert.org_pk), **alert_json(view)}).decode())
             continue
         a = view.alert
         click.echo("\t".join([show_time(a.created), names.get(a.org_pk, "?"), a.rule_name, a.kind, a.stix_id,
-                              view.owner, view.tlp, view.name, a.delivery or "no webhook"]))
+                              view.owner, view.tlp, view.name, a.delivery or "no webhook", _acknowledged(a)]))
+
+
+@alert.command("ack")
+@click.argument("alert_id")
+@click.option("--as", "as_user", metavar="USERNAME",
+              help="Acknowledge as this user (analyst or above, of the alert's organisation). Default: the node "
+                   "operator.")
+@click.pass_obj
+def alert_ack(node: NodeContext, alert_id: str, as_user: str | None) -> None:
+    """Acknowledge alert ALERT_ID (its id in `accord alert list --json`): who and when are recorded,
+    and the audit log has an entry. An alert acknowledged already keeps its first acknowledgement."""
+    store = node.store()
+    done = acknowledge(store, visibility(store, node.viewer(as_user), micros_now()), alert_id, channel="cli")
+    click.echo(f"alert {done.alert.uid} {_acknowledged(done.alert)}")
 
 
 @alert.command("run")

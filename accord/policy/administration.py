@@ -122,6 +122,13 @@ def may_set_alert_webhook(viewer: Viewer, org_pk: int) -> bool:
     return viewer.org_pk == org_pk and viewer.role.at_least(Role.ORG_ADMIN)
 
 
+def may_acknowledge_alerts(viewer: Viewer) -> bool:
+    """Acknowledging an alert of one's own organisation ("seen, being handled"): an analyst or
+    above. It changes what every member's dashboard shows as still open, which is triage work, an
+    analyst's; a reader only reads (docs/early-warning.md, "Acknowledging")."""
+    return viewer.role.at_least(Role.ANALYST)
+
+
 def may_read_alert_rule_details(viewer: Viewer, org_pk: int) -> bool:
     """A rule's watchlist values and webhook address: its organisation's org-admin's business (a
     webhook URL may carry a token); other members and other organisations' node-admins see the

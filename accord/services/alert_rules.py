@@ -9,25 +9,34 @@ Three kinds, each judged as the rule's organisation (services/alerts.py evaluate
 * ``own-indicators``: another organisation's object sharing an observable with one of the rule's
   organisation's own objects (correlation on ingest).
 
-Who may add and remove rules is policy/administration.py's ``may_manage_alert_rules``; the
-interfaces ask it before calling here. A webhook's secret is made here, shown once to the
-creator, and stored sealed with the node key (services/secrets.py).
+Who may add and remove rules is policy/administration.py's ``may_manage_alert_rules`` (and who
+may list their details or give them a webhook, its neighbours): the ``*_as`` functions ask it for
+a signed-in user (REST, web); the CLI acts as the node operator. A webhook's secret is made here,
+shown once to the creator, and stored sealed with the node key (services/secrets.py).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from accord.errors import NotFoundError, RequestError
-from accord.policy.administration import NAME, NAME_RULE
+from accord.policy.administration import (
+    NAME,
+    NAME_RULE,
+    may_manage_alert_rules,
+    may_read_alert_rule_details,
+    may_set_alert_webhook,
+)
+from accord.policy.viewer import Viewer
+from accord.services.release import ReleaseError
 from accord.services.secrets import SecretBox
 from accord.services.sightings import KINDS as KINDS_OF_SIGHTING
 from accord.services.sightings import SEEN
 from accord.services.webhooks import Resolver, resolve, validate_webhook
 from accord.stix.observables import lookup_pairs
-from accord.storage.base import AlertRule, NewAlertRule, Store
+from accord.storage.base import AlertRule, NewAlertRule, Organisation, Store
 
 SIGHTING, WATCHLIST, OWN_INDICATORS = "sighting", "watchlist", "own-indicators"
 KINDS = (SIGHTING, WATCHLIST, OWN_INDICATORS)
@@ -96,10 +105,16 @@ def _partner(store: Store, kind: str, partner: str | None, org_pk: int) -> int |
     # Only an organisation the rule's organisation has an agreement with (the ones its members may
     # know, policy/administration.visible_orgs); any other name, existing or not, is refused alike,
     # so a rule cannot be used to learn which organisations the node has.
-    known = {pk for a in store.agreements() if org_pk in a.parties for pk in a.parties}
-    if found is None or found.pk not in known:
+    if found is None or found.pk not in {o.pk for o in partner_choices(store, org_pk)}:
         raise RequestError("partner", f"{partner!r} is no organisation this organisation has an agreement with")
     return found.pk
+
+
+def partner_choices(store: Store, org_pk: int) -> list[Organisation]:
+    """The organisations a sighting rule of organisation ``org_pk`` may name as its partner: those
+    it has an agreement with (in any state), by name."""
+    known = {pk for a in store.agreements() if org_pk in a.parties for pk in a.parties} - {org_pk}
+    return sorted((o for o in store.orgs() if o.pk in known), key=lambda o: o.name)
 
 
 def add_rule(store: Store, box: SecretBox, req: RuleRequest, *, actor: str, allow_private: bool,
@@ -125,6 +140,52 @@ def add_rule(store: Store, box: SecretBox, req: RuleRequest, *, actor: str, allo
     rule = store.add_alert_rule(NewAlertRule(org.pk, req.name, req.kind, partner, values, types, webhook, sealed),
                                 actor=actor)
     return rule, secret
+
+
+# -- as a signed-in user (REST, web): who may do what is policy/administration.py's ----------------
+def shown_rules(store: Store, viewer: Viewer) -> list[AlertRule]:
+    """The rules ``viewer`` may list: its organisation's (a node-admin: every organisation's), the
+    watchlist values, webhook address and last error only where it may read them (its own
+    organisation's org-admins), blank elsewhere."""
+    if viewer.is_node_admin:
+        rules = store.alert_rules()
+    elif viewer.org_pk is not None:
+        rules = store.alert_rules(viewer.org_pk)
+    else:
+        rules = []
+    return [r if may_read_alert_rule_details(viewer, r.org_pk) else replace(r, values=(), webhook_url=None,
+                                                                             last_error=None) for r in rules]
+
+
+def add_rule_as(store: Store, box: SecretBox, viewer: Viewer, req: RuleRequest, *, allow_private: bool,
+                resolver: Resolver = resolve) -> tuple[AlertRule, str | None]:
+    """:func:`add_rule` for ``viewer``: ReleaseError unless it may manage the organisation's rules
+    (any other organisation, existing or not, is refused alike, except to a node-admin, who is told
+    the name is unknown) or, for a webhook, may point them at an address."""
+    try:
+        org_pk: int | None = store.get_org(req.org).pk
+    except NotFoundError:
+        if viewer.is_node_admin:
+            raise RequestError("org", f"unknown organisation {req.org!r}") from None
+        org_pk = None
+    # Which organisations the node has is the operator's business: not told to anyone else.
+    if org_pk is None or not may_manage_alert_rules(viewer, org_pk):
+        raise ReleaseError("only an org-admin of the organisation, or a node-admin, may add its alert rules")
+    if req.webhook is not None and not may_set_alert_webhook(viewer, org_pk):
+        raise ReleaseError("only an org-admin of the organisation itself may give its rules a webhook")
+    return add_rule(store, box, req, actor=viewer.username, allow_private=allow_private, resolver=resolver)
+
+
+def remove_rule_as(store: Store, viewer: Viewer, rule_pk: int) -> AlertRule:
+    """Remove a rule for ``viewer``: another organisation's is NotFoundError like one that does not
+    exist (to all but a node-admin); ReleaseError unless the viewer may manage the organisation's
+    rules."""
+    rule = store.get_alert_rule(rule_pk)
+    if not viewer.is_node_admin and rule.org_pk != viewer.org_pk:
+        raise NotFoundError(f"no alert rule {rule_pk}")  # another organisation's rule: as absent
+    if not may_manage_alert_rules(viewer, rule.org_pk):
+        raise ReleaseError("only an org-admin of the organisation, or a node-admin, may remove its alert rules")
+    return store.remove_alert_rule(rule.pk, actor=viewer.username)
 
 
 def rule_json(rule: AlertRule) -> dict[str, object]:

@@ -1,5 +1,5 @@
-"""Alerts: evaluating organisations' rules (services/alert_rules.py) over what was added, and
-listing the alerts an organisation may see.
+"""Alerts: evaluating organisations' rules (services/alert_rules.py) over what was added
+(services/alert_views.py lists them to the organisation's members).
 
 Evaluation walks one node-wide cursor over ``date_added`` (storage/alerts.py), a window of
 memberships at a time, away from the ingest path: `accord serve` runs it in a background thread
@@ -30,14 +30,12 @@ import orjson
 
 from accord.policy.gate import Visibility, org_visibility
 from accord.services.alert_rules import OWN_INDICATORS, SIGHTING, WATCHLIST
-from accord.services.disclose import Received, disclose, disclosure
+from accord.services.disclose import Received, disclosure
 from accord.services.lookup import parent_domains
-from accord.services.search import display_name
 from accord.services.sightings import sighting_kind
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.timestamps import format_micros
 from accord.storage.base import (
-    Alert,
     AlertRule,
     AuditEvent,
     ListedVersion,
@@ -273,62 +271,3 @@ def evaluate(store: Store, *, clock: Callable[[], int], window: int = WINDOW,
         report.alerts += len(alerts)
         report.position = position = start = upto
     return report
-
-
-# -- reading alerts ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AlertView:
-    """An alert as a member of its organisation sees it now."""
-
-    alert: Alert
-    type: str
-    name: str
-    owner: str
-    tlp: str
-    matched: dict[str, Any]
-
-    @property
-    def summary(self) -> str:
-        """What matched, in a line (the dashboard, `accord alert list`)."""
-        m = self.matched
-        if "values" in m:
-            return "; ".join(v["observable"][1] + ("" if v["relation"] == "exact" else
-                                                   f" ({v['relation']}: {v['value']})") for v in m["values"])
-        if "shared" in m:
-            return "; ".join(f"{s['observable'][1]}, also in {len(s['own'])} of yours" for s in m["shared"])
-        if "sighting_of_ref" in m:
-            return f"{m['sighting_type']} by {m['sighted_by']}: {m['sighting_of_ref']} from {m['from']}"
-        return ""
-
-
-def visible_alerts(store: Store, vis: Visibility, org_pk: int | None, *, limit: int, before: int | None = None,
-                   channel: str) -> list[AlertView]:
-    """An organisation's newest alerts whose versions its reader may still see (an agreement
-    suspended or a version retracted since hides the alert too), disclosed on ``channel``."""
-    found = store.alerts(org_pk, limit=limit, before=before)
-    pks = list(dict.fromkeys(pk for a in found for pk in (a.version_pk, *a.related)))
-    visible: dict[int, ListedVersion] = {}
-    for row in store.listed_versions(pks, vis.predicate()) if pks else []:
-        visible.setdefault(row.pk, row)
-    shown = [a for a in found if all(pk in visible for pk in (a.version_pk, *a.related))]
-    bodies = {d.row.pk: d.body for d in disclose(store, vis, list({a.version_pk: visible[a.version_pk]
-                                                                    for a in shown}.values()), channel=channel)}
-    orgs = {o.pk: o.name for o in store.orgs()}
-    out = []
-    for a in shown:
-        body = bodies.get(a.version_pk)
-        if body is None:
-            continue
-        row = visible[a.version_pk]
-        out.append(AlertView(a, row.type, display_name(orjson.loads(body)), orgs.get(row.owner_org, "?"),
-                             vis.level(row.facts(), row.collection_pk), orjson.loads(a.matched)))
-    return out
-
-
-def alert_json(view: AlertView) -> dict[str, Any]:
-    a = view.alert
-    return {"id": a.uid, "rule": a.rule_name, "kind": a.kind, "created": format_micros(a.created),
-            "object": {"id": a.stix_id, "type": view.type, "name": view.name, "owner": view.owner, "tlp": view.tlp},
-            "matched": view.matched,
-            "delivery": None if a.delivery is None else {"state": a.delivery, "attempts": a.attempts,
-                                                         "last_error": a.last_error}}

@@ -19,7 +19,8 @@ from accord.storage.base import Provenance, State, Store, VersionFacts
 
 
 class ReleaseError(ConfigError):
-    """A publish or retraction the caller may not make (wrong role, four eyes, wrong owner)."""
+    """A publish or retraction the caller may not make (wrong role, four eyes, wrong owner); also
+    another write its role does not allow (reporting a sighting, acknowledging an alert)."""
 
 
 def write_provenance(store: Store, viewer: Viewer, *, draft: bool = False, four_eyes: bool = False,

@@ -17,8 +17,9 @@ Each POST carries ``X-Accord-Signature: sha256=HEX``, the HMAC-SHA256 of the exa
 rule's secret, and ``X-Accord-Alert``, the alert's id (a retry repeats both). A failed attempt is
 retried with exponential backoff, up to :data:`MAX_ATTEMPTS`; before each attempt the versions
 the payload discloses are checked once more against the organisation's view now (an agreement
-suspended, a version retracted since): if one is no longer the organisation's to see, the
-delivery is ``withheld`` and nothing is sent.
+suspended, a version retracted, a ceiling lowered below a granular marking since): if one is no
+longer the organisation's to see, or no longer as the payload has it, the delivery is
+``withheld`` and nothing is sent.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import orjson
 
 from accord.errors import AccordError, RequestError
 from accord.policy.gate import org_visibility
+from accord.services.disclose import Received
 from accord.services.secrets import SecretBox
-from accord.storage.base import Delivery, Store
+from accord.storage.base import Delivery, ListedVersion, Store
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +209,22 @@ def post(client: httpx.Client, target: Target, payload: bytes, headers: dict[str
         return response.status_code
 
 
-def _still_visible(store: Store, d: Delivery, now: int) -> bool:
-    where = org_visibility(store, d.org_pk, now).predicate()
-    seen = {row.pk for row in store.listed_versions(list(d.version_pks), where)}
-    return set(d.version_pks) <= seen
+def _still_as_received(store: Store, d: Delivery, now: int) -> bool:
+    """Whether the organisation may still receive the payload as it stands: every version it
+    holds still visible, and each still received exactly as the payload has it (after the
+    agreement's ceiling drops, a part under a granular marking may no longer be; what matched
+    is taken from those parts, so it holds whenever they are unchanged)."""
+    vis = org_visibility(store, d.org_pk, now)
+    rows: dict[int, ListedVersion] = {}
+    for row in store.listed_versions(list(d.version_pks), vis.predicate()):
+        rows.setdefault(row.pk, row)
+    if not set(d.version_pks) <= set(rows):
+        return False
+    payload = orjson.loads(d.payload)
+    sent = [payload["object"], *payload["related"]]
+    received = Received(store, vis)
+    return len(sent) == len(d.version_pks) and all(
+        received.parsed(rows[pk]) == body for pk, body in zip(d.version_pks, sent, strict=True))
 
 
 def deliver_due(store: Store, box: SecretBox, *, now: int, allow_private: bool,
@@ -233,9 +248,9 @@ def deliver_due(store: Store, box: SecretBox, *, now: int, allow_private: bool,
 
 def _attempt(store: Store, box: SecretBox, d: Delivery, now: int, http: httpx.Client, allow_private: bool,
              resolver: Resolver, report: DeliveryReport) -> None:
-    if not _still_visible(store, d, now):
+    if not _still_as_received(store, d, now):
         store.finish_delivery(d.alert_pk, state="withheld", attempts=d.attempts, next_attempt=now, status=None,
-                              error="no longer visible to the organisation; not sent")
+                              error="no longer visible to the organisation, in whole or in part; not sent")
         report.withheld += 1
         return
     status: int | None = None

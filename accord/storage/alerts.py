@@ -215,7 +215,8 @@ class AlertQueries:
         return True
 
     # -- listing and delivery ----------------------------------------------------------------
-    def alerts(self, org_pk: int | None, *, limit: int, before: int | None = None) -> list[Alert]:
+    def alerts(self, org_pk: int | None, *, limit: int, before: int | None = None,
+               acknowledged: bool | None = None) -> list[Alert]:
         where, params = [], []
         if org_pk is not None:
             where.append("a.org_pk = ?")
@@ -223,14 +224,42 @@ class AlertQueries:
         if before is not None:
             where.append("a.pk < ?")
             params.append(before)
+        if acknowledged is not None:
+            where.append("a.acknowledged IS " + ("NOT NULL" if acknowledged else "NULL"))
+        return self._alerts(" WHERE " + " AND ".join(where) if where else "", params, limit)
+
+    def _alerts(self, where: str, params: Sequence[Any], limit: int) -> list[Alert]:
         sql = ("SELECT a.pk, a.uid, a.rule_pk, r.name, r.kind, a.org_pk, a.version_pk, a.stix_id, a.related, "
-               "a.date_added, a.matched, a.created, d.state, d.attempts, d.last_error FROM alerts a "
-               "JOIN alert_rules r ON r.pk = a.rule_pk LEFT JOIN alert_deliveries d ON d.alert_pk = a.pk"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.pk DESC LIMIT ?")
+               "a.date_added, a.matched, a.created, d.state, d.attempts, d.last_error, a.acknowledged, "
+               "a.acknowledged_by FROM alerts a JOIN alert_rules r ON r.pk = a.rule_pk "
+               f"LEFT JOIN alert_deliveries d ON d.alert_pk = a.pk{where} ORDER BY a.pk DESC LIMIT ?")
         with self._read() as conn:
             rows = conn.execute(self._sql(sql), [*params, limit]).fetchall()
         return [Alert(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _pks(r[8]), r[9], r[10].encode(), r[11],
-                      r[12], r[13] or 0, r[14]) for r in rows]
+                      r[12], r[13] or 0, r[14], r[15], r[16]) for r in rows]
+
+    def get_alert(self, uid: str) -> Alert:
+        found = self._alerts(" WHERE a.uid = ?", (uid,), 1)
+        if not found:
+            raise NotFoundError(f"no alert {uid!r}")
+        return found[0]
+
+    def acknowledge_alert(self, pk: int, *, actor: str) -> Alert:
+        now = self._clock()
+        with self._write() as conn:
+            row = conn.execute(self._sql(
+                "SELECT a.uid, a.stix_id, o.name, r.name FROM alerts a JOIN organisations o ON o.pk = a.org_pk "
+                "JOIN alert_rules r ON r.pk = a.rule_pk WHERE a.pk = ?"), (pk,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no alert {pk}")
+            cur = conn.execute(self._sql(
+                "UPDATE alerts SET acknowledged = ?, acknowledged_by = ? WHERE pk = ? AND acknowledged IS NULL"),
+                (now, actor, pk))
+            if cur.rowcount == 1:
+                uid, stix_id, org, rule = row
+                append_audit(conn, self._sql, now, AuditEvent(
+                    actor, "alert.ack", org=org, subject=uid, detail={"rule": rule, "object": stix_id}))
+        return self.get_alert(row[0])
 
     def claim_deliveries(self, now: int, *, lease: int, limit: int) -> list[Delivery]:
         with self._write() as conn:

@@ -669,8 +669,20 @@ class Store(Protocol):
         at ``after``: another run evaluated the window first."""
         ...
 
-    def alerts(self, org_pk: int | None, *, limit: int, before: int | None = None) -> list[Alert]:
-        """An organisation's alerts (None: every one's), newest first, before alert ``before``."""
+    def alerts(self, org_pk: int | None, *, limit: int, before: int | None = None,
+               acknowledged: bool | None = None) -> list[Alert]:
+        """An organisation's alerts (None: every one's), newest first, before alert ``before``;
+        only the acknowledged ones (True) or the others (False) when ``acknowledged`` says so."""
+        ...
+
+    def get_alert(self, uid: str) -> Alert:
+        """One alert by its public id; NotFoundError if there is none."""
+        ...
+
+    def acknowledge_alert(self, pk: int, *, actor: str) -> Alert:
+        """Record that ``actor`` acknowledged the alert now, with an ``alert.ack`` audit entry in
+        the same transaction; an alert acknowledged already keeps its first acknowledgement (and
+        no entry is added). Returns the alert as it stands; NotFoundError if there is none."""
         ...
 
     def claim_deliveries(self, now: int, *, lease: int, limit: int) -> list[Delivery]:
@@ -853,6 +865,8 @@ class Alert:
     delivery: str | None  # None: no webhook
     attempts: int = 0
     last_error: str | None = None
+    acknowledged: int | None = None  # when a member of its organisation acknowledged it (None: not yet)
+    acknowledged_by: str | None = None  # who: a username, or the node operator
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from accord.errors import NotFoundError
 from accord.policy import administration as admin
 from accord.policy.gate import visibility
 from accord.policy.roles import Role
-from accord.services.alerts import visible_alerts
+from accord.services.alert_views import visible_alerts
 from accord.services.decay import explain
 from accord.services.objects import object_view
 from accord.services.search import Searcher, SearchRequest, request_from_params
@@ -39,10 +39,15 @@ def dashboard(p: Page) -> Response:
     awaiting = [h for h in Searcher(store, vis).hits_of([d.pk for d in drafts]) if h.row.pk not in mine]
     # Which partner nodes this node syncs with is the operator's business (as GET /api/v1/peers).
     peers = store.peers() if admin.may_administer_node(viewer) else []
-    # The organisation's alerts, each only while it may still see what fired it (services/alerts.py).
-    alerts = visible_alerts(store, vis, viewer.org_pk, limit=10, channel="web") if viewer.org_pk is not None else []
+    # The organisation's alerts, each only while it may still see what fired it (services/alert_views.py).
+    only_open = p.request.query_params.get("alerts") == "open"
+    alerts = visible_alerts(store, vis, viewer.org_pk, limit=10, acknowledged=False if only_open else None,
+                            channel="web") if viewer.org_pk is not None else []
     return p.render("dashboard.html", shared=shared.hits, awaiting=awaiting,
-                    may_publish=viewer.role.at_least(Role.PUBLISHER), peers=peers, now=p.ctx.clock(), alerts=alerts)
+                    may_publish=viewer.role.at_least(Role.PUBLISHER), peers=peers, now=p.ctx.clock(), alerts=alerts,
+                    only_open=only_open, may_acknowledge=admin.may_acknowledge_alerts(viewer),
+                    delivery_errors=viewer.org_pk is not None
+                    and admin.may_read_alert_rule_details(viewer, viewer.org_pk))
 
 
 @page()

@@ -74,6 +74,8 @@ class WebContext:
     correlation_cap: int = 100  # settings.py
     decay: DecayModel = field(default_factory=DecayModel)  # settings.py: decay_lifetimes
     sighting_min_count: int = 1  # settings.py
+    key_file: str = ""  # seals alert webhooks' secrets (services/secrets.py)
+    alert_webhook_private_targets: bool = False  # settings.py
 
     def secure_cookies(self, scheme: str) -> bool:
         return self.cookie_secure == "true" or (self.cookie_secure == "auto" and scheme == "https")

@@ -53,6 +53,9 @@ NOTICES = {
     "password-set": "Password set; the user's web sessions were ended.",
     "password-changed": "Your password was changed and your sessions ended: sign in with the new password.",
     "token-revoked": "Token revoked.",
+    "rule-added": "Alert rule added: it counts what is added from now on.",
+    "rule-removed": "Alert rule removed, with its alerts.",
+    "alert-acknowledged": "Alert acknowledged.",
 }
 
 

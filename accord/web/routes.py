@@ -7,7 +7,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from accord.web import admin as web_admin
-from accord.web import audit_pages, auth, browse, lookup_page, preview, release, sightings, users
+from accord.web import alert_pages, audit_pages, auth, browse, lookup_page, preview, release, sightings, users
 from accord.web import overlap_page as web_overlap
 from accord.web.context import STATIC
 
@@ -28,6 +28,7 @@ ROUTES = [
     *preview.ROUTES,
     *web_admin.ROUTES,
     *users.ROUTES,
+    *alert_pages.ROUTES,
     *audit_pages.ROUTES,
     Route("/favicon.ico", favicon, methods=["GET"]),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -16,6 +16,7 @@ from accord.app import build_app
 from accord.policy.tokens import new_token
 from accord.services.alerts import evaluate
 from accord.settings import load_settings
+from accord.storage.base import State
 from accord.storage.sqlite import SQLiteStore
 from tests.conftest import StepClock
 from tests.services.alerting import World, indicator, make_world
@@ -118,3 +119,47 @@ def test_a_taken_name_is_409(api: Api) -> None:
     assert api.send("ann", "POST", "/api/v1/alert-rules", {"name": "x", "kind": "own-indicators"}).status_code == 201
     taken = api.send("ann", "POST", "/api/v1/alert-rules", {"name": "x", "kind": "own-indicators"})
     assert taken.status_code == 409 and "'x'" in taken.json()["error"]["detail"]
+
+
+def test_pages_count_only_the_alerts_shown(api: Api) -> None:
+    """Review finding: a page is ``limit`` alerts the caller may see, and "next" appears only when
+    more of those follow, however many hidden alerts lie between or after them."""
+    assert api.send("ann", "POST", "/api/v1/alert-rules", {"name": "watch", "kind": "watchlist",
+                                                            "values": ["paged.example"]}).status_code == 201
+    ids = [api.world.add("cert-b", indicator(f"[domain-name:value = 'h{i}.paged.example']"))[0] for i in range(5)]
+    evaluate(api.world.store, clock=api.world.clock)
+    for hidden in (ids[0], ids[2], ids[4]):  # the newest, one between, the oldest: retracted by their owner
+        api.world.store.set_state(api.world.store.version_facts(hidden), State.RETRACTED, actor="test")
+    first = api.send("rita", "GET", "/api/v1/alerts", limit=2).json()
+    assert [a["object"]["id"] for a in first["alerts"]] == [ids[3], ids[1]]
+    assert "next" not in first  # only hidden alerts are older
+    one = api.send("rita", "GET", "/api/v1/alerts", limit=1).json()
+    assert [a["object"]["id"] for a in one["alerts"]] == [ids[3]] and "next" in one
+    rest = api.send("rita", "GET", "/api/v1/alerts", limit=1, cursor=one["next"]).json()
+    assert [a["object"]["id"] for a in rest["alerts"]] == [ids[1]] and "next" not in rest
+
+
+def test_acknowledging_and_the_filter(api: Api) -> None:
+    api.user("ana", "cert-a", "analyst")
+    assert api.send("ann", "POST", "/api/v1/alert-rules", {"name": "watch", "kind": "watchlist",
+                                                            "values": ["ack.example"]}).status_code == 201
+    first, second = (api.world.add("cert-b", indicator(f"[domain-name:value = 'h{i}.ack.example']"))[0]
+                     for i in range(2))
+    evaluate(api.world.store, clock=api.world.clock)
+    listed = api.send("rita", "GET", "/api/v1/alerts").json()["alerts"]
+    assert [a["acknowledged"] for a in listed] == [None, None]
+    older = listed[1]["id"]
+    assert api.send("rita", "POST", f"/api/v1/alerts/{older}/acknowledge").status_code == 403  # a reader
+    assert api.send("bob", "POST", f"/api/v1/alerts/{older}/acknowledge").status_code == 404  # not cert-b's
+    done = api.send("ana", "POST", f"/api/v1/alerts/{older}/acknowledge")
+    assert done.status_code == 200, done.text
+    assert done.json()["id"] == older and done.json()["object"]["id"] == first
+    assert done.json()["acknowledged"]["by"] == "ana" and done.json()["acknowledged"]["at"].endswith("Z")
+    again = api.send("ann", "POST", f"/api/v1/alerts/{older}/acknowledge").json()
+    assert again["acknowledged"] == done.json()["acknowledged"]  # the first acknowledgement stands
+    only = {flag: [a["object"]["id"] for a in api.send("rita", "GET", "/api/v1/alerts",
+                                                       acknowledged=flag).json()["alerts"]]
+            for flag in ("true", "false")}
+    assert only == {"true": [first], "false": [second]}
+    bad = api.send("rita", "GET", "/api/v1/alerts", acknowledged="no")
+    assert bad.status_code == 400 and "'acknowledged' must be true or false" in bad.text

@@ -43,7 +43,8 @@ from accord.policy.tokens import new_token
 from accord.services.overlap import new_agreement_key, overlap_hash
 from accord.settings import load_settings
 from accord.stix.markings import TLP2_AMBER, TLP2_CLEAR
-from accord.storage.base import Collection, NewAlertRule, Provenance, State, Store
+from accord.stix.observables import observables_of
+from accord.storage.base import Collection, NewAlert, NewAlertRule, Provenance, State, Store
 from accord.storage.postgres import PostgresStore
 from accord.storage.sqlite import SQLiteStore
 from tests.conftest import BACKENDS, StepClock, _pg_admin, _pg_url
@@ -77,6 +78,7 @@ NEW_USER = ("own", "agreed", "other", "partner", "absent", "own, role node-admin
 AUDIT = ("all", "own", "agreed", "other", "partner", "absent")  # the org= filter
 PEERS = ("partner's", "absent")
 RULES = ("own", "other", "absent")  # whose alert rule (or, adding one, which organisation it is for)
+ALERTS = ("own", "own, hidden", "other", "absent")  # whose alert; "own, hidden": about what the org no longer sees
 OVERLAP = ("keyed", "unkeyed", "others'", "absent")  # an agreement of the caller's with(out) an overlap key, ...
 NONE = ("",)
 
@@ -234,6 +236,12 @@ def expected(op: str, role: str, grant: str, relation: str) -> Outcome:
             return (200, "") if org_admin else (403, "")
         case "GET /api/v1/alerts":
             return 200, ""
+        case "POST /api/v1/alerts/{alert_id}/acknowledge":
+            # early-warning.md: an analyst or above (403 whatever the id) acknowledges an alert of its own
+            # organisation that it may still see; another organisation's, or one hidden since, is as absent.
+            if not at_least(role, "analyst"):
+                return 403, ""
+            return (200, "") if relation == "own" else (404, "")
         # -- objects
         case "GET /api/v1/objects":
             return 200, ", ".join(o for o in OBJECTS if sees(grant, o))
@@ -515,6 +523,26 @@ def _rule(w: World, caller: Caller | None, relation: str) -> str:
     return str(rule.pk)
 
 
+def _alert(w: World, caller: Caller | None, relation: str) -> str:
+    """A fresh alert in the relation (own: of the caller's organisation, on an object of *agreed*; own,
+    hidden: of the caller's organisation, on one of *other*, which it may not see; other: of *other*, on
+    one of its own); absent: an id nobody has."""
+    if relation == "absent":
+        return str(uuid.uuid4())
+    owner = "agreed" if relation == "own" else "other"
+    org = org_of(caller or CALLERS[0]) if relation.startswith("own") else "other"
+    obj = indicator(next(_counter), object_marking_refs=[TLP2_AMBER])
+    _ingest(w.store, w.read, [obj], Provenance(w.store.get_org(owner).pk, owner_name=owner))
+    (version,) = w.store.version_facts(str(obj["id"]))
+    rule = next(r for r in w.store.alert_rules(w.store.get_org(org).pk) if r.name == "matrix")
+    matched = {"shared": [{"observable": list(pair), "own": []} for pair in observables_of(obj)]}
+    uid = str(uuid.uuid4())
+    position = w.store.alert_position()
+    assert w.store.record_alerts(position, position, [NewAlert(uid, rule.pk, rule.org_pk, version.pk, str(obj["id"]),
+                                                               position, orjson.dumps(matched))], [])
+    return uid
+
+
 def _listed_rules(w: World, c: Caller, answer: Any) -> str:
     return _labels(["own" if r["org"] == org_of(c) else "other" for r in answer.json()["rules"]], RULES)
 
@@ -588,6 +616,8 @@ ROWS: dict[str, Row] = {
     "DELETE /api/v1/alert-rules/{rule_id}": Row(RULES, lambda w, c, r: w.request(
         c, "DELETE", f"/api/v1/alert-rules/{_rule(w, c, r)}")),
     "GET /api/v1/alerts": Row(NONE, lambda w, c, r: w.request(c, "GET", "/api/v1/alerts")),
+    "POST /api/v1/alerts/{alert_id}/acknowledge": Row(ALERTS, lambda w, c, r: w.request(
+        c, "POST", f"/api/v1/alerts/{_alert(w, c, r)}/acknowledge")),
     # One operation, two questions: what an organisation would receive, and who would receive an object.
     "GET /api/v1/preview?org": Row(ORGS, lambda w, c, r: w.request(
         c, "GET", "/api/v1/preview", org=w.org(c or CALLERS[0], r))),
@@ -803,6 +833,7 @@ def render_section() -> str:
         "agreement its organisation is not party to; *granted* the collection carrying the grant; *absent*",
         "names nothing. Objects are AMBER and published (*other CLEAR* is CLEAR), drafts are drafts.",
         "*keyed* and *unkeyed* are agreements of the caller's organisation with and without an overlap key.",
+        "*own, hidden* is an alert of the caller's organisation about an object it may not (or no longer) see.",
         "",
         "- A cell is one answer when the grant changes nothing, else the answer for each grant (`none`, `read`,",
         "  `read+write`).",

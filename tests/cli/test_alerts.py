@@ -54,7 +54,7 @@ def test_rule_run_and_list(node: Run, tmp_path: Path, receiver: Receiver) -> Non
     assert len(receiver.requests) == 1
     alerts = node("alert", "list", "--org", "cert-a")
     assert alerts.exit_code == 0 and f"cert-a\twatch\twatchlist\t{sid}\tcert-b\tamber" in alerts.stdout
-    assert alerts.stdout.rstrip().endswith("delivered")
+    assert alerts.stdout.rstrip().endswith("\tdelivered\topen")
     as_json = json.loads(node("alert", "list", "--json").stdout)
     assert as_json["org"] == "cert-a" and as_json["matched"]["values"][0]["relation"] == "parent"
     assert node("alert", "list", "--org", "cert-b").stdout == ""
@@ -103,3 +103,26 @@ def test_usage_and_missing_things(node: Run, monkeypatch: pytest.MonkeyPatch) ->
     result = node("alert", "rule", "add", "hook", "--org", "cert-a", "--kind", "own-indicators",
                   "--webhook", "http://127.0.0.1:9/x")
     assert result.exit_code == 1 and "alert_webhook_private_targets" in result.stderr
+
+
+def test_ack(node: Run, tmp_path: Path) -> None:
+    assert node("alert", "rule", "add", "watch", "--org", "cert-a", "--kind", "watchlist",
+                "--value", "ack.example").exit_code == 0
+    for args in (("user", "add", "ana", "--org", "cert-a", "--role", "analyst"),
+                 ("user", "add", "rita", "--org", "cert-a", "--role", "reader"),
+                 ("user", "add", "bob", "--org", "cert-b", "--role", "analyst")):
+        assert node(*args).exit_code == 0
+    _share(node, tmp_path, "[domain-name:value = 'one.ack.example']")
+    assert node("alert", "run").exit_code == 0
+    uid = json.loads(node("alert", "list", "--json").stdout)["id"]
+    refused = node("alert", "ack", uid, "--as", "rita")
+    assert refused.exit_code == 1 and "acknowledging an alert needs the analyst role or above" in refused.stderr
+    assert node("alert", "ack", uid, "--as", "bob").stderr == f"accord: error: no alert '{uid}'\n"
+    assert node("alert", "ack", "no-such-alert").stderr == "accord: error: no alert 'no-such-alert'\n"
+    done = node("alert", "ack", uid, "--as", "ana")
+    assert done.exit_code == 0 and done.stdout.startswith(f"alert {uid} acknowledged by ana 20"), done.output
+    again = node("alert", "ack", uid)  # the node operator: the first acknowledgement stands
+    assert again.exit_code == 0 and again.stdout == done.stdout
+    assert "\tacknowledged by ana " in node("alert", "list").stdout
+    assert node("alert", "list", "--open").stdout == ""
+    assert json.loads(node("alert", "list", "--acknowledged", "--json").stdout)["acknowledged"]["by"] == "ana"

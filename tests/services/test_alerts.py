@@ -14,13 +14,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from accord.errors import AlreadyExistsError, RequestError
-from accord.policy.gate import visibility
+from accord.errors import AlreadyExistsError, NotFoundError, RequestError
+from accord.policy.gate import Visibility, visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule
-from accord.services.alerts import Watchlist, evaluate, visible_alerts
-from accord.stix.markings import TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
-from accord.storage.base import NewAlert, State, Store
+from accord.services.alert_views import acknowledge, alert_json, alert_page, still_matched, visible_alerts
+from accord.services.alerts import Watchlist, evaluate
+from accord.services.release import ReleaseError
+from accord.stix.markings import TLP2_AMBER, TLP2_AMBER_STRICT, TLP2_GREEN, TLP2_RED
+from accord.storage.base import OPERATOR, NewAlert, State, Store
 from tests.conftest import StepClock
 from tests.services.alerting import World, indicator, make_world, sighting
 
@@ -273,3 +275,117 @@ def test_watchlist_relations() -> None:
         ("ipv4-addr", "203.0.113.9"): "exact 203.0.113.9",
         ("file:hashes.MD5", "d41d8cd98f00b204e9800998ecf8427e"): "exact d41d8cd98f00b204e9800998ecf8427e",
     }
+
+
+def test_paging_skips_hidden_alerts_across_reads(world: World) -> None:
+    """Pages of visible alerts only, however the hidden ones fall across the reads of ``batch``."""
+    world.rule("watchlist", values=("pages.example",))
+    ids = world.add("cert-b", *[indicator(f"[domain-name:value = 'p{i}.pages.example']") for i in range(9)])
+    assert world.run() == 9
+    for hidden in (ids[8], ids[7], ids[5], ids[2], ids[1], ids[0]):
+        world.store.set_state(world.store.version_facts(hidden), State.RETRACTED, actor="test")
+    viewer = Viewer.of(world.store.add_user("ann", org="cert-a", role="reader"))
+    vis = visibility(world.store, viewer, world.clock())
+    for limit in (1, 2, 3):
+        pages, before = [], None
+        while True:
+            page = alert_page(world.store, vis, world.pk["cert-a"], limit=limit, before=before, channel="rest",
+                              batch=1)
+            pages.append([v.alert.stix_id for v in page.alerts])
+            if page.next is None:
+                break
+            before = page.next
+        visible = [ids[6], ids[4], ids[3]]
+        assert pages == [visible[i:i + limit] for i in range(0, len(visible), limit)], limit
+
+
+def _lower_the_ceiling(world: World) -> None:
+    """cert-a and cert-b's AMBER agreement ends and a GREEN one follows: a GREEN object of cert-b
+    stays visible to cert-a, its AMBER parts (granular markings) no longer are."""
+    world.store.change_agreement("a-cert-b", action="end", actor="test")
+    world.store.add_agreement("a-cert-b-green", parties=["cert-a", "cert-b"], max_tlp="green", onward=False,
+                              valid_from=None, valid_until=None, actor="test")
+
+
+def _amber_pattern(pattern: str) -> dict[str, object]:
+    """A GREEN indicator whose pattern (the value that matches) is AMBER."""
+    return indicator(pattern, marking=TLP2_GREEN, name="partly amber",
+                     granular_markings=[{"marking_ref": TLP2_AMBER, "selectors": ["pattern"]}])
+
+
+def test_matched_values_no_longer_visible_are_not_listed(world: World) -> None:
+    """Review finding: an alert's stored ``matched`` holds values of the object as the organisation
+    received it when the rule fired. After the ceiling drops, a value the organisation may no
+    longer see must not be listed: an alert whose every match is now hidden is not listed at all."""
+    world.rule("watchlist", values=("ceiling.example",))
+    world.rule("own-indicators")
+    world.add("cert-a", indicator("[domain-name:value = 'ours.ceiling.example']"))
+    world.add("cert-b", _amber_pattern("[domain-name:value = 'ours.ceiling.example']"))
+    assert world.run() == 2
+    viewer = Viewer.of(world.store.add_user("ann", org="cert-a", role="reader"))
+
+    def listed() -> list[dict[str, object]]:
+        vis = visibility(world.store, viewer, world.clock())
+        return [v.matched for v in visible_alerts(world.store, vis, world.pk["cert-a"], limit=10, channel="rest")]
+
+    assert len(listed()) == 2
+    _lower_the_ceiling(world)
+    assert world.store.listed_versions(
+        [a.version_pk for a in world.store.alerts(world.pk["cert-a"], limit=10)],
+        visibility(world.store, viewer, world.clock()).predicate()), "the object itself is still visible"
+    assert listed() == []
+
+
+def test_still_matched_keeps_what_the_body_still_carries() -> None:
+    body = indicator("[domain-name:value = 'a.example'] OR [ipv4-addr:value = '198.51.100.7']")
+    a = {"value": "a.example", "observable": ["domain-name", "a.example"], "relation": "exact"}
+    b = {"value": "b.example", "observable": ["domain-name", "x.b.example"], "relation": "parent"}
+    assert still_matched({"values": [a, b]}, body) == {"values": [a]}
+    assert still_matched({"values": [b]}, body) is None
+    shared = {"observable": ["ipv4-addr", "198.51.100.7"], "own": ["indicator--1"]}
+    assert still_matched({"shared": [shared]}, body) == {"shared": [shared]}
+    assert still_matched({"shared": [shared]}, {**body, "pattern": "[domain-name:value = 'a.example']"}) is None
+    seen = sighting("indicator--1")
+    fired = {"sighting_of_ref": "indicator--1", "sighting_type": "seen", "sighted_by": "cert-b", "from": "cert-a"}
+    assert still_matched(fired, seen) == fired
+    assert still_matched(fired, {k: v for k, v in seen.items() if k != "sighting_of_ref"}) is None
+    assert still_matched({"something": "else"}, body) is None
+
+
+def test_acknowledging(world: World) -> None:
+    """An analyst or above of the alert's organisation acknowledges it; a reader may not (whatever
+    the id); an alert of another organisation, or one no longer visible, is as one nobody has."""
+    world.rule("watchlist", values=("ack.example",))
+    first, second = world.add("cert-b", indicator("[domain-name:value = 'one.ack.example']"),
+                              indicator("[domain-name:value = 'two.ack.example']"))
+    assert world.run() == 2
+    users = {name: Viewer.of(world.store.add_user(name, org=org, role=role)) for name, org, role in (
+        ("rita", "cert-a", "reader"), ("ann", "cert-a", "analyst"), ("bea", "cert-b", "org-admin"))}
+
+    def vis(name: str) -> Visibility:
+        return visibility(world.store, users[name], world.clock())
+
+    newer, older = world.store.alerts(world.pk["cert-a"], limit=10)
+    with pytest.raises(ReleaseError, match="acknowledging an alert needs the analyst role"):
+        acknowledge(world.store, vis("rita"), older.uid, channel="rest")
+    with pytest.raises(ReleaseError):
+        acknowledge(world.store, vis("rita"), "no-such-alert", channel="rest")
+    for name, uid in (("bea", older.uid), ("ann", "no-such-alert"), ("ann", "x" * 1000), ("ann", "a\x00b")):
+        with pytest.raises(NotFoundError):
+            acknowledge(world.store, vis(name), uid, channel="rest")
+    done = acknowledge(world.store, vis("ann"), older.uid, channel="rest")
+    assert done.alert.acknowledged_by == "ann" and done.alert.stix_id == first
+    assert alert_json(done)["acknowledged"]["by"] == "ann"
+    ids = {flag: [v.alert.uid for v in visible_alerts(world.store, vis("rita"), world.pk["cert-a"], limit=10,
+                                                      acknowledged=flag, channel="rest")]
+           for flag in (None, True, False)}
+    assert ids == {None: [newer.uid, older.uid], True: [older.uid], False: [newer.uid]}
+    # No longer visible: as absent, and nothing recorded.
+    world.store.set_state(world.store.version_facts(second), State.RETRACTED, actor="test")
+    with pytest.raises(NotFoundError):
+        acknowledge(world.store, vis("ann"), newer.uid, channel="rest")
+    assert world.store.get_alert(newer.uid).acknowledged is None
+    # The node operator (the CLI without --as) acknowledges any organisation's alert it can find.
+    operator = visibility(world.store, Viewer.operator(), world.clock())
+    assert acknowledge(world.store, operator, newer.uid, channel="cli").alert.acknowledged_by == OPERATOR
+    assert [e.actor for e in world.store.audit_records(action="alert.ack")] == ["ann", OPERATOR]

@@ -22,7 +22,7 @@ from accord.services.webhooks import (
     check_target,
     deliver_due,
 )
-from accord.stix.markings import TLP2_RED
+from accord.stix.markings import TLP2_AMBER, TLP2_GREEN, TLP2_RED
 from accord.storage.base import Store
 from tests.conftest import StepClock
 from tests.services.alerting import Receiver, World, indicator, make_world, receiving
@@ -187,3 +187,20 @@ def test_a_refused_webhook_refuses_the_rule(sqlite_world: World) -> None:
                  allow_private=False)
     assert err.value.parameter == "webhook" and "alert_webhook_private_targets" in err.value.reason
     assert world.store.alert_rules() == []
+
+
+def test_withheld_when_what_it_holds_is_no_longer_visible(world: World, receiver: Receiver) -> None:
+    """Review finding: the payload is the object as the organisation received it when the rule
+    fired. If the agreement's ceiling drops before the delivery, the object may stay visible while
+    a part of it (here the AMBER pattern, the very value that matched) no longer is: the stored
+    payload must not be sent."""
+    world.rule("watchlist", values=("lowered.example",), webhook=receiver.url)
+    world.add("cert-b", indicator("[domain-name:value = 'lowered.example']", marking=TLP2_GREEN,
+                                  granular_markings=[{"marking_ref": TLP2_AMBER, "selectors": ["pattern"]}]))
+    assert world.run() == 1
+    world.store.change_agreement("a-cert-b", action="end", actor="test")
+    world.store.add_agreement("a-cert-b-green", parties=["cert-a", "cert-b"], max_tlp="green", onward=False,
+                              valid_from=None, valid_until=None, actor="test")
+    report = deliver_due(world.store, world.box, now=world.clock(), allow_private=True)
+    assert report.withheld == 1 and receiver.requests == []
+    assert _state(world)[0] == "withheld"
