@@ -108,7 +108,7 @@ def set_peer_key(store: Store, box: SecretBox, peer: str, key_text: str, *, remo
     """Keep a partner's overlap key (sealed) for asking its node through ``peer``."""
     key = parse_key(key_text)
     return store.set_peer_overlap_key(peer, sealed_key=box.seal(key.hex()), fingerprint=fingerprint(key),
-                                      remote_agreement=remote_agreement or None, actor=actor)
+                                      remote_agreement=remote_agreement or None, for_org=None, actor=actor)
 
 
 def unseal_key(box: SecretBox, record: OverlapKey) -> bytes:
