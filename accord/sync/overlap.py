@@ -5,7 +5,8 @@ The values are normalised and hashed here, with the key of the partner's agreeme
 peer (``accord peer overlap-key``); only the hashes travel, through the peer's client (our
 token there, the same TLS, origin and size rules as a sync cycle), and the hashes the partner
 names in its answer are mapped back to our values here. The question is recorded in our audit
-log too (action ``overlap.ask``: which peer, how many values, hashes and matches; no values).
+log too (action ``overlap.ask``, under the local organisation the key speaks for: which peer and
+partner, how many values, hashes and matches; no values).
 """
 
 from __future__ import annotations
@@ -56,8 +57,12 @@ def ask_peer(store: Store, box: SecretBox, client_for: Callable[[Peer, str], Pee
     overlap = [(plan.values[i], index_type, value) for i, index_type, value in found]
     asked = len(plan.values) - len(plan.problems)
     if hashes:  # nothing was sent otherwise: nothing to record
-        store.audit_append(AuditEvent(actor, "overlap.ask", org=peer.org_name, subject=peer.name,
+        # Under the local organisation the question was asked as (its org-admins see their members'
+        # questions); the actor is whoever made this node ask.
+        store.audit_append(AuditEvent(actor, "overlap.ask", org=record.for_org, subject=peer.name,
                                       detail={"values": asked, "hashes": len(hashes),
                                               "matched": len({v for v, _, _ in overlap}),
-                                              "key": record.fingerprint, "remote_agreement": agreement}))
-    return OverlapResult(peer.name, agreement, record.fingerprint, asked, len(hashes), overlap, plan.problems)
+                                              "key": record.fingerprint, "remote_agreement": agreement,
+                                              "partner": peer.org_name}))
+    return OverlapResult(peer.name, agreement, record.fingerprint, asked, len(hashes), overlap, plan.problems,
+                         record.for_org)

@@ -24,9 +24,9 @@ from accord.web.pages import Page, PageError, page
 
 log = logging.getLogger("accord.web")
 
-NOBODY_TO_ASK = ("You may not have this node ask a partner's node: that takes an analyst or above of an "
-                 "organisation of this node with an active agreement with a partner whose peer has an overlap "
-                 "key, or a node-admin.")
+NOBODY_TO_ASK = ("You may not have this node ask a partner's node: that takes a node-admin, or an analyst or "
+                 "above of the organisation of this node that a peer's overlap key is kept for, while it has an "
+                 "active agreement with that peer's partner.")
 # What each answer of the partner's node means for the person asking; the partner's own words
 # (and the peer's URL) are shown to node-admins only, peers being the operator's business.
 REFUSALS = {
