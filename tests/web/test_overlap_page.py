@@ -367,7 +367,11 @@ def test_a_rotated_key_is_explained_not_answered_as_no_overlap(world: World, par
         expect(page.locator("#overlap")).to_have_count(0)
         assert partner.node.url not in page.content()  # the peer's address is for node-admins
         expect(page.get_by_label("Values")).to_have_value(partner.held[1])
-        assert len(world.store.audit_records(action="overlap.ask")) == before  # nothing was answered
+        # Not answered, but sent: recorded as a failed question of one hash.
+        entries = world.store.audit_records(action="overlap.ask")
+        assert len(entries) == before + 1
+        assert {k: orjson.loads(entries[-1].detail)[k] for k in ("hashes", "matched", "failed")} == {
+            "hashes": 1, "matched": 0, "failed": True}
     finally:  # B's operator sets the new key: asking works again
         set_peer_key(world.store, SecretBox(world.log.parent / "node.key"), "node-b", new_key, remote_agreement=None,
                      for_org="cert-a", actor="test")
