@@ -16,7 +16,7 @@ from typing import Protocol
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.errors import RequestError, SyncError
+from accord.errors import ConfigError, RequestError, SyncError
 from accord.policy.roles import Role
 from accord.services.lookup import MAX_VALUES
 from accord.services.overlap import OverlapResult, askable_peers
@@ -40,6 +40,9 @@ REFUSALS = {
     404: "The partner's node does not know the agreement this node names for the peer, or has no overlap check.",
 }
 UNREACHABLE = "The partner's node could not be reached, or answered something unusable. Try again later."
+# A key or token kept for the peer that this node cannot use (the node key file was replaced, the
+# key removed meanwhile): the reason names the key file and the operator's remedy, for node-admins.
+UNUSABLE_KEY = "This node's key for the peer cannot be used; ask this node's operator."
 
 
 class AskPeer(Protocol):
@@ -99,6 +102,9 @@ def overlap_page(p: Page) -> Response:
     except SyncError as exc:
         log.warning("overlap question of %s through peer %s failed: %s", p.viewer.username, peer.name, exc)
         return show(502, failure=refusal(exc), detail=str(exc) if p.viewer.is_node_admin else None)
+    except ConfigError as exc:
+        log.error("overlap question of %s through peer %s not asked: %s", p.viewer.username, peer.name, exc)
+        return show(500, failure=UNUSABLE_KEY, detail=str(exc) if p.viewer.is_node_admin else None)
     return show(result=Answer.of(result, values))
 
 

@@ -23,10 +23,10 @@ import orjson
 import pytest
 
 from accord.app import build_app
-from accord.errors import SyncError
+from accord.errors import ConfigError, SyncError
 from accord.policy.passwords import set_password
 from accord.policy.tokens import new_token
-from accord.services.overlap import OverlapResult, new_agreement_key, set_peer_key
+from accord.services.overlap import OverlapResult, new_agreement_key, set_peer_key, unseal_key
 from accord.services.secrets import SecretBox
 from accord.settings import load_settings
 from accord.storage.base import OPERATOR, Provenance
@@ -57,7 +57,7 @@ class Asked:
     """A stand-in for the asker app.py wires in: records each question, answers or fails as told."""
 
     calls: list[tuple[str, list[str], str]] = field(default_factory=list)
-    failure: SyncError | None = None
+    failure: Exception | None = None
 
     def __call__(self, peer_name: str, values: list[str], *, actor: str) -> OverlapResult:
         self.calls.append((peer_name, values, actor))
@@ -163,6 +163,27 @@ def test_each_failure_of_the_partners_node_is_explained(app: tuple[App, Asked], 
         # The peer's address and the partner's words: the operator's business, and escaped.
         assert ("https://node-b.example/api/v1/overlap" in failed.text) == detailed, username
         assert "<b>x</b>" not in failed.text
+
+
+def test_a_key_this_node_cannot_use_is_explained_without_the_key_files_path(app: tuple[App, Asked],
+                                                                              tmp_path: Path) -> None:
+    """The node key file was replaced: the sealed key no longer opens. The reason names the key
+    file and what the operator must do: a node-admin's business, like a failure's detail."""
+    web, asked = app
+    record = web.store.peer_overlap_key("node-b")
+    assert record is not None
+    replaced = tmp_path / "replaced" / "node.key"
+    with pytest.raises(ConfigError) as caught:
+        unseal_key(SecretBox(replaced), record)
+    assert str(replaced) in str(caught.value)
+    asked.failure = caught.value
+    for username, detailed in (("alice", False), ("admin", True)):
+        failed = web.session(username).post("/overlap", {"peer": "node-b", "values": "198.51.100.7"})
+        assert failed.status_code == 500, username
+        assert "This node&#39;s key for the peer cannot be used; ask this node&#39;s operator." in failed.text
+        assert "198.51.100.7</textarea>" in failed.text, username
+        assert (str(replaced) in failed.text) == detailed, username
+        assert ("accord peer overlap-key" in failed.text) == detailed, username
 
 
 # ---------------------------------------------------------------- in process, two nodes: asked as whom
