@@ -10,6 +10,7 @@ account on the partner's node. This module receives that asker from app.py (the 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +41,12 @@ REFUSALS = {
     404: "The partner's node does not know the agreement this node names for the peer, or has no overlap check.",
 }
 UNREACHABLE = "The partner's node could not be reached, or answered something unusable. Try again later."
+# Questions this process asks at once from the page. Each holds one of the server's worker threads
+# (shared by every page) until the partner answers, which may take OVERLAP_TIMEOUT (10 minutes) the
+# first time under a key; the rest of the pool stays for everyone else. app.py wires the semaphore.
+MAX_QUESTIONS = 4
+BUSY = (f"This node is already asking partners' nodes {MAX_QUESTIONS} questions at once, the most it asks at a "
+        "time; try again in a minute.")
 # A key or token kept for the peer that this node cannot use (the node key file was replaced, the
 # key removed meanwhile): the reason names the key file and the operator's remedy, for node-admins.
 UNUSABLE_KEY = "This node's key for the peer cannot be used; ask this node's operator."
@@ -97,6 +104,13 @@ def overlap_page(p: Page) -> Response:
     if not values:
         raise RequestError("values", "give at least one value")
     ask: AskPeer = p.request.app.state.ask_peer
+    places: threading.BoundedSemaphore = p.request.app.state.overlap_questions
+    if not places.acquire(blocking=False):
+        log.warning("overlap question of %s through peer %s turned away: %d questions already asked",
+                    p.viewer.username, peer.name, MAX_QUESTIONS)
+        busy = show(503, failure=BUSY)
+        busy.headers["Retry-After"] = "60"
+        return busy
     try:
         result = ask(peer.name, values, actor=p.viewer.username)
     except SyncError as exc:
@@ -105,6 +119,8 @@ def overlap_page(p: Page) -> Response:
     except ConfigError as exc:
         log.error("overlap question of %s through peer %s not asked: %s", p.viewer.username, peer.name, exc)
         return show(500, failure=UNUSABLE_KEY, detail=str(exc) if p.viewer.is_node_admin else None)
+    finally:
+        places.release()
     return show(result=Answer.of(result, values))
 
 

@@ -11,6 +11,7 @@ refused, a rotated key explained.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -184,6 +185,43 @@ def test_a_key_this_node_cannot_use_is_explained_without_the_key_files_path(app:
         assert "198.51.100.7</textarea>" in failed.text, username
         assert (str(replaced) in failed.text) == detailed, username
         assert ("accord peer overlap-key" in failed.text) == detailed, username
+
+
+def test_questions_beyond_the_limit_are_turned_away_at_once(app: tuple[App, Asked]) -> None:
+    """Each question holds a server thread until the partner answers (up to OVERLAP_TIMEOUT): past
+    the per-process limit, a question is answered 503 at once rather than queued behind them."""
+    web, asked = app
+    web.client.app.state.overlap_questions = threading.BoundedSemaphore(1)  # type: ignore[attr-defined]
+    entered, release = threading.Event(), threading.Event()
+    answer = asked.__call__
+
+    def slow(peer_name: str, values: list[str], *, actor: str) -> OverlapResult:
+        entered.set()
+        assert release.wait(20)
+        return answer(peer_name, values, actor=actor)
+
+    web.client.app.state.ask_peer = slow  # type: ignore[attr-defined]
+    first: list[int] = []
+    waiting = threading.Thread(target=lambda: first.append(
+        web.session("alice").post("/overlap", {"peer": "node-b", "values": "198.51.100.7"}).status_code))
+    waiting.start()
+    try:
+        assert entered.wait(30)
+        for username in ("paul", "admin"):  # anyone, node-admins too: the threads are everyone's
+            busy = web.session(username).post("/overlap", {"peer": "node-b", "values": "198.51.100.8"})
+            assert busy.status_code == 503 and busy.headers["Retry-After"] == "60", username
+            assert "already asking partners&#39; nodes" in busy.text and "198.51.100.8</textarea>" in busy.text
+        assert web.session("paul").get("/overlap").status_code == 200  # the form itself is not limited
+    finally:
+        release.set()
+        waiting.join(30)
+    assert first == [200] and [c[2] for c in asked.calls] == ["alice"]
+    # The place is given back after an answer and after a failure alike.
+    asked.failure = SyncError("down", peer_status=None)
+    web.client.app.state.ask_peer = asked  # type: ignore[attr-defined]
+    assert web.session("paul").post("/overlap", {"peer": "node-b", "values": "198.51.100.9"}).status_code == 502
+    asked.failure = None
+    assert web.session("paul").post("/overlap", {"peer": "node-b", "values": "198.51.100.9"}).status_code == 200
 
 
 # ---------------------------------------------------------------- in process, two nodes: asked as whom
