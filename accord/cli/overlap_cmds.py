@@ -56,7 +56,7 @@ def agreement_overlap_key(node: NodeContext, name: str, rotate: bool, remove: bo
     click.echo(key)
     click.echo(f"agreement {name}: overlap key {fingerprint} (the fingerprint both operators can compare). The key "
                "above is shown this once: the partner's operator sets it with "
-               "`accord peer overlap-key PEER --set -`.", err=True)
+               "`accord peer overlap-key PEER --set - --for-org ORG`.", err=True)
 
 
 @peer.command("overlap-key")

@@ -135,7 +135,7 @@ def unseal_key(box: SecretBox, record: OverlapKey) -> bytes:
     except ConfigError as exc:
         raise ConfigError(f"the overlap key {record.fingerprint} cannot be opened ({exc}); make it again: "
                           "`accord agreement overlap-key NAME --rotate` (the key partners ask this node with) or "
-                          "`accord peer overlap-key PEER --set -` (a partner's key)") from None
+                          "`accord peer overlap-key PEER --set - --for-org ORG` (a partner's key)") from None
     if fingerprint(key) != record.fingerprint:
         raise ConfigError("a stored overlap key does not match its fingerprint: set it again")
     return key

@@ -28,7 +28,7 @@ def ask_peer(store: Store, box: SecretBox, client_for: Callable[[Peer, str], Pee
     if record is None:
         raise ConfigError(f"peer {peer_name!r} has no overlap key: the partner's operator makes one for your "
                           f"agreement (`accord agreement overlap-key NAME`); set it here with "
-                          f"`accord peer overlap-key {peer_name} --set -`")
+                          f"`accord peer overlap-key {peer_name} --set - --for-org ORG`")
     plan = plan_hashes(unseal_key(box, record), values)
     hashes = list(plan.by_hash)
     asked = len(plan.values) - len(plan.problems)
