@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 import pytest
+from starlette.applications import Starlette
 
 from accord.app import build_app
 from accord.errors import ConfigError, SyncError
@@ -68,6 +69,17 @@ class Asked:
                              [(values[0], "ipv4-addr", values[0])], [])
 
 
+def _node_app(store: SQLiteStore, data_dir: Path, clock: StepClock,
+              users: tuple[tuple[str, str, str], ...] = ()) -> Starlette:
+    """A node's application over ``store``, with these (username, organisation, role) able to sign in."""
+    for username, org, role in users:
+        store.add_user(username, org=org, role=role)
+        set_password(store, username, password_for(username))
+    settings = load_settings(env={"ACCORD_DATA_DIR": str(data_dir), "ACCORD_DATABASE_URL": store.url,
+                                  "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_ALERT_RUNNER": "false"})
+    return build_app(settings, store, clock=clock)
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[tuple[App, Asked]]:
     """cert-a (local) has an active agreement with cert-b and a suspended one with cert-c; `other`
@@ -92,14 +104,9 @@ def app(tmp_path: Path) -> Iterator[tuple[App, Asked]]:
                        interval_s=60, accept_max_tlp="amber", accept_types=(), links=[], actor="test")
         if peer != "node-b2":
             set_peer_key(store, box, peer, KEY, remote_agreement=None, for_org=for_org, actor=OPERATOR)
-    for username, org, role in (("rita", "cert-a", "reader"), ("alice", "cert-a", "analyst"),
-                                ("paul", "cert-a", "publisher"), ("otto", "other", "org-admin"),
-                                ("bea", "cert-b", "publisher"), ("admin", "node", "node-admin")):
-        store.add_user(username, org=org, role=role)
-        set_password(store, username, password_for(username))
-    settings = load_settings(env={"ACCORD_DATA_DIR": str(tmp_path), "ACCORD_DATABASE_URL": store.url,
-                                  "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_ALERT_RUNNER": "false"})
-    built = build_app(settings, store, clock=clock)
+    built = _node_app(store, tmp_path, clock, (
+        ("rita", "cert-a", "reader"), ("alice", "cert-a", "analyst"), ("paul", "cert-a", "publisher"),
+        ("otto", "other", "org-admin"), ("bea", "cert-b", "publisher"), ("admin", "node", "node-admin")))
     asked = Asked()
     built.state.ask_peer = asked
     yield App(store, TestClient(built, raise_server_exceptions=True, base_url="http://testserver"), built.state.web,
@@ -256,9 +263,7 @@ def two_nodes(tmp_path: Path) -> Iterator[TwoNodes]:
             Provenance(a.get_org("cert-b").pk, owner_name="cert-b"))
     (tmp_path / "a").mkdir()
     key, _ = new_agreement_key(a, SecretBox(tmp_path / "a" / "node.key"), "b-a", rotate=False, actor="test")
-    a_settings = load_settings(env={"ACCORD_DATA_DIR": str(tmp_path / "a"), "ACCORD_DATABASE_URL": a.url,
-                                    "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_ALERT_RUNNER": "false"})
-    a_http = TestClient(build_app(a_settings, a, clock=clock), base_url="https://node-a.example")
+    a_http = TestClient(_node_app(a, tmp_path / "a", clock), base_url="https://node-a.example")
 
     def to_a(request: httpx.Request) -> httpx.Response:
         answered = a_http.request(request.method, str(request.url), content=request.content,
@@ -277,13 +282,8 @@ def two_nodes(tmp_path: Path) -> Iterator[TwoNodes]:
     b.add_peer("node-a", url="https://node-a.example/taxii2/", username="node-b", sealed_token=b_box.seal(token),
                org="cert-b", interval_s=3600, accept_max_tlp="amber", accept_types=(), links=[], actor="test")
     set_peer_key(b, b_box, "node-a", key, remote_agreement=None, for_org="cert-a", actor=OPERATOR)
-    for username, org, role in (("alice", "cert-a", "analyst"), ("carla", "cert-a", "org-admin"),
-                                ("olga", "other", "analyst"), ("oscar", "other", "org-admin")):
-        b.add_user(username, org=org, role=role)
-        set_password(b, username, password_for(username))
-    b_settings = load_settings(env={"ACCORD_DATA_DIR": str(tmp_path), "ACCORD_DATABASE_URL": b.url,
-                                    "ACCORD_SYNC_SCHEDULER": "false", "ACCORD_ALERT_RUNNER": "false"})
-    built = build_app(b_settings, b, clock=clock)
+    built = _node_app(b, tmp_path, clock, (("alice", "cert-a", "analyst"), ("carla", "cert-a", "org-admin"),
+                                           ("olga", "other", "analyst"), ("oscar", "other", "org-admin")))
     built.state.ask_peer = partial(ask_peer, b, b_box, lambda peer, tok: PeerClient(
         peer.url, peer.username, tok, transport=httpx.MockTransport(to_a)))
     yield TwoNodes(App(b, TestClient(built, raise_server_exceptions=True, base_url="http://testserver"),
