@@ -8,6 +8,7 @@ concrete backend (through storage.open_store).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -48,6 +49,7 @@ from accord.taxii.errors import TaxiiError, handle_error
 from accord.taxii.paging import Cursors
 from accord.taxii.routes import ROUTES
 from accord.telemetry import RequestTelemetry, metrics_endpoint, set_store_info
+from accord.web import overlap_page
 from accord.web import routes as web_routes
 from accord.web.context import WEB_SECRET, WebContext, template_environment
 from accord.web.headers import SecurityHeaders
@@ -125,6 +127,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
                                alert_webhook_private_targets=settings.alert_webhook_private_targets)
     app.state.api_log = logging.getLogger("accord.api")
     app.state.ask_peer = partial(overlap_with_peer, settings, store)  # the overlap page's asker (web/overlap_page.py)
+    app.state.overlap_questions = threading.BoundedSemaphore(overlap_page.MAX_QUESTIONS)  # its places, per process
     app.state.overlap = api_overlap.OverlapContext(SecretBox(Path(settings.key_file)))
     app.state.web = WebContext(store, throttle, clock, store.node_secret(WEB_SECRET), template_environment(),
                                settings.four_eyes, settings.session_idle_minutes * 60_000_000,

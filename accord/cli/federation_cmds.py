@@ -13,7 +13,7 @@ from accord.errors import ConfigError
 from accord.services.peering import add_peer
 from accord.services.secrets import SecretBox
 from accord.stix.markings import TLP_LEVELS
-from accord.storage.base import OPERATOR, Peer, Store
+from accord.storage.base import OPERATOR, OverlapKey, Peer, Store
 
 
 def _links(specs: tuple[str, ...], direction: str) -> list[tuple[str, str, str]]:
@@ -75,6 +75,17 @@ def peer_add(node: NodeContext, name: str, url: str, username: str, token: str, 
     click.echo(f"peer {added.name} added ({len(added.links)} links)")
 
 
+def describe_overlap_key(record: OverlapKey | None) -> str:
+    """A partner's overlap key (accord/cli/overlap_cmds.py) as `peer overlap-key` and `peer show`
+    print it: its fingerprint, never the key, and the local organisation it is asked as."""
+    if record is None:
+        return "no overlap key"
+    return (f"overlap key {record.fingerprint}, set {show_time(record.created)}, "
+            + (f"asked as {record.for_org}" if record.for_org else
+               "asked as no organisation named (node-admins only: name it with --for-org)")
+            + (f", agreement {record.remote_agreement}" if record.remote_agreement else ""))
+
+
 def _describe(store: Store, p: Peer) -> list[str]:
     names = {c.pk: c.alias or c.id for c in store.collections()}
     lines = [f"{p.name}: {p.url} as {p.username}, organisation {p.org_name}, every {p.interval_s} s"
@@ -86,6 +97,9 @@ def _describe(store: Store, p: Peer) -> list[str]:
         lines.append(f"  {link.direction} {where}: cursor {link.cursor or '-'}, objects {link.objects}, "
                      f"last success {show_time(link.last_success)}"
                      + (f", last error: {link.last_error}" if link.last_error else ""))
+    key = store.peer_overlap_key(p.name)
+    if key is not None:
+        lines.append(f"  {describe_overlap_key(key)}")
     return lines
 
 

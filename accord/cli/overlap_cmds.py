@@ -15,10 +15,10 @@ import click
 import orjson
 
 from accord.cli.context import NodeContext
-from accord.cli.federation_cmds import FROM_STDIN, peer
+from accord.cli.federation_cmds import FROM_STDIN, describe_overlap_key, peer
 from accord.cli.sharing_cmds import agreement, show_time
 from accord.errors import ConfigError, RequestError
-from accord.services.overlap import new_agreement_key, set_peer_key
+from accord.services.overlap import new_agreement_key, set_peer_key, set_peer_org
 from accord.services.secrets import SecretBox
 from accord.storage.base import OPERATOR
 
@@ -56,45 +56,54 @@ def agreement_overlap_key(node: NodeContext, name: str, rotate: bool, remove: bo
     click.echo(key)
     click.echo(f"agreement {name}: overlap key {fingerprint} (the fingerprint both operators can compare). The key "
                "above is shown this once: the partner's operator sets it with "
-               "`accord peer overlap-key PEER --set -`.", err=True)
+               "`accord peer overlap-key PEER --set - --for-org ORG`.", err=True)
 
 
 @peer.command("overlap-key")
 @click.argument("name")
 @click.option("--set", "set_from", metavar="-",
               help="Read the partner's key (64 hex digits) from standard input: '-' is the only value, so the "
-                   "key never sits in shell history or a process list.")
+                   "key never sits in shell history or a process list. Needs --for-org.")
+@click.option("--for-org", "for_org", metavar="LOCAL_ORG",
+              help="The local organisation the peer's account on the partner's node belongs to there (our side of "
+                   "the agreement): the partner answers as that organisation, so only its analysts and above (and "
+                   "node-admins) may ask. Alone: name it for the key already kept.")
 @click.option("--agreement", "remote_agreement", metavar="NAME",
               help="With --set: the agreement's name on the partner's node (needed only if our organisation "
                    "there has several agreements with a key).")
 @click.option("--remove", is_flag=True, help="Forget the partner's key.")
 @click.pass_obj
-def peer_overlap_key(node: NodeContext, name: str, set_from: str | None, remote_agreement: str | None,
-                     remove: bool) -> None:
+def peer_overlap_key(node: NodeContext, name: str, set_from: str | None, for_org: str | None,
+                     remote_agreement: str | None, remove: bool) -> None:
     """Keep the overlap key a partner made for our agreement, to ask its node with `accord overlap`.
 
-    Without options: show the fingerprint of the key kept (never the key)."""
+    Without options: show the fingerprint of the key kept (never the key) and the organisation
+    it is asked as."""
     store = node.store()
     if set_from is not None and remove:
         raise ConfigError("give --set or --remove, not both")
     if remote_agreement is not None and set_from is None:
         raise ConfigError("--agreement goes with --set")
     if remove:
+        if for_org is not None:
+            raise ConfigError("--for-org goes with --set, or alone")
         store.remove_peer_overlap_key(name, actor=OPERATOR)
         click.echo(f"peer {name}: overlap key removed")
         return
     if set_from is None:
-        record = store.peer_overlap_key(name)
-        click.echo(f"peer {name}: " + ("no overlap key" if record is None else
-                                       f"overlap key {record.fingerprint}, set {show_time(record.created)}"
-                                       + (f", agreement {record.remote_agreement}" if record.remote_agreement
-                                          else "")))
+        record = store.peer_overlap_key(name) if for_org is None else set_peer_org(store, name, for_org,
+                                                                                   actor=OPERATOR)
+        click.echo(f"peer {name}: {describe_overlap_key(record)}")
         return
     if set_from != FROM_STDIN:
         raise ConfigError("--set: the key is read from standard input only (--set -), never from the command line")
+    if for_org is None:
+        raise ConfigError("--set needs --for-org LOCAL_ORG: the organisation of this node whose account the peer "
+                          "uses on the partner's node (the partner answers as that organisation)")
     kept = set_peer_key(store, _box(node), name, sys.stdin.readline(), remote_agreement=remote_agreement,
-                        actor=OPERATOR)
-    click.echo(f"peer {name}: overlap key {kept.fingerprint} kept (compare the fingerprint with the partner's)")
+                        for_org=for_org, actor=OPERATOR)
+    click.echo(f"peer {name}: overlap key {kept.fingerprint} kept, asked as {kept.for_org} (compare the "
+               "fingerprint with the partner's)")
 
 
 def _values(values: tuple[str, ...], file: click.File | None) -> list[str]:

@@ -22,7 +22,8 @@ holds. Each question is one audit entry (action ``overlap``: who, under which ag
 hashes, how many matched; never a value nor a hash).
 
 The asking side hashes here too (``plan_hashes``); accord/sync/overlap.py sends the hashes with
-this node's account on the partner's node, which takes the question as our organisation's. So
+the peer's account on the partner's node, which takes the question as the organisation that
+account belongs to there; the key kept for the peer names it on our side (``for_org``). So
 ``askable_peers`` decides who on this node may make it ask: docs/early-warning.md, "Who may ask".
 """
 
@@ -103,12 +104,29 @@ def new_agreement_key(store: Store, box: SecretBox, name: str, *, rotate: bool, 
     return key.hex(), fp
 
 
+def _local_org(store: Store, name: str) -> str:
+    """The organisation a partner's key speaks for: one of this node's own (our side of the agreement)."""
+    if store.get_org(name).kind != "local":
+        raise ConfigError(f"organisation {name!r} is a partner: a partner's key speaks for the local organisation "
+                          "whose account the peer uses on the partner's node (our side of the agreement)")
+    return name
+
+
 def set_peer_key(store: Store, box: SecretBox, peer: str, key_text: str, *, remote_agreement: str | None,
-                 actor: str) -> OverlapKey:
-    """Keep a partner's overlap key (sealed) for asking its node through ``peer``."""
+                 for_org: str | None, actor: str) -> OverlapKey:
+    """Keep a partner's overlap key (sealed) for asking its node through ``peer``. ``for_org`` is the
+    local organisation the peer's account on the partner's node belongs to there: its members may
+    ask with the key (``askable_peers``); None leaves the key to node-admins."""
     key = parse_key(key_text)
+    org = None if for_org is None else _local_org(store, for_org)
     return store.set_peer_overlap_key(peer, sealed_key=box.seal(key.hex()), fingerprint=fingerprint(key),
-                                      remote_agreement=remote_agreement or None, actor=actor)
+                                      remote_agreement=remote_agreement or None, for_org=org, actor=actor)
+
+
+def set_peer_org(store: Store, peer: str, for_org: str, *, actor: str) -> OverlapKey:
+    """Name the local organisation a key already kept for ``peer`` speaks for (a key kept before
+    the organisation was recorded, or a peer whose account moved to another organisation there)."""
+    return store.set_peer_overlap_org(peer, for_org=_local_org(store, for_org), actor=actor)
 
 
 def unseal_key(box: SecretBox, record: OverlapKey) -> bytes:
@@ -117,7 +135,7 @@ def unseal_key(box: SecretBox, record: OverlapKey) -> bytes:
     except ConfigError as exc:
         raise ConfigError(f"the overlap key {record.fingerprint} cannot be opened ({exc}); make it again: "
                           "`accord agreement overlap-key NAME --rotate` (the key partners ask this node with) or "
-                          "`accord peer overlap-key PEER --set -` (a partner's key)") from None
+                          "`accord peer overlap-key PEER --set - --for-org ORG` (a partner's key)") from None
     if fingerprint(key) != record.fingerprint:
         raise ConfigError("a stored overlap key does not match its fingerprint: set it again")
     return key
@@ -223,6 +241,7 @@ class OverlapResult:
     hashes: int
     overlap: list[tuple[str, str, str]]  # (value as given, index type, normalised value), in the order given
     problems: list[tuple[str, str]]  # (value, why it was not asked)
+    for_org: str | None = None  # the local organisation the question was asked as (see AskablePeer)
 
 
 @dataclass(frozen=True)
@@ -233,17 +252,20 @@ class AskablePeer:
     org_name: str  # the partner organisation the peer speaks for
     fingerprint: str  # of the partner's key kept for it
     remote_agreement: str | None  # the agreement's name on the partner's node, when it must be named
+    for_org: str | None  # the local organisation the question is asked as (None: not named; node-admins only)
 
 
 def askable_peers(store: Store, viewer: Viewer, now: int) -> list[AskablePeer]:
     """The peers with a partner's overlap key that ``viewer`` may have this node ask.
 
-    The question travels with this node's account on the partner's node, so the partner answers it
-    as our side of the agreement and records it against that organisation. So: a node-admin (the
-    operator, who can ask from the CLI anyway) through every peer; an analyst or above of a local
-    organisation through the peers of the organisations it has an active agreement with (whose
-    shared data its members may see here too); nobody else (readers, partner organisations'
-    accounts, local organisations with no agreement with that partner) through any."""
+    The question travels with the peer's one account on the partner's node, which belongs to one
+    organisation there: the partner answers it as that organisation (what their agreement lets it
+    see) and records it against it. The operator names that organisation, on our side, with the
+    key (``for_org``). So: a node-admin (the operator, who can ask from the CLI anyway) through
+    every keyed peer; an analyst or above of a local organisation through the peers whose key
+    speaks for that very organisation, while it has an active agreement with the peer's partner;
+    nobody else (readers, partner organisations' accounts, another local organisation, whatever
+    its own agreements with that partner, since the partner would answer it as the first one)."""
     partners: set[int] | None = None  # None: every peer's
     if not viewer.is_node_admin:
         if not viewer.role.at_least(Role.ANALYST) or viewer.org_name is None \
@@ -255,6 +277,7 @@ def askable_peers(store: Store, viewer: Viewer, now: int) -> list[AskablePeer]:
     for peer in store.peers():
         if partners is None or peer.org_pk in partners:
             record = store.peer_overlap_key(peer.name)
-            if record is not None:
-                askable.append(AskablePeer(peer.name, peer.org_name, record.fingerprint, record.remote_agreement))
+            if record is not None and (partners is None or record.for_org == viewer.org_name):
+                askable.append(AskablePeer(peer.name, peer.org_name, record.fingerprint, record.remote_agreement,
+                                           record.for_org))
     return askable

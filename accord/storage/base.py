@@ -189,13 +189,16 @@ class Peer:
 
 @dataclass(frozen=True, slots=True)
 class OverlapKey:
-    """A key of the overlap check (storage/overlap.py), sealed with the node key; ``remote_agreement``
-    is, for a partner's key, the agreement's name on the partner's node (None: not needed)."""
+    """A key of the overlap check (storage/overlap.py), sealed with the node key. For a partner's
+    key, ``remote_agreement`` is the agreement's name on the partner's node (None: not needed) and
+    ``for_org`` the local organisation the peer's account there speaks for (None: not named, as
+    for keys kept before migration 0013; node-admins alone may ask with it)."""
 
     sealed_key: bytes
     fingerprint: str
     created: int
     remote_agreement: str | None = None
+    for_org: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -708,7 +711,13 @@ class Store(Protocol):
         ...
 
     def set_peer_overlap_key(self, name: str, *, sealed_key: bytes, fingerprint: str, remote_agreement: str | None,
-                             actor: str) -> OverlapKey: ...
+                             for_org: str | None, actor: str) -> OverlapKey:
+        """Keep a partner's key for a peer, replacing any (NotFoundError: no such peer or organisation)."""
+        ...
+
+    def set_peer_overlap_org(self, name: str, *, for_org: str, actor: str) -> OverlapKey:
+        """Name the local organisation the peer's kept key speaks for (ConfigError: no key kept)."""
+        ...
 
     def remove_peer_overlap_key(self, name: str, *, actor: str) -> None: ...
 

@@ -28,6 +28,7 @@ class OverlapQueries:
     _write: Callable[[], AbstractContextManager[Any]]
     _stream: Callable[[str, Sequence[Any]], Iterator[tuple[Any, ...]]]
     _clock: Callable[[], int]
+    _org_pk: Callable[[Any, str], int]  # storage/sharing.py
 
     # -- keys of our agreements (partners ask us) -----------------------------------------
     def _agreement_pk(self, conn: Any, name: str) -> int:
@@ -75,34 +76,52 @@ class OverlapQueries:
         return int(row[0])
 
     def set_peer_overlap_key(self, name: str, *, sealed_key: bytes, fingerprint: str, remote_agreement: str | None,
-                             actor: str) -> OverlapKey:
+                             for_org: str | None, actor: str) -> OverlapKey:
         now = self._clock()
         with self._write() as conn:
             pk = self._peer_pk(conn, name)
+            org_pk = None if for_org is None else self._org_pk(conn, for_org)
             conn.execute(self._sql("DELETE FROM peer_overlap_keys WHERE peer_pk = ?"), (pk,))
             conn.execute(self._sql("INSERT INTO peer_overlap_keys (peer_pk, sealed_key, fingerprint, remote_agreement, "
-                                   "created) VALUES (?, ?, ?, ?, ?)"),
-                         (pk, sealed_key, fingerprint, remote_agreement, now))
+                                   "for_org_pk, created) VALUES (?, ?, ?, ?, ?, ?)"),
+                         (pk, sealed_key, fingerprint, remote_agreement, org_pk, now))
             append_audit(conn, self._sql, now, AuditEvent(
-                actor, "peer.overlap-key", subject=name,
-                detail={"fingerprint": fingerprint, "remote_agreement": remote_agreement}))
-        return OverlapKey(sealed_key, fingerprint, now, remote_agreement)
+                actor, "peer.overlap-key", org=for_org, subject=name,
+                detail={"fingerprint": fingerprint, "remote_agreement": remote_agreement, "for_org": for_org}))
+        return OverlapKey(sealed_key, fingerprint, now, remote_agreement, for_org)
+
+    def set_peer_overlap_org(self, name: str, *, for_org: str, actor: str) -> OverlapKey:
+        with self._write() as conn:
+            pk = self._peer_pk(conn, name)
+            org_pk = self._org_pk(conn, for_org)
+            kept = conn.execute(self._sql("SELECT sealed_key, fingerprint, created, remote_agreement "
+                                          "FROM peer_overlap_keys WHERE peer_pk = ?"), (pk,)).fetchone()
+            if kept is None:
+                raise ConfigError(f"peer {name!r} has no overlap key: keep the partner's key first (--set -)")
+            conn.execute(self._sql("UPDATE peer_overlap_keys SET for_org_pk = ? WHERE peer_pk = ?"), (org_pk, pk))
+            append_audit(conn, self._sql, self._clock(), AuditEvent(
+                actor, "peer.overlap-key", org=for_org, subject=name,
+                detail={"fingerprint": kept[1], "remote_agreement": kept[3], "for_org": for_org}))
+        return OverlapKey(bytes(kept[0]), kept[1], kept[2], kept[3], for_org)
 
     def remove_peer_overlap_key(self, name: str, *, actor: str) -> None:
         with self._write() as conn:
             pk = self._peer_pk(conn, name)
-            if conn.execute(self._sql("SELECT 1 FROM peer_overlap_keys WHERE peer_pk = ?"), (pk,)).fetchone() is None:
+            kept = conn.execute(self._sql("SELECT o.name FROM peer_overlap_keys k LEFT JOIN organisations o "
+                                          "ON o.pk = k.for_org_pk WHERE k.peer_pk = ?"), (pk,)).fetchone()
+            if kept is None:
                 raise ConfigError(f"peer {name!r} has no overlap key to remove")
             conn.execute(self._sql("DELETE FROM peer_overlap_keys WHERE peer_pk = ?"), (pk,))
             append_audit(conn, self._sql, self._clock(), AuditEvent(
-                actor, "peer.overlap-key", subject=name, detail={"fingerprint": None}))
+                actor, "peer.overlap-key", org=kept[0], subject=name, detail={"fingerprint": None}))
 
     def peer_overlap_key(self, name: str) -> OverlapKey | None:
         with self._read() as conn:
             pk = self._peer_pk(conn, name)
-            row = conn.execute(self._sql("SELECT sealed_key, fingerprint, created, remote_agreement "
-                                         "FROM peer_overlap_keys WHERE peer_pk = ?"), (pk,)).fetchone()
-        return None if row is None else OverlapKey(bytes(row[0]), row[1], row[2], row[3])
+            row = conn.execute(self._sql("SELECT k.sealed_key, k.fingerprint, k.created, k.remote_agreement, o.name "
+                                         "FROM peer_overlap_keys k LEFT JOIN organisations o ON o.pk = k.for_org_pk "
+                                         "WHERE k.peer_pk = ?"), (pk,)).fetchone()
+        return None if row is None else OverlapKey(bytes(row[0]), row[1], row[2], row[3], row[4])
 
     # -- what the answering side hashes ------------------------------------------------------
     def indexed_values(self) -> Iterator[tuple[str, str, int]]:

@@ -10,13 +10,14 @@ account on the partner's node. This module receives that asker from app.py (the 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.errors import RequestError, SyncError
+from accord.errors import ConfigError, RequestError, SyncError
 from accord.policy.roles import Role
 from accord.services.lookup import MAX_VALUES
 from accord.services.overlap import OverlapResult, askable_peers
@@ -24,9 +25,9 @@ from accord.web.pages import Page, PageError, page
 
 log = logging.getLogger("accord.web")
 
-NOBODY_TO_ASK = ("You may not have this node ask a partner's node: that takes an analyst or above of an "
-                 "organisation of this node with an active agreement with a partner whose peer has an overlap "
-                 "key, or a node-admin.")
+NOBODY_TO_ASK = ("You may not have this node ask a partner's node: that takes a node-admin, or an analyst or "
+                 "above of the organisation of this node that a peer's overlap key is kept for, while it has an "
+                 "active agreement with that peer's partner.")
 # What each answer of the partner's node means for the person asking; the partner's own words
 # (and the peer's URL) are shown to node-admins only, peers being the operator's business.
 REFUSALS = {
@@ -40,6 +41,15 @@ REFUSALS = {
     404: "The partner's node does not know the agreement this node names for the peer, or has no overlap check.",
 }
 UNREACHABLE = "The partner's node could not be reached, or answered something unusable. Try again later."
+# Questions this process asks at once from the page. Each holds one of the server's worker threads
+# (shared by every page) until the partner answers, which may take OVERLAP_TIMEOUT (10 minutes) the
+# first time under a key; the rest of the pool stays for everyone else. app.py wires the semaphore.
+MAX_QUESTIONS = 4
+BUSY = (f"This node is already asking partners' nodes {MAX_QUESTIONS} questions at once, the most it asks at a "
+        "time; try again in a minute.")
+# A key or token kept for the peer that this node cannot use (the node key file was replaced, the
+# key removed meanwhile): the reason names the key file and the operator's remedy, for node-admins.
+UNUSABLE_KEY = "This node's key for the peer cannot be used; ask this node's operator."
 
 
 class AskPeer(Protocol):
@@ -94,11 +104,23 @@ def overlap_page(p: Page) -> Response:
     if not values:
         raise RequestError("values", "give at least one value")
     ask: AskPeer = p.request.app.state.ask_peer
+    places: threading.BoundedSemaphore = p.request.app.state.overlap_questions
+    if not places.acquire(blocking=False):
+        log.warning("overlap question of %s through peer %s turned away: %d questions already asked",
+                    p.viewer.username, peer.name, MAX_QUESTIONS)
+        busy = show(503, failure=BUSY)
+        busy.headers["Retry-After"] = "60"
+        return busy
     try:
         result = ask(peer.name, values, actor=p.viewer.username)
     except SyncError as exc:
         log.warning("overlap question of %s through peer %s failed: %s", p.viewer.username, peer.name, exc)
         return show(502, failure=refusal(exc), detail=str(exc) if p.viewer.is_node_admin else None)
+    except ConfigError as exc:
+        log.error("overlap question of %s through peer %s not asked: %s", p.viewer.username, peer.name, exc)
+        return show(500, failure=UNUSABLE_KEY, detail=str(exc) if p.viewer.is_node_admin else None)
+    finally:
+        places.release()
     return show(result=Answer.of(result, values))
 
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import io
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from accord.services.overlap import (
     parse_key,
     plan_hashes,
     set_peer_key,
+    set_peer_org,
 )
 from accord.services.overlap_index import Hasher, HashTable, HashTables
 from accord.services.secrets import SecretBox
@@ -162,11 +164,21 @@ def test_a_partners_key_is_kept_for_its_peer_and_goes_with_it(store: Store, box:
                    org="cert-b", interval_s=60, accept_max_tlp="amber", accept_types=(),
                    links=[("pull", "r", "default")], actor="test")
     assert store.peer_overlap_key("node-b") is None
-    kept = set_peer_key(store, box, "node-b", KEY.hex(), remote_agreement="b-a", actor=OPERATOR)
-    assert kept.fingerprint == fingerprint(KEY) and kept.remote_agreement == "b-a"
+    kept = set_peer_key(store, box, "node-b", KEY.hex(), remote_agreement="b-a", for_org="node", actor=OPERATOR)
+    assert (kept.fingerprint, kept.remote_agreement, kept.for_org) == (fingerprint(KEY), "b-a", "node")
     assert store.peer_overlap_key("node-b") == kept
     with pytest.raises(NotFoundError):
-        set_peer_key(store, box, "nobody", KEY.hex(), remote_agreement=None, actor=OPERATOR)
+        set_peer_key(store, box, "nobody", KEY.hex(), remote_agreement=None, for_org="node", actor=OPERATOR)
+    # The organisation a key is asked as is one of this node's own: our side of the agreement.
+    for partner in ("cert-b", "cert-c"):
+        with pytest.raises(ConfigError, match=f"organisation '{partner}' is a partner"):
+            set_peer_key(store, box, "node-b", KEY.hex(), remote_agreement=None, for_org=partner, actor=OPERATOR)
+        with pytest.raises(ConfigError, match=f"organisation '{partner}' is a partner"):
+            set_peer_org(store, "node-b", partner, actor=OPERATOR)
+    with pytest.raises(NotFoundError):
+        set_peer_org(store, "node-b", "nope", actor=OPERATOR)
+    assert set_peer_org(store, "node-b", "other", actor=OPERATOR).for_org == "other"
+    assert store.peer_overlap_key("node-b") == replace(kept, for_org="other")
     store.change_peer("node-b", action="remove", actor=OPERATOR)
     store.add_peer("node-b", url="https://b.example/taxii2/", username="u", sealed_token=box.seal("t"),
                    org="cert-b", interval_s=60, accept_max_tlp="amber", accept_types=(),
@@ -201,32 +213,62 @@ def test_which_agreement_a_question_is_asked_under(store: Store, box: SecretBox)
 
 
 def test_who_may_have_this_node_ask_through_which_peer(store: Store, box: SecretBox) -> None:
-    """The asking side: node-admins through every keyed peer; analysts and above of a local
-    organisation through the keyed peers of partners it has an active agreement with; no one else."""
+    """The asking side: node-admins through every keyed peer; analysts and above of the local
+    organisation a peer's key is asked as, while it has an active agreement with the peer's partner;
+    no one else."""
     for peer, org, keyed in (("node-b", "cert-b", True), ("node-c", "cert-c", True), ("node-b2", "cert-b", False)):
         store.add_peer(peer, url=f"https://{peer}.example/taxii2/", username="u", sealed_token=box.seal("t"), org=org,
                        interval_s=60, accept_max_tlp="amber", accept_types=(), links=[], actor="test")
         if keyed:
             set_peer_key(store, box, peer, KEY.hex(), remote_agreement="x" if peer == "node-c" else None,
-                         actor=OPERATOR)
+                         for_org="node", actor=OPERATOR)
     store.add_agreement("b-c", parties=["cert-b", "cert-c"], max_tlp="amber", onward=False, valid_from=None,
                         valid_until=None, actor="test")
     for username, org, role in (("ana", "node", "analyst"), ("rita", "node", "reader"), ("otto", "other", "org-admin"),
                                 ("bea", "cert-b", "publisher"), ("root", "other", "node-admin")):
         store.add_user(username, org=org, role=role)
 
-    def askable(username: str) -> list[tuple[str, str, str | None]]:
+    def askable(username: str) -> list[tuple[str, str, str | None, str | None]]:
         found = askable_peers(store, Viewer.of(store.get_user(username)), NOW)
-        return [(p.name, p.org_name, p.remote_agreement) for p in found]
+        return [(p.name, p.org_name, p.remote_agreement, p.for_org) for p in found]
 
-    both = [("node-b", "cert-b", None), ("node-c", "cert-c", "x")]
+    both = [("node-b", "cert-b", None, "node"), ("node-c", "cert-c", "x", "node")]
     assert askable("ana") == askable("root") == both
     assert askable("rita") == askable("otto") == askable("bea") == []  # a reader; no agreement; a partner's
     assert {p.fingerprint for p in askable_peers(store, Viewer.operator(), NOW)} == {fingerprint(KEY)}
     store.change_agreement("a-c", action="suspend", actor=OPERATOR)
-    assert askable("ana") == [("node-b", "cert-b", None)] and askable("root") == both
+    assert askable("ana") == [("node-b", "cert-b", None, "node")] and askable("root") == both
     store.change_agreement("a-b", action="end", actor=OPERATOR)
     assert askable("ana") == [] and askable("root") == both
+
+
+def test_only_the_organisation_a_key_is_asked_as_may_ask_with_it(store: Store, box: SecretBox) -> None:
+    """The peer's one account on the partner's node belongs to one organisation there, and the
+    partner answers as that organisation. Another local organisation with an agreement of its own
+    with the same partner (here a GREEN one, where `node` has AMBER) must not ask through the peer:
+    it would learn what the partner shares with `node`, and the partner would record it as `node`'s."""
+    store.add_agreement("other-b", parties=["other", "cert-b"], max_tlp="green", onward=False, valid_from=None,
+                        valid_until=None, actor="test")
+    store.add_peer("node-b", url="https://node-b.example/taxii2/", username="u", sealed_token=box.seal("t"),
+                   org="cert-b", interval_s=60, accept_max_tlp="amber", accept_types=(), links=[], actor="test")
+    for username, org, role in (("ana", "node", "analyst"), ("olga", "other", "analyst"),
+                                ("root", "other", "node-admin")):
+        store.add_user(username, org=org, role=role)
+
+    def askable(username: str) -> list[str | None]:
+        return [p.for_org for p in askable_peers(store, Viewer.of(store.get_user(username)), NOW)]
+
+    set_peer_key(store, box, "node-b", KEY.hex(), remote_agreement=None, for_org="node", actor=OPERATOR)
+    assert askable("ana") == ["node"] and askable("olga") == [] and askable("root") == ["node"]
+    set_peer_org(store, "node-b", "other", actor=OPERATOR)  # the account there is other's after all
+    assert askable("ana") == [] and askable("olga") == ["other"] and askable("root") == ["other"]
+    # A key whose organisation nobody named (kept before it was recorded): node-admins only.
+    set_peer_key(store, box, "node-b", KEY.hex(), remote_agreement=None, for_org=None, actor=OPERATOR)
+    assert askable("ana") == askable("olga") == [] and askable("root") == [None]
+    # The organisation named still needs an active agreement with the partner.
+    set_peer_org(store, "node-b", "other", actor=OPERATOR)
+    store.change_agreement("other-b", action="suspend", actor=OPERATOR)
+    assert askable("olga") == [] and askable("root") == ["other"]
 
 
 # -- answers -----------------------------------------------------------------------------------------

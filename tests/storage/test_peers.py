@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from accord.errors import AlreadyExistsError, ConfigError, NotFoundError
 from accord.services.secrets import SecretBox
+from accord.storage import migrate
 from accord.storage.base import Store
 from tests.storage.test_contract import store  # noqa: F401  (the per-backend store fixture)
 
@@ -91,3 +93,64 @@ def test_sealed_tokens_open_only_with_the_key_file(tmp_path: Path) -> None:
     other.seal("x")
     with pytest.raises(ConfigError, match="does not open"):
         other.unseal(sealed)
+
+
+def test_a_partners_overlap_key_names_the_local_organisation_it_speaks_for(store: Store) -> None:  # noqa: F811
+    _add(store)
+    store.add_org("cert-a")
+    kept = store.set_peer_overlap_key("cert-b", sealed_key=b"k", fingerprint="f1", remote_agreement="b-a",
+                                      for_org="cert-a", actor="op")
+    assert (kept.fingerprint, kept.remote_agreement, kept.for_org) == ("f1", "b-a", "cert-a")
+    assert store.peer_overlap_key("cert-b") == kept
+    # The organisation's admins see in their audit view that the node's key speaks for them.
+    assert [(r.action, r.subject) for r in store.audit_records(org="cert-a")
+            if r.action.startswith("peer.")] == [("peer.overlap-key", "cert-b")]
+    with pytest.raises(NotFoundError, match="no organisation 'nope'"):
+        store.set_peer_overlap_key("cert-b", sealed_key=b"k", fingerprint="f2", remote_agreement=None,
+                                   for_org="nope", actor="op")
+    assert store.peer_overlap_key("cert-b") == kept  # refused whole
+    unnamed = store.set_peer_overlap_key("cert-b", sealed_key=b"k2", fingerprint="f2", remote_agreement=None,
+                                         for_org=None, actor="op")
+    assert unnamed.for_org is None and store.peer_overlap_key("cert-b") == unnamed
+    # Naming the organisation of the key kept, without the key (which the operator no longer has).
+    named = store.set_peer_overlap_org("cert-b", for_org="node", actor="op")
+    assert (named.sealed_key, named.fingerprint, named.for_org) == (b"k2", "f2", "node")
+    assert store.peer_overlap_key("cert-b") == named
+    with pytest.raises(NotFoundError):
+        store.set_peer_overlap_org("cert-b", for_org="nope", actor="op")
+    store.remove_peer_overlap_key("cert-b", actor="op")
+    with pytest.raises(ConfigError, match="has no overlap key"):
+        store.set_peer_overlap_org("cert-b", for_org="node", actor="op")
+    assert [(r.org, orjson.loads(r.detail).get("for_org", "-")) for r in store.audit_records(action="peer.overlap-key")
+            ] == [("cert-a", "cert-a"), (None, None), ("node", "node"), ("node", "-")]
+
+
+def _migrate(store: Store, command: str, revision: str) -> None:  # noqa: F811
+    """Run the migrations up or down to ``revision`` on the store's database (the store closed)."""
+    import sqlalchemy as sa
+    from alembic import command as alembic
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    url = store.url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            getattr(alembic, command)(config, revision)
+    finally:
+        engine.dispose()
+
+
+def test_keys_kept_before_migration_0013_speak_for_no_organisation(store: Store) -> None:  # noqa: F811
+    _add(store)
+    store.set_peer_overlap_key("cert-b", sealed_key=b"k", fingerprint="f1", remote_agreement="b-a", for_org="node",
+                               actor="op")
+    store.close()
+    _migrate(store, "downgrade", "0012")
+    _migrate(store, "upgrade", "head")
+    store.check_schema()
+    kept = store.peer_overlap_key("cert-b")
+    assert kept is not None and (kept.sealed_key, kept.fingerprint, kept.remote_agreement, kept.for_org) == (
+        b"k", "f1", "b-a", None)

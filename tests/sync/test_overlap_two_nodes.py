@@ -78,6 +78,8 @@ def _b(settings: Settings, *args: str, input: str | None = None) -> Result:
                               catch_exceptions=False)
 
 
+# B's account on A is cert-b's there: on B, the node's own organisation (B's side of the agreement).
+SET_KEY = ("peer", "overlap-key", "node-a", "--set", "-", "--for-org", "node")
 ASKED = ["203.0.113.10", "C2.Example.COM.", "203.0.113.11", "203.0.113.12", "203.0.113.13", "203.0.113.14",
          "198.51.100.1", "203.0.113.20"]
 
@@ -96,7 +98,7 @@ def test_b_learns_exactly_the_overlap_it_may_see(node_a: tuple[Node, Path], node
     b.add_peer("node-a", url=f"{a.url}/taxii2/", username=user, sealed_token=SecretBox(Path(settings.key_file)).seal(
         token), org=f"cert-a-{tag}", interval_s=60, accept_max_tlp="amber", accept_types=[],
         links=[("pull", collection.id, "default")], actor="test")
-    assert _b(settings, "peer", "overlap-key", "node-a", "--set", "-", input=key + "\n").exit_code == 0
+    assert _b(settings, *SET_KEY, input=key + "\n").exit_code == 0
 
     assert _overlap(settings, *ASKED) == {"203.0.113.10", "C2.Example.COM."}
     text = _b(settings, "overlap", "--peer", "node-a", "203.0.113.10", "hello")
@@ -119,10 +121,10 @@ def test_b_learns_exactly_the_overlap_it_may_see(node_a: tuple[Node, Path], node
         answer = http.post("/api/v1/overlap", json={"hashes": [overlap_hash(wrong, "ipv4-addr", "203.0.113.10")]})
         assert answer.status_code == 200 and answer.json()["matches"] == []
     # ... and through the CLI, whose key's fingerprint differs, the question is refused as rotated.
-    assert _b(settings, "peer", "overlap-key", "node-a", "--set", "-", input=wrong.hex() + "\n").exit_code == 0
+    assert _b(settings, *SET_KEY, input=wrong.hex() + "\n").exit_code == 0
     rotated = _b(settings, "overlap", "--peer", "node-a", "203.0.113.10")
     assert rotated.exit_code == 1 and "answered 409" in rotated.stderr and "rotated" in rotated.stderr
-    assert _b(settings, "peer", "overlap-key", "node-a", "--set", "-", input=key + "\n").exit_code == 0
+    assert _b(settings, *SET_KEY, input=key + "\n").exit_code == 0
 
     # No agreement in force: 403 with the reason; one B's organisation is not party to: 404.
     a.store.change_agreement(f"ab-{tag}", action="suspend", actor="test")
@@ -130,7 +132,7 @@ def test_b_learns_exactly_the_overlap_it_may_see(node_a: tuple[Node, Path], node
     assert refused.exit_code == 1 and "answered 403" in refused.stderr
     assert "no active agreement with an overlap key" in refused.stderr
     a.store.change_agreement(f"ab-{tag}", action="resume", actor="test")
-    assert _b(settings, "peer", "overlap-key", "node-a", "--set", "-", "--agreement", "not-ours",
+    assert _b(settings, *SET_KEY, "--agreement", "not-ours",
               input=key + "\n").exit_code == 0
     unknown = _b(settings, "overlap", "--peer", "node-a", "203.0.113.10")
     assert unknown.exit_code == 1 and "answered 404" in unknown.stderr
