@@ -69,7 +69,7 @@ def check_sightings(url: str, spec: tuple[World, frozenset[str], int]) -> None:
     WORLDS["sightings"] += 1
 
 
-@flow_settings(40)
+@flow_settings(60)
 @given(spec=sighted_worlds())
 def test_sightings_reveal_exactly_what_the_gate_and_threshold_allow(
         template_db: Path, spec: tuple[World, frozenset[str], int]) -> None:

@@ -62,9 +62,11 @@ marking_sets = st.one_of(
     st.tuples(st.just(STATEMENT), st.sampled_from(STANDARD_REFS)),
     st.tuples(st.sampled_from(STANDARD_REFS), st.just(UNKNOWN_REF)),
 )
-# A sighting is GREEN or CLEAR half the time: others' sightings must often be visible for the
-# threshold to matter.
-sighting_markings = st.one_of(st.sampled_from(((TLP2["clear"],), (TLP2["green"],))), marking_sets)
+# A sighting's markings: every level, unmarked and unknown, but shareable ones (CLEAR, GREEN) most
+# often: others' sightings must often be visible for the threshold (and feedback) to matter.
+sighting_markings = st.sampled_from((
+    (TLP2["green"],), (TLP2["clear"],), (), (TLP1["green"],), (TLP1["white"],), (TLP2["amber"],),
+    (TLP2["amber+strict"],), (TLP2["red"],), (UNKNOWN_REF,), (STATEMENT, TLP2["green"])))
 granular_refs = st.one_of(st.none(), st.sampled_from(STANDARD_REFS), st.just(UNKNOWN_REF), st.just(STATEMENT))
 
 
@@ -135,17 +137,18 @@ def sighted_worlds(draw: st.DrawFn) -> tuple[World, frozenset[str], int]:
     """A world with sightings of its indicators added, and a threshold (``sighting_min_count``).
 
     Each indicator version is valid from an instant relative to T (or the fixed one). Each
-    sighting has an owner, a collection, markings, a state and recipients like any version, a kind
-    and a count, a time (or none) relative to T, and names its owner's identity (an ``identity``
-    version of that organisation, with markings and a state of its own) or, when anonymous, nobody."""
+    sighting has an owner, a collection, markings, a state, recipients and an origin like any
+    version, a kind and a count, a time (or none) relative to T, and names its owner's identity
+    (an ``identity`` version of that organisation, with markings and a state of its own) or, when
+    anonymous, nobody."""
     world, resumed = draw(worlds())
     orgs, colls = sorted(world.kinds), sorted(world.default_tlp)
     if draw(st.booleans()):
-        # An agreement in force for every type and collection among some of the organisations, so
+        # An agreement in force for every type and collection among all or some organisations, so
         # that other organisations' sightings are often visible (and the threshold decides).
-        world.agreements.append(Agreement(
-            name=f"a{len(world.agreements)}", parties=frozenset(draw(st.sets(st.sampled_from(orgs), min_size=2))),
-            max_tlp=draw(st.sampled_from(TLP_ORDER[1:]))))
+        parties = draw(st.one_of(st.just(set(orgs)), st.sets(st.sampled_from(orgs), min_size=2)))
+        world.agreements.append(Agreement(name=f"a{len(world.agreements)}", parties=frozenset(parties),
+                                          max_tlp=draw(st.sampled_from(TLP_ORDER[1:]))))
     for i, v in enumerate(world.versions):
         if v.type == "indicator":
             days = draw(st.sampled_from(VALID_FROM_DAYS))
@@ -157,6 +160,7 @@ def sighted_worlds(draw: st.DrawFn) -> tuple[World, frozenset[str], int]:
             target = draw(st.sampled_from(indicators))
             owner = draw(st.sampled_from(orgs))
             collection = draw(st.sampled_from(colls))
+            origin = draw(st.one_of(st.none(), st.just(owner), st.sampled_from(orgs)))  # received from a node
             named_by = None
             if draw(st.booleans()):
                 if owner not in identities:
@@ -175,7 +179,7 @@ def sighted_worlds(draw: st.DrawFn) -> tuple[World, frozenset[str], int]:
                     recipients=frozenset(draw(st.sets(st.sampled_from(orgs), max_size=2))),
                     target=target,
                     sighting=(draw(st.sampled_from(SIGHTING_KIND_DRAWS)), draw(st.sampled_from(SIGHTING_COUNTS))),
-                    seen_at=None if days is None else days * DAY - TIME_SKEW, named_by=named_by))
+                    origin=origin, seen_at=None if days is None else days * DAY - TIME_SKEW, named_by=named_by))
     return world, resumed, draw(st.integers(1, 3))
 
 
