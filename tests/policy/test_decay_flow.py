@@ -15,7 +15,7 @@ operator): exactly the versions the oracle lets the exporting reader see, less t
 versions whose oracle score is below N. Then, per organisation, sightings it may not see are
 added (other organisations' drafts, RED without it as a recipient, markings no agreement of its
 covers, hidden newer versions of existing sightings): its users' scores must not move, so a score
-is no channel for what the gate withholds.
+is no channel for what the gate withholds. A smaller sample of worlds runs on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,6 +50,7 @@ from accord.settings import load_settings
 from accord.storage import open_store
 from accord.storage.base import Store, VersionQuery
 from accord.storage.sql import micros_now
+from tests.conftest import _pg_admin, _pg_url
 from tests.policy.oracle import DAY, Version, World, decay_score
 from tests.policy.tally import CASES, WORLDS
 from tests.policy.test_information_flow import check_bodies, flow_settings, key_of
@@ -264,12 +266,12 @@ def add_hidden(store: Store, built: Built, org: str, hidden: list[Hidden], t: in
     return added
 
 
-def check_world(path: Path, workdir: Path, spec: tuple[World, frozenset[str], int], hidden: list[Hidden]) -> None:
+def check_world(url: str, workdir: Path, spec: tuple[World, frozenset[str], int], hidden: list[Hidden], *,
+                label: str) -> None:
     world_spec, resumed, min_count = spec
     t = micros_now()
     tag = f"d{uuid.uuid4().hex[:6]}-"
     world = materialise(world_spec, t, tag)
-    url = f"sqlite:///{path}"
     store = open_store(url)
     try:
         built = build(store, world, frozenset(tag + n for n in resumed))
@@ -296,14 +298,28 @@ def check_world(path: Path, workdir: Path, spec: tuple[World, frozenset[str], in
             CASES["decay, sightings the reader may not see move no score"] += 1
     finally:
         store.close()
-    WORLDS["decay"] += 1
+    WORLDS[label] += 1
 
 
-@flow_settings(40)
+@flow_settings(60)
 @given(spec=sighted_worlds(), hidden=hidden_sightings)
 def test_a_score_depends_only_on_what_its_reader_may_be_told(
         template_db: Path, spec: tuple[World, frozenset[str], int], hidden: list[Hidden]) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         path = Path(workdir) / "accord.db"
         shutil.copyfile(template_db, path)
-        check_world(path, Path(workdir), spec, hidden)
+        check_world(f"sqlite:///{path}", Path(workdir), spec, hidden, label="decay")
+
+
+@flow_settings(6)
+@given(spec=sighted_worlds(), hidden=hidden_sightings)
+def test_scores_on_postgres(request: pytest.FixtureRequest, spec: tuple[World, frozenset[str], int],
+                            hidden: list[Hidden]) -> None:
+    template: str = request.getfixturevalue("pg_template")
+    name = f"accord_decay_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            check_world(_pg_url(name), Path(workdir), spec, hidden, label="decay postgres")
+    finally:
+        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
