@@ -21,7 +21,6 @@ is no channel for what the gate withholds. A smaller sample of worlds runs on Po
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 import uuid
 import warnings
@@ -47,10 +46,8 @@ from accord.services.disclose import disclosed_bodies
 from accord.services.lookup import lookup
 from accord.services.objects import object_view
 from accord.settings import load_settings
-from accord.storage import open_store
 from accord.storage.base import Store, VersionQuery
 from accord.storage.sql import micros_now
-from tests.conftest import _pg_admin, _pg_url
 from tests.policy.oracle import DAY, Version, World, decay_score
 from tests.policy.tally import CASES, WORLDS
 from tests.policy.test_information_flow import check_bodies, flow_settings, key_of
@@ -59,12 +56,13 @@ from tests.policy.world import (
     SIGHTING_KINDS,
     TIME_SKEW,
     Built,
-    build,
     ingest_versions,
     marking_sets,
-    materialise,
     modified,
+    postgres_copy,
     sighted_worlds,
+    sqlite_copy,
+    stored_world,
 )
 
 with warnings.catch_warnings():
@@ -269,12 +267,8 @@ def add_hidden(store: Store, built: Built, org: str, hidden: list[Hidden], t: in
 def check_world(url: str, workdir: Path, spec: tuple[World, frozenset[str], int], hidden: list[Hidden], *,
                 label: str) -> None:
     world_spec, resumed, min_count = spec
-    t = micros_now()
-    tag = f"d{uuid.uuid4().hex[:6]}-"
-    world = materialise(world_spec, t, tag)
-    store = open_store(url)
-    try:
-        built = build(store, world, frozenset(tag + n for n in resumed))
+    with stored_world(url, world_spec, resumed, "d") as (store, built, t):
+        world = built.world
         if not any(v.type == "indicator" for v in world.versions):
             return
         settings = load_settings(env={"ACCORD_DATA_DIR": str(workdir), "ACCORD_DATABASE_URL": url,
@@ -296,8 +290,6 @@ def check_world(url: str, workdir: Path, spec: tuple[World, frozenset[str], int]
                 assert service_scores(store, u, t, k) == before[u, k], (
                     f"a sighting {u} ({org}) may not see moved a score it is given (min_count {k})")
             CASES["decay, sightings the reader may not see move no score"] += 1
-    finally:
-        store.close()
     WORLDS[label] += 1
 
 
@@ -305,21 +297,13 @@ def check_world(url: str, workdir: Path, spec: tuple[World, frozenset[str], int]
 @given(spec=sighted_worlds(), hidden=hidden_sightings)
 def test_a_score_depends_only_on_what_its_reader_may_be_told(
         template_db: Path, spec: tuple[World, frozenset[str], int], hidden: list[Hidden]) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        path = Path(workdir) / "accord.db"
-        shutil.copyfile(template_db, path)
-        check_world(f"sqlite:///{path}", Path(workdir), spec, hidden, label="decay")
+    with sqlite_copy(template_db) as path:
+        check_world(f"sqlite:///{path}", path.parent, spec, hidden, label="decay")
 
 
 @flow_settings(6)
 @given(spec=sighted_worlds(), hidden=hidden_sightings)
 def test_scores_on_postgres(request: pytest.FixtureRequest, spec: tuple[World, frozenset[str], int],
                             hidden: list[Hidden]) -> None:
-    template: str = request.getfixturevalue("pg_template")
-    name = f"accord_decay_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}")
-    try:
-        with tempfile.TemporaryDirectory() as workdir:
-            check_world(_pg_url(name), Path(workdir), spec, hidden, label="decay postgres")
-    finally:
-        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_copy(request, "accord_decay") as url, tempfile.TemporaryDirectory() as workdir:
+        check_world(url, Path(workdir), spec, hidden, label="decay postgres")

@@ -8,9 +8,6 @@ change nothing the reader receives, not even a total."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 from hypothesis import given
@@ -20,12 +17,10 @@ from accord.policy.viewer import Viewer
 from accord.services.lookup import lookup
 from accord.services.objects import object_view
 from accord.services.sightings import SightingSummary
-from accord.storage import open_store
-from accord.storage.sql import micros_now
 from tests.policy.oracle import World
 from tests.policy.tally import CASES, WORLDS
 from tests.policy.test_information_flow import flow_settings
-from tests.policy.world import build, materialise, sighted_worlds
+from tests.policy.world import sighted_worlds, sqlite_copy, stored_world
 
 Expected = tuple[set[tuple[str, str, int, bool, bool]], bool]
 
@@ -44,12 +39,8 @@ def told(summary: SightingSummary | None) -> Expected:
 
 def check_sightings(url: str, spec: tuple[World, frozenset[str], int]) -> None:
     world_spec, resumed, min_count = spec
-    t = micros_now()
-    tag = f"s{uuid.uuid4().hex[:6]}-"
-    world = materialise(world_spec, t, tag)
-    store = open_store(url)
-    try:
-        build(store, world, frozenset(tag + n for n in resumed))
+    with stored_world(url, world_spec, resumed, "s") as (store, built, t):
+        world = built.world
         indicators = sorted({v.stix_id for v in world.versions if v.type == "indicator"})
         for username, (org, _) in world.users.items():
             vis = visibility(store, Viewer.of(store.get_user(username)), t)
@@ -64,8 +55,6 @@ def check_sightings(url: str, spec: tuple[World, frozenset[str], int]) -> None:
                     assert told(view.sightings) == want, where + " (object page)"
                     assert all(e.label != "sighting of" for e in view.edges), where
                     CASES["sightings"] += 1
-    finally:
-        store.close()
     WORLDS["sightings"] += 1
 
 
@@ -73,7 +62,5 @@ def check_sightings(url: str, spec: tuple[World, frozenset[str], int]) -> None:
 @given(spec=sighted_worlds())
 def test_sightings_reveal_exactly_what_the_gate_and_threshold_allow(
         template_db: Path, spec: tuple[World, frozenset[str], int]) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        path = Path(workdir) / "accord.db"
-        shutil.copyfile(template_db, path)
+    with sqlite_copy(template_db) as path:
         check_sightings(f"sqlite:///{path}", spec)

@@ -4,23 +4,33 @@ A strategy draws an oracle :class:`~tests.policy.oracle.World` with placeholder 
 instants (agreement windows; sighting times and indicators' valid_from) relative to an instant T;
 :func:`materialise` makes the names and ids unique and the instants absolute; :func:`build`
 creates it all with the Store API and ``ingest_document``. :func:`sighted_worlds` adds sightings
-of a world's indicators.
+of a world's indicators. :func:`stored_world` does both in a fresh store (:func:`sqlite_copy`,
+:func:`postgres_copy`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import strategies as st
 
 from accord.services.ingest import ingest_document
 from accord.stix.stream import StixDocument
 from accord.stix.timestamps import format_micros
+from accord.storage import open_store
 from accord.storage.base import Collection, Provenance, State, Store
+from accord.storage.sql import micros_now
+from tests.conftest import _pg_admin, _pg_url
 from tests.policy.oracle import DAY, INDICATOR_VALID_FROM, TLP1, TLP2, TLP_ORDER, Agreement, Version, World
 
 ROLES = ("reader", "analyst", "publisher", "org-admin", "node-admin")
@@ -327,3 +337,41 @@ def ingest_versions(store: Store, built: Built, versions: list[Version]) -> None
                                 origin_node=None if origin is None else "peer.example",
                                 recipients=tuple(org_pk[r] for r in recipients))
         _ingest(store, built.collections[coll], [body(v) for v in run], provenance)
+
+
+# -- fresh stores to build worlds in ------------------------------------------------------------
+@contextmanager
+def sqlite_copy(template_db: Path) -> Iterator[Path]:
+    """A copy of the session's initialised SQLite database (tests/conftest.py ``template_db``), in
+    a directory of its own that is removed afterwards."""
+    with tempfile.TemporaryDirectory() as workdir:
+        path = Path(workdir) / "accord.db"
+        shutil.copyfile(template_db, path)
+        yield path
+
+
+@contextmanager
+def postgres_copy(request: pytest.FixtureRequest, prefix: str) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database copied from the session's migrated template
+    (tests/conftest.py ``pg_template``), dropped afterwards."""
+    template: str = request.getfixturevalue("pg_template")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def stored_world(url: str, spec: World, resumed: frozenset[str], prefix: str) -> Iterator[tuple[Store, Built, int]]:
+    """``spec`` materialised at T = now, its names made unique (``prefix`` and a random tag), and
+    built in the store at ``url``: the open store, what was built, and T. The store is closed after."""
+    t = micros_now()
+    tag = f"{prefix}{uuid.uuid4().hex[:6]}-"
+    world = materialise(spec, t, tag)
+    store = open_store(url)
+    try:
+        yield store, build(store, world, frozenset(tag + n for n in resumed)), t
+    finally:
+        store.close()
