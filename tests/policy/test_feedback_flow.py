@@ -33,7 +33,7 @@ from accord.storage.sql import micros_now
 from accord.sync.client import PeerClient
 from accord.sync.feedback import feedback_link
 from tests.policy.oracle import Version, World
-from tests.policy.tally import CASES, WORLDS
+from tests.policy.tally import CASES, SUBSETS, WORLDS
 from tests.policy.test_information_flow import check_bodies, flow_settings, key_of
 from tests.policy.world import Built, postgres_copy, sighted_worlds, sqlite_copy, stored_world
 
@@ -111,11 +111,11 @@ def check_link(store: Store, built: Built, partner: str, collection: str, seq: i
     assert again.posted == [] and not more, f"{where}: sent again"
     CASES["feedback to a partner's node"] += 1
     if sightings:
-        CASES["feedback to a partner's node, something sent"] += 1
+        SUBSETS["feedback sent sightings"] += 1
     if identities:
-        CASES["feedback to a partner's node, an identity sent"] += 1
+        SUBSETS["feedback sent identities"] += 1
     if len(sightings) < len(candidates(world, partner, collection)):
-        CASES["feedback to a partner's node, something withheld"] += 1
+        SUBSETS["feedback withheld sightings"] += 1
     return seq
 
 
