@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.policy.tally import CASES, DEFERRED, RULES, WORLDS
+from tests.policy.tally import CASES, DEFERRED, RULES, SUBSETS, WORLDS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -16,6 +16,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(f"information flow: {total} (world, reader, path) cases checked "
                                 f"in {len(CASES)} paths; worlds: {worlds}")
     terminalreporter.write_line(f"information flow cases by path: {paths}")
+    if SUBSETS:
+        subsets = ", ".join(f"{k} {v}" for k, v in sorted(SUBSETS.items()))
+        terminalreporter.write_line(f"information flow cases (already counted above) in which: {subsets}")
     if RULES:
         rules = ", ".join(f"{k} {v}" for k, v in sorted(RULES.items()))
         terminalreporter.write_line(f"information flow: (organisation, version) pairs by the rule that "

@@ -5,11 +5,15 @@ versions with their markings and release state. :func:`sees` says whether a read
 may see one version at an instant; :func:`granular_kept` whether a granularly marked property
 survives for that reader. Nothing here imports Accord: the tests compare the real read paths
 against these answers.
+
+:meth:`World.sightings_told` and :func:`decay_score` state what a reader is told of an object's
+sightings and the decay score it is given (docs/early-warning.md, "Sightings" and "Decay").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
 RANK = {level: i for i, level in enumerate(TLP_ORDER)}
@@ -30,6 +34,11 @@ TLP2 = {
     "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
     "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
 }
+DAY = 86_400_000_000  # microseconds
+# Every indicator of a world (tests/policy/world.py) is valid from this instant unless its version
+# says otherwise, has no confidence (base 50) and names an IPv4 address (a lifetime of 30 days).
+INDICATOR_VALID_FROM = "2026-01-01T00:00:00Z"
+INDICATOR_BASE, INDICATOR_LIFETIME_DAYS = 50, 30
 STANDARD = {TLP1["white"]: "clear", TLP1["green"]: "green", TLP1["amber"]: "amber", TLP1["red"]: "red",
             **{ref: level for level, ref in TLP2.items()}}
 
@@ -72,6 +81,11 @@ class Version:
     # A sighting's sighting_of_ref, kind and count (other types: None).
     target: str | None = None
     sighting: tuple[str, int] | None = None
+    # A sighting's first_seen and last_seen (one instant, microseconds; None: it gives no time),
+    # and the identity it names in created_by_ref and where_sighted_refs (None: anonymous).
+    seen_at: int | None = None
+    named_by: str | None = None
+    valid_from: int | None = None  # an indicator's (microseconds); None: INDICATOR_VALID_FROM
 
     @property
     def key(self) -> tuple[str, str]:
@@ -166,3 +180,42 @@ class World:
 
     def by_key(self) -> dict[tuple[str, str], Version]:
         return {v.key: v for v in self.versions}
+
+    # -- sightings and decay -----------------------------------------------------------------
+    def sightings_told(self, reader: str | None, target: str, t: int, min_count: int) -> tuple[list[Version], bool]:
+        """The sightings of ``target`` that ``reader`` is told of (each one's newest version the
+        reader may see), and whether other organisations' are withheld: the reader's own always,
+        others' only once at least ``min_count`` of them are visible. ``reader`` None: the node
+        operator, told of every sighting's newest version, whatever its state."""
+        newest: dict[str, Version] = {}
+        for v in self.versions:
+            if (v.type == "sighting" and v.target == target and (reader is None or self.sees(reader, v, t))
+                    and (v.stix_id not in newest or v.modified > newest[v.stix_id].modified)):
+                newest[v.stix_id] = v
+        ours = [v for v in newest.values() if v.owner == reader]
+        theirs = [v for v in newest.values() if v.owner != reader]
+        withheld = reader is not None and min_count > 1 and len(theirs) < min_count
+        return ours + ([] if withheld else theirs), withheld
+
+
+def micros(timestamp: str) -> int:
+    """An RFC 3339 UTC timestamp as microseconds since the epoch (exactly: no float)."""
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (moment.days * 86_400 + moment.seconds) * 1_000_000 + moment.microseconds
+
+
+def decay_score(indicator: Version, told: list[Version], now: int) -> int:
+    """The score at ``now`` of a world indicator's version (as its reader receives it) from the
+    sightings its reader is told of: the formula of docs/early-warning.md with base 50, a 30-day
+    lifetime and speed 1. A sighting of count 0 says nothing unless it is an expiry; a time in the
+    future counts as now; a false positive halves the score once per organisation reporting one.
+    Rounded as Python's round() does."""
+    if any(v.sighting is not None and v.sighting[0] == "expired" for v in told):
+        return 0
+    counted = [v for v in told if v.sighting is not None and v.sighting[1] > 0]
+    fresh = [min(v.seen_at, now) for v in counted if v.sighting and v.sighting[0] == "seen" and v.seen_at is not None]
+    valid_from = micros(INDICATOR_VALID_FROM) if indicator.valid_from is None else indicator.valid_from
+    start = max([min(valid_from, now), *fresh])
+    fraction = min(1.0, (now - start) / (INDICATOR_LIFETIME_DAYS * DAY))
+    false_positives = len({v.owner for v in counted if v.sighting and v.sighting[0] == "false-positive"})
+    return round(INDICATOR_BASE * (1.0 - fraction) * 0.5 ** false_positives)

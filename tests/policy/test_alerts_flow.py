@@ -12,10 +12,7 @@ own that is not retracted.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import tempfile
-import uuid
 from pathlib import Path
 
 import orjson
@@ -23,13 +20,11 @@ from hypothesis import given
 
 from accord.services.alerts import evaluate
 from accord.stix.timestamps import key_to_timestamp
-from accord.storage import open_store
 from accord.storage.base import NewAlertRule, Store
-from accord.storage.sql import micros_now
 from tests.policy.oracle import World
 from tests.policy.tally import CASES, WORLDS
 from tests.policy.test_information_flow import flow_settings
-from tests.policy.world import build, materialise, worlds
+from tests.policy.world import sqlite_copy, stored_world, worlds
 
 
 def _version(store: Store, stix_id: str, version_pk: int) -> tuple[str, str]:
@@ -39,12 +34,8 @@ def _version(store: Store, stix_id: str, version_pk: int) -> tuple[str, str]:
 
 def check_alerts(path: Path, spec: tuple[World, frozenset[str]]) -> None:
     world_spec, resumed = spec
-    t = micros_now()
-    tag = f"w{uuid.uuid4().hex[:6]}-"
-    world = materialise(world_spec, t, tag)
-    store = open_store(f"sqlite:///{path}")
-    try:
-        built = build(store, world, frozenset(tag + n for n in resumed))
+    with stored_world(f"sqlite:///{path}", world_spec, resumed, "w") as (store, built, t):
+        world = built.world
         for pk in built.org_pk.values():
             store.add_alert_rule(NewAlertRule(pk, "watch", "watchlist", values=("10.0.0.0/24",)), actor="test")
             store.add_alert_rule(NewAlertRule(pk, "mine", "own-indicators"), actor="test")
@@ -74,15 +65,11 @@ def check_alerts(path: Path, spec: tuple[World, frozenset[str]]) -> None:
             assert received.get(org, set()) == allowed, where
             CASES["alert"] += 1
         assert evaluate(store, clock=lambda: t).alerts == 0
-    finally:
-        store.close()
     WORLDS["alert"] += 1
 
 
 @flow_settings(60)
 @given(spec=worlds())
 def test_alerts_fire_on_exactly_what_the_gate_allows(template_db: Path, spec: tuple[World, frozenset[str]]) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        path = Path(workdir) / "accord.db"
-        shutil.copyfile(template_db, path)
+    with sqlite_copy(template_db) as path:
         check_alerts(path, spec)

@@ -18,7 +18,6 @@ The number of cases checked is printed at the end of the run (tests/policy/conft
 from __future__ import annotations
 
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,9 @@ from accord.services.disclose import disclose
 from accord.storage import open_store
 from accord.storage.base import ListQuery, Store, VersionMatch
 from accord.storage.sql import micros_now
-from tests.conftest import _pg_admin, _pg_url
 from tests.policy.oracle import World
 from tests.policy.tally import CASES, RULES, WORLDS
-from tests.policy.world import Built, build, materialise, worlds
+from tests.policy.world import Built, build, materialise, postgres_copy, sqlite_copy, worlds
 
 ALL = VersionMatch(all=True)
 RUNNER = CliRunner()
@@ -171,9 +169,7 @@ def flow_settings(examples: int) -> settings:
 @flow_settings(450)
 @given(spec=worlds())
 def test_random_worlds_sqlite(template_db: Path, spec: tuple[World, frozenset[str]]) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        path = Path(workdir) / "accord.db"
-        shutil.copyfile(template_db, path)
+    with sqlite_copy(template_db) as path:
         check_world(f"sqlite:///{path}", spec, label="sqlite")
 
 
@@ -182,18 +178,11 @@ def test_random_worlds_sqlite(template_db: Path, spec: tuple[World, frozenset[st
 def test_random_worlds_each_backend(backend: str, request: pytest.FixtureRequest, template_db: Path,
                                     spec: tuple[World, frozenset[str]]) -> None:
     if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as workdir:
-            path = Path(workdir) / "accord.db"
-            shutil.copyfile(template_db, path)
+        with sqlite_copy(template_db) as path:
             check_world(f"sqlite:///{path}", spec, label="sqlite")
         return
-    template: str = request.getfixturevalue("pg_template")
-    name = f"accord_flow_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}")
-    try:
-        check_world(_pg_url(name), spec, label="postgres")
-    finally:
-        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_copy(request, "accord_flow") as url:
+        check_world(url, spec, label="postgres")
 
 
 # -- findings: minimal reproductions -----------------------------------------------------------

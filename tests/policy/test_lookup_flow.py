@@ -8,9 +8,6 @@ the networks around it and a network containing it must all find the same object
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 from hypothesis import given
@@ -18,12 +15,10 @@ from hypothesis import given
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.lookup import BULK_FROM, ValueResult, lookup
-from accord.storage import open_store
-from accord.storage.sql import micros_now
 from tests.policy.oracle import World
 from tests.policy.tally import CASES, WORLDS
 from tests.policy.test_information_flow import flow_settings
-from tests.policy.world import build, materialise, worlds
+from tests.policy.world import sqlite_copy, stored_world, worlds
 
 
 def _shape(result: ValueResult) -> tuple[object, ...]:
@@ -33,12 +28,8 @@ def _shape(result: ValueResult) -> tuple[object, ...]:
 
 def check_lookups(url: str, spec: tuple[World, frozenset[str]]) -> None:
     world_spec, resumed = spec
-    t = micros_now()
-    tag = f"w{uuid.uuid4().hex[:6]}-"
-    world = materialise(world_spec, t, tag)
-    store = open_store(url)
-    try:
-        build(store, world, frozenset(tag + n for n in resumed))
+    with stored_world(url, world_spec, resumed, "w") as (store, built, t):
+        world = built.world
         for username, (org, _) in world.users.items():
             for instant in (t - 1, t, t + 1):
                 vis = visibility(store, Viewer.of(store.get_user(username)), instant)
@@ -63,15 +54,11 @@ def check_lookups(url: str, spec: tuple[World, frozenset[str]]) -> None:
                                           and world.sees(org, v, instant))) is not None
                     assert hit.sightings is not None and hit.sightings.shown == ()  # no sightings in these worlds
                 CASES["lookup"] += 1
-    finally:
-        store.close()
     WORLDS["lookup"] += 1
 
 
 @flow_settings(60)
 @given(spec=worlds())
 def test_lookup_reveals_exactly_what_the_gate_allows(template_db: Path, spec: tuple[World, frozenset[str]]) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        path = Path(workdir) / "accord.db"
-        shutil.copyfile(template_db, path)
+    with sqlite_copy(template_db) as path:
         check_lookups(f"sqlite:///{path}", spec)

@@ -7,9 +7,6 @@ reader must answer it as if the value were stored nowhere."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,14 +16,11 @@ from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.overlap import AgreementKey, answer, fingerprint, overlap_hash
 from accord.services.overlap_index import HashTables
-from accord.storage import open_store
 from accord.storage.base import Agreement
-from accord.storage.sql import micros_now
-from tests.conftest import _pg_admin, _pg_url
 from tests.policy.oracle import World
 from tests.policy.tally import CASES, WORLDS
 from tests.policy.test_information_flow import flow_settings
-from tests.policy.world import build, materialise, worlds
+from tests.policy.world import postgres_copy, sqlite_copy, stored_world, worlds
 
 KEY = bytes(range(32))
 HELD = overlap_hash(KEY, "ipv4-addr", "10.0.0.1")
@@ -38,13 +32,9 @@ ASKED = AgreementKey(Agreement(0, "flow", (), (), "red", False, None, None, Fals
 
 def check_overlaps(url: str, spec: tuple[World, frozenset[str]]) -> None:
     world_spec, resumed = spec
-    t = micros_now()
-    tag = f"w{uuid.uuid4().hex[:6]}-"
-    world = materialise(world_spec, t, tag)
-    store = open_store(url)
     tables = HashTables()
-    try:
-        build(store, world, frozenset(tag + n for n in resumed))
+    with stored_world(url, world_spec, resumed, "w") as (store, built, t):
+        world = built.world
         versions = world.by_key()
         for username, (org, _) in world.users.items():
             for instant in (t - 1, t, t + 1):
@@ -53,27 +43,18 @@ def check_overlaps(url: str, spec: tuple[World, frozenset[str]]) -> None:
                 sees = any(versions[stix_id, mod].type == "indicator" for stix_id, mod in world.visible(org, instant))
                 assert matches == ([HELD] if sees else []), f"overlap for {username} ({org}) at T{instant - t:+d}"
                 CASES["overlap"] += 1
-    finally:
-        store.close()
     WORLDS["overlap"] += 1
 
 
 @flow_settings(40)
 @given(spec=worlds())
 def test_overlap_reveals_exactly_what_the_gate_allows(template_db: Path, spec: tuple[World, frozenset[str]]) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        path = Path(workdir) / "accord.db"
-        shutil.copyfile(template_db, path)
+    with sqlite_copy(template_db) as path:
         check_overlaps(f"sqlite:///{path}", spec)
 
 
 @flow_settings(8)
 @given(spec=worlds())
 def test_overlap_on_postgres(request: pytest.FixtureRequest, spec: tuple[World, frozenset[str]]) -> None:
-    template: str = request.getfixturevalue("pg_template")
-    name = f"accord_overlap_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}")
-    try:
-        check_overlaps(_pg_url(name), spec)
-    finally:
-        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_copy(request, "accord_overlap") as url:
+        check_overlaps(url, spec)

@@ -8,76 +8,39 @@ change nothing the reader receives, not even a total."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 from hypothesis import given
-from hypothesis import strategies as st
 
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.lookup import lookup
 from accord.services.objects import object_view
-from accord.services.sightings import KINDS, SightingSummary
-from accord.storage import open_store
-from accord.storage.sql import micros_now
-from tests.policy.oracle import Version, World
+from accord.services.sightings import SightingSummary
+from tests.policy.oracle import World
 from tests.policy.tally import CASES, WORLDS
 from tests.policy.test_information_flow import flow_settings
-from tests.policy.world import build, granular_refs, marking_sets, materialise, modified, worlds
+from tests.policy.world import sighted_worlds, sqlite_copy, stored_world
 
-Expected = tuple[set[tuple[str, str, int, bool]], bool]
-
-
-@st.composite
-def sighted_worlds(draw: st.DrawFn) -> tuple[World, frozenset[str], int]:
-    """A world (tests/policy/world.py) with sightings of its indicators added, and a threshold."""
-    world, resumed = draw(worlds())
-    orgs, colls = sorted(world.kinds), sorted(world.default_tlp)
-    indicators = sorted({v.stix_id for v in world.versions if v.type == "indicator"})
-    if indicators:
-        for k in range(draw(st.integers(1, 5))):
-            target = draw(st.sampled_from(indicators))
-            owner = draw(st.sampled_from(orgs))
-            collection = draw(st.sampled_from(colls))
-            for n in range(draw(st.integers(1, 2))):
-                world.versions.append(Version(
-                    f"sighting--00000000-0000-4000-8000-{k:012d}", modified(n), "sighting", collection, owner,
-                    marking_refs=draw(marking_sets), granular_ref=draw(granular_refs),
-                    state=draw(st.sampled_from(("published", "published", "draft", "retracted"))),
-                    recipients=frozenset(draw(st.sets(st.sampled_from(orgs), max_size=2))),
-                    target=target, sighting=(draw(st.sampled_from(KINDS)), draw(st.integers(0, 5)))))
-    return world, resumed, draw(st.integers(1, 3))
+Expected = tuple[set[tuple[str, str, int, bool, bool]], bool]
 
 
 def expected(world: World, reader: str, target: str, t: int, min_count: int) -> Expected:
-    """(kind, count, ours) of each sighting the reader is told of, and whether some are withheld."""
-    newest: dict[str, Version] = {}
-    for v in world.versions:
-        if (v.type == "sighting" and v.target == target and world.sees(reader, v, t)
-                and (v.stix_id not in newest or v.modified > newest[v.stix_id].modified)):
-            newest[v.stix_id] = v
-    ours = {(s, v.sighting[0], v.sighting[1], True) for s, v in newest.items() if v.owner == reader and v.sighting}
-    theirs = {(s, v.sighting[0], v.sighting[1], False) for s, v in newest.items() if v.owner != reader and v.sighting}
-    withheld = min_count > 1 and len(theirs) < min_count
-    return ours | (set() if withheld else theirs), withheld
+    """(kind, count, ours, anonymous) of each sighting the reader is told of, and whether some are withheld."""
+    told, withheld = world.sightings_told(reader, target, t, min_count)
+    return {(v.stix_id, v.sighting[0], v.sighting[1], v.owner == reader, v.named_by is None)
+            for v in told if v.sighting}, withheld
 
 
 def told(summary: SightingSummary | None) -> Expected:
     assert summary is not None
-    return {(s.stix_id, s.kind, s.count, s.ours) for s in summary.shown}, summary.withheld
+    return {(s.stix_id, s.kind, s.count, s.ours, s.anonymous) for s in summary.shown}, summary.withheld
 
 
 def check_sightings(url: str, spec: tuple[World, frozenset[str], int]) -> None:
     world_spec, resumed, min_count = spec
-    t = micros_now()
-    tag = f"s{uuid.uuid4().hex[:6]}-"
-    world = materialise(world_spec, t, tag)
-    store = open_store(url)
-    try:
-        build(store, world, frozenset(tag + n for n in resumed))
+    with stored_world(url, world_spec, resumed, "s") as (store, built, t):
+        world = built.world
         indicators = sorted({v.stix_id for v in world.versions if v.type == "indicator"})
         for username, (org, _) in world.users.items():
             vis = visibility(store, Viewer.of(store.get_user(username)), t)
@@ -92,16 +55,12 @@ def check_sightings(url: str, spec: tuple[World, frozenset[str], int]) -> None:
                     assert told(view.sightings) == want, where + " (object page)"
                     assert all(e.label != "sighting of" for e in view.edges), where
                     CASES["sightings"] += 1
-    finally:
-        store.close()
     WORLDS["sightings"] += 1
 
 
-@flow_settings(40)
+@flow_settings(60)
 @given(spec=sighted_worlds())
 def test_sightings_reveal_exactly_what_the_gate_and_threshold_allow(
         template_db: Path, spec: tuple[World, frozenset[str], int]) -> None:
-    with tempfile.TemporaryDirectory() as workdir:
-        path = Path(workdir) / "accord.db"
-        shutil.copyfile(template_db, path)
+    with sqlite_copy(template_db) as path:
         check_sightings(f"sqlite:///{path}", spec)

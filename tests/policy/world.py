@@ -1,32 +1,55 @@
 """Random sharing worlds (hypothesis) and how to build one in a real store through its public API.
 
 A strategy draws an oracle :class:`~tests.policy.oracle.World` with placeholder names, ids and
-agreement windows relative to an instant T; :func:`materialise` makes the names and ids unique and
-the windows absolute; :func:`build` creates it all with the Store API and ``ingest_document``.
+instants (agreement windows; sighting times and indicators' valid_from) relative to an instant T;
+:func:`materialise` makes the names and ids unique and the instants absolute; :func:`build`
+creates it all with the Store API and ``ingest_document``. :func:`sighted_worlds` adds sightings
+of a world's indicators. :func:`stored_world` does both in a fresh store (:func:`sqlite_copy`,
+:func:`postgres_copy`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import strategies as st
 
 from accord.services.ingest import ingest_document
 from accord.stix.stream import StixDocument
+from accord.stix.timestamps import format_micros
+from accord.storage import open_store
 from accord.storage.base import Collection, Provenance, State, Store
-from tests.policy.oracle import TLP1, TLP2, TLP_ORDER, Agreement, Version, World
+from accord.storage.sql import micros_now
+from tests.conftest import _pg_admin, _pg_url
+from tests.policy.oracle import DAY, INDICATOR_VALID_FROM, TLP1, TLP2, TLP_ORDER, Agreement, Version, World
 
-DAY = 86_400_000_000
 ROLES = ("reader", "analyst", "publisher", "org-admin", "node-admin")
 TYPES = ("indicator", "malware")
 CREATED = "2026-01-01T00:00:00.000Z"
 STATEMENT = "marking-definition--5a1e0000-0000-4000-8000-000000000001"  # placeholder ids, made unique
 UNKNOWN_REF = "marking-definition--dead0000-0000-4000-8000-000000000002"
 STANDARD_REFS = tuple(TLP1.values()) + tuple(TLP2.values())
+SIGHTING_KINDS = ("seen", "false-positive", "expired")
+SIGHTING_KIND_DRAWS = ("seen", "seen", "false-positive", "seen", "expired")  # an expiry zeroes a score: rarer
+SIGHTING_COUNTS = (1, 3, 0)  # 0: looked and did not see it
+# Instants in days from T: when a sighting saw its indicator (None: it gives no time; 2: a claim
+# from the future), and an indicator version's valid_from (None: INDICATOR_VALID_FROM, long past);
+# first what hypothesis draws first, a time that gives a score. Each is moved TIME_SKEW earlier
+# (an odd hour, minutes and microseconds), so that no score lands on a rounding tie, nor near one,
+# however the arithmetic is ordered.
+SEEN_DAYS = (-5, -20, None, -40, -29, -12, -1, 0, 2)
+VALID_FROM_DAYS = (-10, -25, None, 1)
+TIME_SKEW = 3_723_000_017
 
 # Agreement windows as (valid_from, valid_until) offsets from T: open, current, expired, not yet
 # valid, and the boundaries (valid_from = T is active at T, valid_until = T is not).
@@ -49,6 +72,11 @@ marking_sets = st.one_of(
     st.tuples(st.just(STATEMENT), st.sampled_from(STANDARD_REFS)),
     st.tuples(st.sampled_from(STANDARD_REFS), st.just(UNKNOWN_REF)),
 )
+# A sighting's markings: every level, unmarked and unknown, but shareable ones (CLEAR, GREEN) most
+# often: others' sightings must often be visible for the threshold (and feedback) to matter.
+sighting_markings = st.sampled_from((
+    (TLP2["green"],), (TLP2["clear"],), (), (TLP1["green"],), (TLP1["white"],), (TLP2["amber"],),
+    (TLP2["amber+strict"],), (TLP2["red"],), (UNKNOWN_REF,), (STATEMENT, TLP2["green"])))
 granular_refs = st.one_of(st.none(), st.sampled_from(STANDARD_REFS), st.just(UNKNOWN_REF), st.just(STATEMENT))
 
 
@@ -114,8 +142,60 @@ def worlds(draw: st.DrawFn) -> tuple[World, frozenset[str]]:
     return world, frozenset(resumed)
 
 
+@st.composite
+def sighted_worlds(draw: st.DrawFn) -> tuple[World, frozenset[str], int]:
+    """A world with sightings of its indicators added, and a threshold (``sighting_min_count``).
+
+    Each indicator version is valid from an instant relative to T (or the fixed one). Each
+    sighting has an owner, a collection, markings, a state, recipients and an origin like any
+    version, a kind and a count, a time (or none) relative to T, and names its owner's identity
+    (an ``identity`` version of that organisation, with markings and a state of its own) or, when
+    anonymous, nobody."""
+    world, resumed = draw(worlds())
+    orgs, colls = sorted(world.kinds), sorted(world.default_tlp)
+    if draw(st.booleans()):
+        # An agreement in force for every type and collection among all or some organisations, so
+        # that other organisations' sightings are often visible (and the threshold decides).
+        parties = draw(st.one_of(st.just(set(orgs)), st.sets(st.sampled_from(orgs), min_size=2)))
+        world.agreements.append(Agreement(name=f"a{len(world.agreements)}", parties=frozenset(parties),
+                                          max_tlp=draw(st.sampled_from(TLP_ORDER[1:]))))
+    for i, v in enumerate(world.versions):
+        if v.type == "indicator":
+            days = draw(st.sampled_from(VALID_FROM_DAYS))
+            world.versions[i] = dataclasses.replace(v, valid_from=None if days is None else days * DAY - TIME_SKEW)
+    indicators = sorted({v.stix_id for v in world.versions if v.type == "indicator"})
+    identities: dict[str, str] = {}
+    if indicators:
+        for k in range(draw(st.integers(1, 8))):
+            target = draw(st.sampled_from(indicators))
+            owner = draw(st.sampled_from(orgs))
+            collection = draw(st.sampled_from(colls))
+            origin = draw(st.one_of(st.none(), st.just(owner), st.sampled_from(orgs)))  # received from a node
+            named_by = None
+            if draw(st.booleans()):
+                if owner not in identities:
+                    identities[owner] = f"identity--00000000-0000-4000-8000-{len(identities):012d}"
+                    world.versions.append(Version(
+                        identities[owner], modified(0), "identity", collection, owner,
+                        marking_refs=draw(st.one_of(st.just((TLP2["green"],)), marking_sets)),
+                        state=draw(st.sampled_from(("published", "published", "draft")))))
+                named_by = identities[owner]
+            for n in range(draw(st.integers(1, 2))):
+                days = draw(st.sampled_from(SEEN_DAYS))
+                world.versions.append(Version(
+                    f"sighting--00000000-0000-4000-8000-{k:012d}", modified(n), "sighting", collection, owner,
+                    marking_refs=draw(sighting_markings), granular_ref=draw(granular_refs),
+                    state=draw(st.sampled_from(("published", "published", "published", "draft", "retracted"))),
+                    recipients=frozenset(draw(st.sets(st.sampled_from(orgs), max_size=2))),
+                    target=target,
+                    sighting=(draw(st.sampled_from(SIGHTING_KIND_DRAWS)), draw(st.sampled_from(SIGHTING_COUNTS))),
+                    origin=origin, seen_at=None if days is None else days * DAY - TIME_SKEW, named_by=named_by))
+    return world, resumed, draw(st.integers(1, 3))
+
+
 def materialise(spec: World, t: int, tag: str) -> World:
-    """Unique names and ids (``tag``), absolute agreement windows (offsets from ``t``)."""
+    """Unique names and ids (``tag``), absolute agreement windows, sighting times and indicators'
+    valid_from (offsets from ``t``)."""
     ids: dict[str, str] = {}
 
     def fresh(stix_id: str) -> str:
@@ -146,7 +226,10 @@ def materialise(spec: World, t: int, tag: str) -> World:
             collection=name(v.collection), owner=name(v.owner), origin=None if v.origin is None else name(v.origin),
             marking_refs=tuple(map(ref, v.marking_refs)),
             granular_ref=None if v.granular_ref is None else ref(v.granular_ref),
-            recipients=frozenset(map(name, v.recipients)), target=None if v.target is None else fresh(v.target)))
+            recipients=frozenset(map(name, v.recipients)), target=None if v.target is None else fresh(v.target),
+            seen_at=None if v.seen_at is None else t + v.seen_at,
+            valid_from=None if v.valid_from is None else t + v.valid_from,
+            named_by=None if v.named_by is None else fresh(v.named_by)))
     return world
 
 
@@ -161,8 +244,15 @@ def body(v: Version) -> dict[str, object]:
         del obj["name"]
         kind, count = v.sighting or ("seen", 1)
         obj.update(sighting_of_ref=v.target, count=count, x_accord_sighting_type=kind)
+        if v.seen_at is not None:
+            obj["first_seen"] = obj["last_seen"] = format_micros(v.seen_at)
+        if v.named_by is not None:
+            obj.update(created_by_ref=v.named_by, where_sighted_refs=[v.named_by])
+    elif v.type == "identity":
+        obj["identity_class"] = "organization"
     elif v.type == "indicator":
-        obj.update(pattern="[ipv4-addr:value = '10.0.0.1']", pattern_type="stix", valid_from="2026-01-01T00:00:00Z")
+        obj.update(pattern="[ipv4-addr:value = '10.0.0.1']", pattern_type="stix",
+                   valid_from=INDICATOR_VALID_FROM if v.valid_from is None else format_micros(v.valid_from))
     else:
         obj["is_family"] = False
     if v.marking_refs:
@@ -211,23 +301,8 @@ def build(store: Store, world: World, resumed: frozenset[str] = frozenset()) -> 
             store.change_agreement(a.name, action="resume", actor="test")
         if a.ended:
             store.change_agreement(a.name, action="end", actor="test")
-    # One transaction per run of versions written with the same provenance, in version order
-    # (a marking definition first, so that the objects referring to it find it known).
-    runs: list[tuple[tuple[object, ...], list[Version]]] = []
-    for v in sorted(world.versions, key=lambda v: (v.type != "marking-definition", v.modified)):
-        state = State.DRAFT if v.state == "draft" else State.PUBLISHED
-        key = (v.collection, v.owner, state, v.origin, tuple(sorted(v.recipients)))
-        if runs and runs[-1][0] == key:
-            runs[-1][1].append(v)
-        else:
-            runs.append((key, [v]))
-    for (coll, owner, state, origin, recipients), versions in runs:
-        assert isinstance(coll, str) and isinstance(owner, str) and isinstance(state, State)
-        provenance = Provenance(org_pk[owner], state=state, owner_name=owner,
-                                origin_org=None if origin is None else org_pk[str(origin)],
-                                origin_node=None if origin is None else "peer.example",
-                                recipients=tuple(org_pk[r] for r in recipients))  # type: ignore[union-attr]
-        _ingest(store, collections[coll], [body(v) for v in versions], provenance)
+    built = Built(world, collections, org_pk)
+    ingest_versions(store, built, world.versions)
     retracted: dict[str, list[int]] = defaultdict(list)
     order: dict[str, list[Version]] = defaultdict(list)
     for v in sorted(world.versions, key=lambda v: v.modified):
@@ -240,4 +315,63 @@ def build(store: Store, world: World, resumed: frozenset[str] = frozenset()) -> 
             facts = store.version_facts(stix_id, org_pk[owner])
             assert len(facts) == len(order[stix_id])
             store.set_state([facts[i] for i in indexes], State.RETRACTED, actor="test")
-    return Built(world, collections, org_pk)
+    return built
+
+
+def ingest_versions(store: Store, built: Built, versions: list[Version]) -> None:
+    """Write ``versions`` (drafts or published) of ``built``'s world: one transaction per run of
+    versions with the same provenance, in version order (a marking definition first, so that the
+    objects referring to it find it known)."""
+    runs: list[tuple[tuple[str, str, State, str | None, tuple[str, ...]], list[Version]]] = []
+    for v in sorted(versions, key=lambda v: (v.type != "marking-definition", v.modified)):
+        state = State.DRAFT if v.state == "draft" else State.PUBLISHED
+        key = (v.collection, v.owner, state, v.origin, tuple(sorted(v.recipients)))
+        if runs and runs[-1][0] == key:
+            runs[-1][1].append(v)
+        else:
+            runs.append((key, [v]))
+    org_pk = built.org_pk
+    for (coll, owner, state, origin, recipients), run in runs:
+        provenance = Provenance(org_pk[owner], state=state, owner_name=owner,
+                                origin_org=None if origin is None else org_pk[origin],
+                                origin_node=None if origin is None else "peer.example",
+                                recipients=tuple(org_pk[r] for r in recipients))
+        _ingest(store, built.collections[coll], [body(v) for v in run], provenance)
+
+
+# -- fresh stores to build worlds in ------------------------------------------------------------
+@contextmanager
+def sqlite_copy(template_db: Path) -> Iterator[Path]:
+    """A copy of the session's initialised SQLite database (tests/conftest.py ``template_db``), in
+    a directory of its own that is removed afterwards."""
+    with tempfile.TemporaryDirectory() as workdir:
+        path = Path(workdir) / "accord.db"
+        shutil.copyfile(template_db, path)
+        yield path
+
+
+@contextmanager
+def postgres_copy(request: pytest.FixtureRequest, prefix: str) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database copied from the session's migrated template
+    (tests/conftest.py ``pg_template``), dropped afterwards."""
+    template: str = request.getfixturevalue("pg_template")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def stored_world(url: str, spec: World, resumed: frozenset[str], prefix: str) -> Iterator[tuple[Store, Built, int]]:
+    """``spec`` materialised at T = now, its names made unique (``prefix`` and a random tag), and
+    built in the store at ``url``: the open store, what was built, and T. The store is closed after."""
+    t = micros_now()
+    tag = f"{prefix}{uuid.uuid4().hex[:6]}-"
+    world = materialise(spec, t, tag)
+    store = open_store(url)
+    try:
+        yield store, build(store, world, frozenset(tag + n for n in resumed)), t
+    finally:
+        store.close()
