@@ -253,26 +253,20 @@ class Lookup:
         held, lengths = self._summaries()
         batches: queue.SimpleQueue[list[tuple[str, str]] | None] = queue.SimpleQueue()
         planned: list[_Plan] = []
-        failed: list[BaseException] = []
 
-        def classify() -> None:
+        def classify(_: None) -> None:
             try:
                 planned.append(self._plan(values, held=held, lengths=lengths, publish=batches.put))
-            except BaseException as exc:  # re-raised in the caller's thread below
-                failed.append(exc)
             finally:
                 batches.put(None)
 
-        worker = threading.Thread(target=classify, name="lookup-classify", daemon=True)
-        worker.start()
+        classifying = _Beside(classify, None)
         found: list[tuple[str, str, ListedVersion]] = []
         try:
             while (batch := batches.get()) is not None:
                 found += self._found(batch, where)
         finally:
-            worker.join()
-        if failed:
-            raise failed[0]
+            classifying.join()  # raises what classifying raised
         return planned[0], found
 
     def _found(self, keys: list[tuple[str, str]], where: RowFilter) -> list[tuple[str, str, ListedVersion]]:
@@ -418,14 +412,13 @@ class Lookup:
         # RED rows came through the SQL recipient check; the caller's organisation stands for it.
         recipients = (self.vis.viewer.org_pk,) if self.vis.viewer.org_pk is not None else ()
         found: set[tuple[str, str]] = set()
-        for start in range(0, len(keys), CHUNK_KEYS):
-            chunk = tuple(keys[start:start + CHUNK_KEYS])
-            for index_type, value, row in self.store.observable_versions(ObservableQuery(keys=chunk), where):
-                if ((index_type, value) not in found
-                        and self.vis.allowance_for(row.facts(recipients), row.collection_pk) is not None
-                        and self._still_mentions(row, index_type, value)):
-                    found.add((index_type, value))
+        for index_type, value, row in self._found(list(keys), where):
+            if ((index_type, value) not in found
+                    and self.vis.allowance_for(row.facts(recipients), row.collection_pk) is not None
+                    and self._still_mentions(row, index_type, value)):
+                found.add((index_type, value))
         return found
+
 
 _RELATIONS = {EXACT: 0, PARENT: 1, WITHIN: 2, CONTAINS: 3}
 
@@ -443,7 +436,8 @@ class _Beside:
             except BaseException as exc:
                 self._failed.append(exc)
 
-        self._thread = threading.Thread(target=target, name="lookup-beside", daemon=True)
+        self._thread = threading.Thread(target=target, name=f"lookup-{getattr(fn, '__name__', 'beside')}",
+                                        daemon=True)
         self._thread.start()
 
     def join(self) -> None:
