@@ -58,8 +58,11 @@ def test_serve_syncs_each_peer_on_its_interval(node_a: Node, served_b: tuple[Nod
     b.store.add_peer("node-a", url=f"{node_a.url}/taxii2/", username=sync_user,
                      sealed_token=SecretBox(key).seal(sync_token), org=f"cert-a-{tag}", interval_s=1,
                      accept_max_tlp="red", accept_types=[], links=[("pull", collection.id, "default")], actor="test")
+    # The pulled objects commit before the cycle records the link's success, so wait for both:
+    # seeing the objects alone races the bookkeeping that follows them.
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(_ids(b.store)) < 3:
+    while time.monotonic() < deadline and (len(_ids(b.store)) < 3
+                                           or b.store.get_peer("node-a").links[0].last_success is None):
         time.sleep(0.5)
     assert set(_ids(b.store)) == {seeded[level] for level in ("clear", "green", "amber")}
     link = b.store.get_peer("node-a").links[0]
