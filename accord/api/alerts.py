@@ -20,7 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from accord.api.admin import _created, _int_cursor, _limit, _only, _required, _text
+from accord.api.admin import _created, _limit, _only, _required, _text
 from accord.api.routes import NOT_FOUND, ApiContext, ApiError, endpoint
 from accord.errors import AlreadyExistsError
 from accord.policy import administration as admin
@@ -28,8 +28,10 @@ from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
 from accord.services.alert_rules import RuleRequest, add_rule_as, remove_rule_as, rule_json, shown_rules
 from accord.services.alert_views import AlertView, acknowledge, alert_json, alert_page
+from accord.services.cursors import Cursors
 from accord.services.secrets import SecretBox
 
+CURSOR_SECRET = "alert-cursor"  # noqa: S105 -- the NAME of the node secret alert cursors are sealed with
 _RULE_PROPERTIES = ("org", "name", "kind", "partner", "values", "sighting_types", "webhook")
 
 
@@ -82,14 +84,18 @@ def _shown_alert(viewer: Viewer, view: AlertView) -> dict[str, Any]:
 
 
 def list_alerts(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
-    limit, before, acknowledged = _limit(request), _int_cursor(request, "cursor"), _acknowledged(request)
+    # Alerts are numbered node-wide: the position a page ends at is sealed (services/cursors.py),
+    # or the gaps between one organisation's numbers would count every other organisation's alerts.
+    cursors = Cursors(ctx.store.node_secret(CURSOR_SECRET), viewer.username, purpose=CURSOR_SECRET)
+    limit, acknowledged = _limit(request), _acknowledged(request)
+    before = cursors.open(request.query_params.get("cursor"))
     if viewer.org_pk is None:
         return {"alerts": []}
     vis = visibility(ctx.store, viewer, ctx.clock())
     page = alert_page(ctx.store, vis, viewer.org_pk, limit=limit, before=before, acknowledged=acknowledged,
                       channel="rest")
     return {"alerts": [_shown_alert(viewer, v) for v in page.alerts],
-            **({} if page.next is None else {"next": str(page.next)})}
+            **({} if page.next is None else {"next": cursors.seal(page.next)})}
 
 
 def acknowledge_alert(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:

@@ -13,19 +13,16 @@ a page is cheap at any depth and never repeats what an earlier page showed.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from accord.errors import RequestError
 from accord.policy.gate import Visibility, known_collections
 from accord.policy.redact import GRANULAR
 from accord.policy.viewer import Viewer
+from accord.services.cursors import Cursors
 from accord.services.disclose import Received, disclose
 from accord.stix.markings import TLP_LEVELS
 from accord.stix.observables import lookup_pairs, observables_of
@@ -109,31 +106,6 @@ class SearchResult:
     stopped_early: bool = False  # the examine cap ended the page: refine the search
 
 
-class Cursors:
-    """Paging cursors sealed with a node secret (Fernet: encrypted and authenticated) and bound to
-    the viewer. A cursor holds a ``date_added``, and when a search window ends it is the date of a
-    row the viewer may not see: sealed, it tells the viewer nothing and cannot be forged to probe
-    where hidden rows lie. A cursor made for another user is refused like a damaged one."""
-
-    def __init__(self, secret: bytes, username: str):
-        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"search-cursor\x00" + secret).digest()))
-        self._username = username
-
-    def seal(self, date_added: int) -> str:
-        return self._fernet.encrypt(f"{self._username}\n{date_added}".encode()).decode("ascii")
-
-    def open(self, text: str | None) -> int | None:
-        if not text:
-            return None
-        try:
-            username, _, value = self._fernet.decrypt(text.encode("ascii")).decode().partition("\n")
-            if username != self._username or not value.isdigit():
-                raise ValueError(text)
-        except (InvalidToken, ValueError, UnicodeError):
-            raise RequestError("cursor", "not a cursor this server issued to you") from None
-        return int(value)
-
-
 def parse_time(text: str, name: str) -> int:
     """An RFC 3339 timestamp from a request parameter, as microseconds; RequestError naming it."""
     micros = parse_to_micros(text)
@@ -168,7 +140,7 @@ class Searcher:
         """``names_for``: whose knowledge decides which collections are named (default: the
         viewer's; a sharing preview names collections as the person asking knows them)."""
         self.store, self.vis = store, vis
-        self._cursors = Cursors(store.node_secret(CURSOR_SECRET), vis.viewer.username)
+        self._cursors = Cursors(store.node_secret(CURSOR_SECRET), vis.viewer.username, purpose="search-cursor")
         self._orgs = {o.pk: o.name for o in store.orgs()}
         known = known_collections(store, names_for or vis.viewer) if not vis.sees_everything else None
         # Collections the caller may know exist: only these are named (hits, facets) or accepted

@@ -139,6 +139,26 @@ def test_pages_count_only_the_alerts_shown(api: Api) -> None:
     assert [a["object"]["id"] for a in rest["alerts"]] == [ids[1]] and "next" not in rest
 
 
+def test_the_cursor_is_sealed_and_bound_to_the_caller(api: Api) -> None:
+    """Review finding: alerts are numbered node-wide, so a plain number as the cursor let an
+    organisation count other organisations' alerts from the gaps between its own. The cursor is
+    sealed: no number in it, a number or another user's cursor is refused with a 400 naming it."""
+    api.user("rick", "cert-a", "reader")
+    assert api.send("ann", "POST", "/api/v1/alert-rules", {"name": "watch", "kind": "watchlist",
+                                                            "values": ["sealed.example"]}).status_code == 201
+    for i in range(3):
+        api.world.add("cert-b", indicator(f"[domain-name:value = 'h{i}.sealed.example']"))
+    evaluate(api.world.store, clock=api.world.clock)
+    alerts = api.world.store.alerts(api.world.store.get_org("cert-a").pk, limit=10)
+    cursor = api.send("rita", "GET", "/api/v1/alerts", limit=1).json()["next"]
+    assert not any(str(a.pk) == cursor or cursor.isdigit() for a in alerts)
+    assert api.send("rita", "GET", "/api/v1/alerts", limit=1, cursor=cursor).status_code == 200
+    for who, forged in (("rita", str(alerts[0].pk)), ("rick", cursor), ("rita", cursor[:-4] + "AAAA")):
+        refused = api.send(who, "GET", "/api/v1/alerts", limit=1, cursor=forged)
+        assert refused.status_code == 400, (who, forged)
+        assert "cursor" in refused.json()["error"]["detail"]
+
+
 def test_acknowledging_and_the_filter(api: Api) -> None:
     api.user("ana", "cert-a", "analyst")
     assert api.send("ann", "POST", "/api/v1/alert-rules", {"name": "watch", "kind": "watchlist",
