@@ -43,6 +43,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -181,6 +182,22 @@ class Run:
     stderr: str
     db_bytes: int = 0  # size of the database files the child left (SQLite; the floor's table on PostgreSQL)
     kind: str = ""  # which floor: "SQLite", "PG COPY", "PG pipeline"
+    # Peak anonymous memory of the child (its heap: Python objects, SQLite's page cache), KiB,
+    # sampled every 0.1 s. ru_maxrss also counts file pages the child mapped: a SQLite reader
+    # maps the database (docs/operations.md), so a process reading much of a large store shows
+    # an RSS near the file's size that is the OS's file cache, not the process's own memory.
+    anon_kb: int = 0
+
+
+def _peak_anon(pid: int, done: threading.Event, peak: list[int]) -> None:
+    while not done.wait(0.1):
+        try:
+            with open(f"/proc/{pid}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"RssAnon:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+        except (OSError, ValueError):
+            return  # gone (or not Linux)
 
 
 def measure(cmd: list[str], log: Path) -> Run:
@@ -188,14 +205,19 @@ def measure(cmd: list[str], log: Path) -> Run:
     with open(log.with_suffix(".out"), "w+b") as out, open(log.with_suffix(".err"), "w+b") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        done, peak = threading.Event(), [0]
+        sampler = threading.Thread(target=_peak_anon, args=(proc.pid, done, peak), daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
         # Popen did not reap the child itself; tell it, so it never waits on a recycled pid.
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode,
-                   out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+                   out.read().decode(errors="replace"), err.read().decode(errors="replace"), anon_kb=peak[0])
 
 
 def median_run(runs: list[Run]) -> Run:

@@ -301,7 +301,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 HEADER = ("N", "shared", "A import s", "import obj/s", "paging s", "paging obj/s", "page p50/p95 ms", "sync s",
-          "sync obj/s", "sync/import", "sync/paging", "sync CPU s", "sync RSS MiB", "lag p50/p95 s", "load")
+          "sync obj/s", "sync/import", "sync/paging", "sync CPU s", "sync RSS MiB", "sync anon MiB", "lag p50/p95 s", "load")
 
 
 def table(runs: list[SizeRun]) -> list[tuple[str, ...]]:
@@ -318,6 +318,7 @@ def table(runs: list[SizeRun]) -> list[tuple[str, ...]]:
             f"{syn.wall / imp.wall:.2f}" if syn and imp else "-",
             f"{syn.wall / r.paging_s:.2f}" if syn and r.paging_s else "-",
             f"{syn.cpu:.1f}" if syn else "-", f"{syn.rss_kb / 1024:.0f}" if syn else "-",
+            f"{syn.anon_kb / 1024:.0f}" if syn else "-",
             lag, f"{max(r.load):.1f}"))
     return rows
 
