@@ -5,10 +5,18 @@ fails half-way on a lock upgrade) and any number of readers on their own connect
 them read while the writer writes). ``synchronous=FULL`` makes a committed transaction durable
 against power loss, not only against a killed process. The statements are shared with the
 PostgreSQL backend (storage/sql.py).
+
+Checkpoints (copying the WAL back into the database file) run on a thread of their own beside
+the writer (:class:`_Checkpointer`), not inside the COMMIT that fills the WAL past SQLite's
+threshold: a checkpoint writes and syncs every page changed since the last one, which for a
+store's random-key indexes is most of what was written, and inside COMMIT it cost a sync of
+1M objects 40 of its 110 seconds (bench/RESULTS.md). SQLite's own automatic checkpoint stays,
+at a higher threshold, as the backstop for a checkpointer that cannot keep up.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -22,6 +30,8 @@ from accord.storage.sql import Clock, SQLStore, micros_now
 
 __all__ = ["SQLiteStore", "micros_now"]
 
+log = logging.getLogger(__name__)
+
 
 def path_from_url(url: str) -> Path:
     prefix = "sqlite:///"
@@ -34,6 +44,8 @@ def path_from_url(url: str) -> Path:
 
 
 READER_MMAP_BYTES = 2**31
+BACKSTOP_PAGES = 65_536  # WAL pages (4 KiB) past which a COMMIT checkpoints by itself: 256 MiB
+CHECKPOINT_AFTER_S = 1.0  # how long the checkpointer gathers commits before checkpointing them
 
 
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -58,11 +70,12 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             # every reader and reclaimable, though RSS counts those a process touched. SQLite caps
             # the size at its build's limit (2 GiB for Python's); the rest is read as before.
             conn.execute(f"PRAGMA mmap_size = {READER_MMAP_BYTES}")
-        # Checkpoint the WAL into the database every 64 MiB of log instead of SQLite's 4 MiB: a
-        # TAXII POST dirties index pages all over the file, and copying them back (with an fsync)
-        # after every few requests cost a quarter of the POST rate at 200k objects. Durability
-        # is the same (every commit still syncs the WAL); the WAL file grows to about 64 MiB.
-        conn.execute("PRAGMA wal_autocheckpoint = 16384")
+        # The writer checkpoints by itself only past 256 MiB of log (SQLite's default is 4 MiB):
+        # the checkpointer thread (_Checkpointer) normally does it first, off the commit's path.
+        # A TAXII POST dirties index pages all over the file, and copying them back (with an
+        # fsync) after every few requests cost a quarter of the POST rate at 200k objects.
+        # Durability is the same (every commit still syncs the WAL).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open SQLite database {path}: {exc}") from exc
     return conn
@@ -87,6 +100,47 @@ def refresh_statistics(conn: sqlite3.Connection) -> None:
         pass  # statistics are an optimisation; never fail a close over them
 
 
+class _Checkpointer:
+    """Copies the WAL back into the database on a thread beside the writer.
+
+    Woken by each commit, it waits ``CHECKPOINT_AFTER_S`` so that one checkpoint covers the
+    commits of that second (a page several of them changed is written back once), then runs a
+    PASSIVE checkpoint on its own connection: it copies what no reader still needs, never waits
+    for a reader or the writer, and runs outside Python's global lock, so the writer goes on
+    preparing and writing meanwhile. Nothing about durability changes: a commit is durable
+    once its WAL frames are synced, before any checkpoint. A failed checkpoint is logged and
+    left to the next one (or to the writer's own, past BACKSTOP_PAGES)."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._wrote = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="accord-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wrote(self) -> None:
+        self._wrote.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wrote.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while self._wrote.wait() and not self._stop.wait(CHECKPOINT_AFTER_S):
+                self._wrote.clear()
+                try:
+                    conn = conn or _connect(self._path)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except (sqlite3.Error, StorageError) as exc:
+                    log.warning("WAL checkpoint of %s failed (the next one retries): %s", self._path, exc)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     # SQLite may already have rolled back by itself (disk full, I/O error); a second ROLLBACK
     # would raise and hide the original error.
@@ -106,6 +160,7 @@ class SQLiteStore(SQLStore):
         self._writer: sqlite3.Connection | None = None
         self._wrote = False
         self._commits = 0
+        self._checkpointer: _Checkpointer | None = None
 
     # -- schema ------------------------------------------------------------------------------
     def initialise(self) -> None:
@@ -145,6 +200,9 @@ class SQLiteStore(SQLStore):
         if reader is not None:
             reader.close()
             self._local.reader = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._writer is not None:
             if self._wrote:
                 refresh_statistics(self._writer)
@@ -211,6 +269,9 @@ class SQLiteStore(SQLStore):
             _rollback(conn)
             raise StorageError(f"commit failed: {exc}") from exc
         self._commits += 1
+        if self._checkpointer is None:  # started by the first commit (the write lock is held)
+            self._checkpointer = _Checkpointer(self.path)
+        self._checkpointer.wrote()
         if self._commits % STATISTICS_EVERY == 0:
             # A server's writer stays open for days: refresh the planner's view as it grows.
             refresh_statistics(conn)
