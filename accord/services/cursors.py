@@ -28,7 +28,9 @@ class Cursors:
         self._username = username
 
     def seal(self, position: int) -> str:
-        return self._fernet.encrypt(f"{self._username}\n{position}".encode()).decode("ascii")
+        # Zero-padded: Fernet pads to 16-byte blocks, so a cursor's length would otherwise
+        # change where the position gains a digit, and hint at how large it is.
+        return self._fernet.encrypt(f"{self._username}\n{position:020d}".encode()).decode("ascii")
 
     def open(self, text: str | None, *, name: str = "cursor") -> int | None:
         """The position ``text`` seals, None for no cursor; RequestError naming the parameter
