@@ -301,7 +301,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 HEADER = ("N", "shared", "A import s", "import obj/s", "paging s", "paging obj/s", "page p50/p95 ms", "sync s",
-          "sync obj/s", "sync/import", "sync/paging", "sync CPU s", "sync RSS MiB", "sync anon MiB", "lag p50/p95 s", "load")
+          "sync obj/s", "sync/import", "sync/paging", "sync CPU s", "sync RSS MiB", "sync anon MiB", "lag p50/p95 s",
+          "load")
 
 
 def table(runs: list[SizeRun]) -> list[tuple[str, ...]]:

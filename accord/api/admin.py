@@ -388,6 +388,26 @@ def _token(t: Token, now: int) -> dict[str, Any]:
             "created": _time(t.created), "expires": _time(t.expires), "revoked": _time(t.revoked)}
 
 
+def _set_disabled(disabled: bool) -> Callable[[ApiContext, Viewer, Request, dict[str, Any]], Any]:
+    def change(ctx: ApiContext, viewer: Viewer, request: Request, body: dict[str, Any]) -> Any:
+        """Disable or enable a user: 404 alike for no such user and one the caller does not
+        administer; 403 for its own account or an account above what an org-admin holds."""
+        _only(body, ())
+        try:
+            user = ctx.store.get_user(_path(request, "username"))
+        except NotFoundError:
+            raise NOT_FOUND from None
+        if user.username == viewer.username:
+            raise _forbidden("no one may disable or enable their own account")
+        if not admin.may_manage_users(viewer, user.org_pk):
+            raise NOT_FOUND
+        if not admin.may_disable_user(viewer, user):
+            raise _forbidden("an org-admin may disable or enable only the accounts of its organisation below "
+                             "org-admin")
+        return _user(ctx.store.set_user_disabled(user.username, disabled, actor=viewer.username))
+    return change
+
+
 def _token_owner(ctx: ApiContext, viewer: Viewer, username: str) -> User:
     """The user whose tokens the caller manages; 404 alike for no such user and someone else's."""
     try:
@@ -547,6 +567,8 @@ ROUTES = [
     Route("/api/v1/orgs", endpoint(list_orgs), methods=["GET"]),
     Route("/api/v1/users", endpoint(list_users), methods=["GET"]),
     Route("/api/v1/users", _created(endpoint(add_user)), methods=["POST"]),
+    Route("/api/v1/users/{username}/disable", endpoint(_set_disabled(True)), methods=["POST"]),
+    Route("/api/v1/users/{username}/enable", endpoint(_set_disabled(False)), methods=["POST"]),
     Route("/api/v1/users/{username}/tokens", endpoint(list_tokens), methods=["GET"]),
     Route("/api/v1/users/{username}/tokens", _created(endpoint(create_token)), methods=["POST"]),
     Route("/api/v1/tokens/{token_id}/revoke", endpoint(revoke_token), methods=["POST"]),

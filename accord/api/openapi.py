@@ -387,6 +387,13 @@ _ADMINISTRATION = [
     _op("post", "/api/v1/users", "addUser",
         "Add a user (node-admin: to any organisation; org-admin: to theirs, not a node-admin)", "identity",
         (201, ref("User")), 403, 409, body="NewUser"),
+    _op("post", "/api/v1/users/{username}/disable", "disableUser",
+        "Disable a user: its tokens and password stop working at once, its web sessions end (node-admin; "
+        "org-admin: its organisation's users below org-admin; never one's own account)", "identity",
+        (200, ref("User")), 403, 404, params=(_USERNAME,)),
+    _op("post", "/api/v1/users/{username}/enable", "enableUser",
+        "Enable a disabled user again (who may: as for disabling)", "identity",
+        (200, ref("User")), 403, 404, params=(_USERNAME,)),
     _op("get", "/api/v1/users/{username}/tokens", "listTokens",
         "A user's tokens, never their secrets (the user, their org-admin, a node-admin)", "identity",
         (200, ref("Tokens")), 400, 404, params=(_USERNAME, _LIMIT, _CURSOR)),

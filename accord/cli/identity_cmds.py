@@ -81,6 +81,26 @@ def user_password(node: NodeContext, username: str, password_stdin: bool, clear:
     click.echo(f"user {username}: password set")
 
 
+@user.command("disable")
+@click.argument("username")
+@click.pass_obj
+def user_disable(node: NodeContext, username: str) -> None:
+    """Disable a user: its tokens and password stop working at once and its web sessions end.
+
+    Nothing is deleted: `accord user enable` lets the same tokens and password in again."""
+    changed = node.store().set_user_disabled(username, True)
+    click.echo(f"user {changed.username}: disabled")
+
+
+@user.command("enable")
+@click.argument("username")
+@click.pass_obj
+def user_enable(node: NodeContext, username: str) -> None:
+    """Enable a disabled user again (its unexpired, unrevoked tokens and its password work again)."""
+    changed = node.store().set_user_disabled(username, False)
+    click.echo(f"user {changed.username}: enabled")
+
+
 @user.command("list")
 @click.pass_obj
 def user_list(node: NodeContext) -> None:

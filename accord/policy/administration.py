@@ -91,6 +91,12 @@ def may_manage_account(viewer: Viewer, user: User) -> bool:
             and not Role.parse(user.role).at_least(Role.ORG_ADMIN))
 
 
+def may_disable_user(viewer: Viewer, user: User) -> bool:
+    """Disabling or enabling ``user``: whoever administers the account (:func:`may_manage_account`),
+    but never one's own (a last node-admin could lock everyone out of the web UI and the API)."""
+    return user.username != viewer.username and may_manage_account(viewer, user)
+
+
 def may_manage_tokens(viewer: Viewer, user: User) -> bool:
     """Listing and revoking tokens: every user their own, and whoever administers the account."""
     return user.username == viewer.username or may_manage_account(viewer, user)

@@ -430,6 +430,11 @@ class Store(Protocol):
 
     def users(self) -> list[User]: ...
 
+    def set_user_disabled(self, username: str, disabled: bool, *, actor: str = OPERATOR) -> User:
+        """Disable a user (every way in refused from the next request: tokens, password, web
+        sessions, which are ended) or enable it again; audited when it changes anything."""
+        ...
+
     def add_token(self, username: str, digest: bytes, *, label: str | None = None,
                   expires: int | None = None, actor: str = OPERATOR) -> Token: ...
 

@@ -93,6 +93,20 @@ class IdentityQueries:
             rows = conn.execute(f"{_SELECT_USERS} ORDER BY u.username").fetchall()
         return [_user(r) for r in rows]
 
+    def set_user_disabled(self, username: str, disabled: bool, *, actor: str = OPERATOR) -> User:
+        with self._write() as conn:
+            row = conn.execute(self._sql(f"{_SELECT_USERS} WHERE u.username = ?"), (username,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no user {username!r}")
+            user = _user(row)
+            if user.disabled != disabled:
+                conn.execute(self._sql("UPDATE users SET disabled = ? WHERE pk = ?"), (disabled, user.pk))
+                if disabled:  # signed-in browsers are refused anyway; their sessions need not linger
+                    conn.execute(self._sql("DELETE FROM web_sessions WHERE user_pk = ?"), (user.pk,))
+                append_audit(conn, self._sql, self._clock(), AuditEvent(
+                    actor, "user.disable" if disabled else "user.enable", org=user.org_name, subject=username))
+        return self.get_user(username)
+
     # -- tokens ------------------------------------------------------------------------------
     def add_token(self, username: str, digest: bytes, *, label: str | None = None,
                   expires: int | None = None, actor: str = OPERATOR) -> Token:

@@ -51,6 +51,8 @@ NOTICES = {
     "grant-removed": "Grant removed.",
     "user-added": "User added: they can sign in with the initial password.",
     "password-set": "Password set; the user's web sessions were ended.",
+    "user-disabled": "User disabled: its API tokens and password no longer work, and its web sessions were ended.",
+    "user-enabled": "User enabled: its unexpired tokens and its password work again.",
     "password-changed": "Your password was changed and your sessions ended: sign in with the new password.",
     "token-revoked": "Token revoked.",
     "rule-added": "Alert rule added: it counts what is added from now on.",

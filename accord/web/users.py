@@ -132,6 +132,24 @@ def user_password(p: Page) -> Response:
     return redirect(_user_page(user.username), "password-set")
 
 
+def _set_disabled(p: Page, disabled: bool) -> Response:
+    user = _managed_user(p, p.request.path_params["username"])
+    if not admin.may_disable_user(p.viewer, user):
+        raise PageError(403, "You may not disable or enable your own account.")
+    p.ctx.store.set_user_disabled(user.username, disabled, actor=p.viewer.username)
+    return redirect(_user_page(user.username), "user-disabled" if disabled else "user-enabled")
+
+
+@page(Role.ORG_ADMIN)
+def disable_user(p: Page) -> Response:
+    return _set_disabled(p, True)
+
+
+@page(Role.ORG_ADMIN)
+def enable_user(p: Page) -> Response:
+    return _set_disabled(p, False)
+
+
 # -- tokens -------------------------------------------------------------------------------------------
 def _back(p: Page, user: User) -> str:
     return "/account" if p.field("from") == "account" else _user_page(user.username)
@@ -208,6 +226,8 @@ ROUTES = [
     Route("/admin/users", add_user, methods=["POST"]),
     # Usernames made with the CLI may contain "/": the actions are matched first, the page last.
     Route("/admin/users/{username:path}/password", user_password, methods=["POST"]),
+    Route("/admin/users/{username:path}/disable", disable_user, methods=["POST"]),
+    Route("/admin/users/{username:path}/enable", enable_user, methods=["POST"]),
     Route("/admin/users/{username:path}/tokens", create_token, methods=["POST"]),
     Route("/admin/users/{username:path}", user_page, methods=["GET"]),
     Route("/admin/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),

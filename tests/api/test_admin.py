@@ -300,6 +300,40 @@ def test_tokens_are_the_users_and_their_org_admins(world: World) -> None:
     assert bad.status_code == 400 and "'expires_in_days'" in error(bad)
 
 
+def test_disabling_a_user_shuts_every_way_in_until_it_is_enabled(world: World) -> None:
+    """A disabled user's token is refused at once on the REST API and TAXII, and works again once
+    the user is enabled; each change is audited once (a repeat changes nothing); an org-admin
+    disables its organisation's users below org-admin only, and nobody their own account."""
+    me = world.names["A-analyst"]
+    taxii = {"Authorization": f"Bearer {world.tokens['A-analyst']}", "Accept": TAXII}
+    assert world.get("A-analyst", "/api/v1/stats").status_code == 200
+    disabled = world.send("A-org-admin", "POST", f"/api/v1/users/{me}/disable")
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    assert world.get("A-analyst", "/api/v1/stats").status_code == 401
+    assert world.client.get("/taxii2/", headers=taxii).status_code == 401
+    assert world.send("A-org-admin", "POST", f"/api/v1/users/{me}/disable").json()["disabled"] is True
+    assert [(r.actor, r.subject) for r in world.store.audit_records(action="user.disable")] == [
+        (world.names["A-org-admin"], me)]
+    assert [u["disabled"] for u in world.get("A-org-admin", "/api/v1/users").json()["users"]
+            if u["username"] == me] == [True]
+    enabled = world.send("A-node-admin", "POST", f"/api/v1/users/{me}/enable")
+    assert enabled.status_code == 200 and enabled.json()["disabled"] is False
+    assert world.get("A-analyst", "/api/v1/stats").status_code == 200
+    assert world.client.get("/taxii2/", headers=taxii).status_code == 200
+    assert len(world.store.audit_records(action="user.enable")) == 1
+    # Who may: not one's own account, not an org-admin's (for another org-admin), not another organisation's.
+    own = world.send("A-org-admin", "POST", f"/api/v1/users/{world.names['A-org-admin']}/disable")
+    assert own.status_code == 403 and "own account" in error(own)
+    peer_admin = world.user("A", "org-admin")
+    above = world.send("A-org-admin", "POST", f"/api/v1/users/{peer_admin}/disable")
+    assert above.status_code == 403 and "below org-admin" in error(above)
+    foreign = world.send("B-org-admin", "POST", f"/api/v1/users/{me}/disable")
+    absent = world.send("B-org-admin", "POST", "/api/v1/users/nobody/disable")
+    assert foreign.status_code == absent.status_code == 404 and foreign.json() == absent.json()
+    assert world.send("A-analyst", "POST", f"/api/v1/users/{world.names['A-reader']}/disable").status_code == 404
+    assert not world.store.get_user(me).disabled and not world.store.get_user(peer_admin).disabled
+
+
 # -- peers ----------------------------------------------------------------------------------------------
 def test_peers_show_sync_status_to_node_admins_only(world: World) -> None:
     world.store.add_peer("p-node", url="https://p.example/taxii2/", username="us", sealed_token=b"SEALED-SECRET",

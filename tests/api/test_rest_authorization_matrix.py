@@ -209,6 +209,12 @@ def expected(op: str, role: str, grant: str, relation: str) -> Outcome:
             if op == "POST /api/v1/users/{username}/tokens" and relation != "self" and not admin:
                 return 403, ""  # a new way in as someone else: only the user or a node-admin makes one
             return ok, ""
+        case "POST /api/v1/users/{username}/disable" | "POST /api/v1/users/{username}/enable":
+            if relation == "self":
+                return 403, ""  # never one's own account
+            allowed = {"colleague": org_admin, "agreed": admin, "other": admin, "partner": admin,
+                       "absent": False}[relation]
+            return (200, "") if allowed else (404, "")  # another organisation's user: as absent
         # -- peers, audit, counts
         case "GET /api/v1/peers" | "GET /api/v1/audit/verify":
             return _node_admin_only(role)
@@ -430,6 +436,15 @@ def _change_agreement(action: str) -> Ask:
     return ask
 
 
+def _ask_disabled(w: World, c: Caller | None, r: str, action: str) -> Any:
+    """Disable (or enable) a user, then put it back as it was, so no other cell meets a disabled user."""
+    name = w.username(c or CALLERS[0], r)
+    answer = w.request(c, "POST", f"/api/v1/users/{name}/{action}")
+    if answer.status_code == 200:
+        w.store.set_user_disabled(name, False, actor="test")
+    return answer
+
+
 def _ask_revoke(w: World, c: Caller | None, r: str) -> Any:
     return w.request(c, "POST", f"/api/v1/tokens/{_token_of(w, c, r)}/revoke")
 
@@ -583,6 +598,8 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/users/{username}/tokens": Row(USERS, lambda w, c, r: w.request(
         c, "POST", f"/api/v1/users/{w.username(c or CALLERS[0], r)}/tokens", {"label": "matrix"})),
     "POST /api/v1/tokens/{token_id}/revoke": Row(USERS, _ask_revoke),
+    "POST /api/v1/users/{username}/disable": Row(USERS, lambda w, c, r: _ask_disabled(w, c, r, "disable")),
+    "POST /api/v1/users/{username}/enable": Row(USERS, lambda w, c, r: _ask_disabled(w, c, r, "enable")),
     "GET /api/v1/peers": Row(NONE, lambda w, c, r: w.request(c, "GET", "/api/v1/peers")),
     "GET /api/v1/peers/{name}": Row(PEERS, lambda w, c, r: w.request(
         c, "GET", "/api/v1/peers/" + ("partner-node" if r == "partner's" else "no-such-peer"))),

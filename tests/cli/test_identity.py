@@ -89,6 +89,27 @@ def test_collections_and_grants(accord: Run) -> None:
     assert "no grants" in accord("collection", "list").stdout.splitlines()[-1]
 
 
+def test_a_disabled_user_is_refused_until_enabled(accord: Run, db_url: str) -> None:
+    accord("org", "add", "CERT-A")
+    accord("user", "add", "alice", "--org", "CERT-A", "--role", "analyst")
+    secret = accord("token", "create", "alice").stdout.strip()
+    disabled = accord("user", "disable", "alice")
+    assert disabled.exit_code == 0 and disabled.stdout.strip() == "user alice: disabled"
+    assert "alice\tCERT-A\tanalyst\tdisabled" in accord("user", "list").stdout
+    store = open_store(db_url)
+    try:
+        with pytest.raises(AuthenticationError):
+            authenticate(store, secret, now=micros_now())
+        assert accord("user", "enable", "alice").stdout.strip() == "user alice: enabled"
+        assert authenticate(store, secret, now=micros_now()).username == "alice"  # the same token again
+        assert [r.action for r in store.audit_records() if r.subject == "alice"][-2:] == ["user.disable",
+                                                                                       "user.enable"]
+    finally:
+        store.close()
+    unknown = accord("user", "disable", "ghost")
+    assert unknown.exit_code == 1 and "no user 'ghost'" in unknown.stderr
+
+
 def test_token_for_unknown_user(accord: Run) -> None:
     result = accord("token", "create", "ghost")
     assert result.exit_code == 1

@@ -58,6 +58,7 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "add_user": lambda s: s.add_user("u", org="o", role="reader"),
     "get_user": lambda s: s.get_user("u"),
     "users": lambda s: s.users(),
+    "set_user_disabled": lambda s: s.set_user_disabled("u", True),
     "token_owner": lambda s: s.token_owner(b"x"),
     "tokens": lambda s: s.tokens(),
     "revoke_token": lambda s: s.revoke_token(1),

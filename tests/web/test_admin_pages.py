@@ -23,6 +23,7 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from accord.app import build_app
+from accord.errors import AuthenticationError
 from accord.policy.passwords import set_password
 from accord.policy.sessions import COOKIE, csrf_token, sign_in
 from accord.settings import load_settings
@@ -285,6 +286,32 @@ def test_users_passwords_and_tokens(app: App) -> None:
     assert revoked.status_code == 303 and app.store.tokens("newbie")[0].revoked is not None
 
 
+def test_disabling_a_user_ends_its_sessions_until_it_is_enabled(app: App) -> None:
+    olga = app.session("olga")
+    added = olga.post("/admin/users", {"username": "leaver", "org": "cert-a", "role": "analyst",
+                                       "password": "leaver-initial-pw"})
+    assert added.status_code == 303
+    leaver = Session(app, *_cookie_and_csrf(app, "leaver", "leaver-initial-pw"))
+    assert leaver.get("/account").status_code == 200
+    assert "Disable user" in olga.get("/admin/users/leaver").text
+    done = olga.post("/admin/users/leaver/disable")
+    assert done.status_code == 303 and done.headers["location"] == "/admin/users/leaver?notice=user-disabled"
+    assert leaver.get("/account").status_code == 303  # signed out: its session ended
+    with pytest.raises(AuthenticationError):
+        sign_in(app.store, app.ctx.throttle, "t", "leaver", "leaver-initial-pw", now=app.clock(),
+                lifetime_micros=app.ctx.lifetime_micros)
+    shown = olga.get("/admin/users/leaver").text
+    assert "Enable user" in shown and "Disable user" not in shown
+    # Not one's own account, and not an account the org-admin does not administer (the same 404).
+    assert olga.post("/admin/users/olga/disable").status_code == 403
+    assert olga.post("/admin/users/carl/disable").status_code == olga.post(
+        "/admin/users/nobody/disable").status_code == 404
+    assert olga.post("/admin/users/leaver/enable").status_code == 303
+    assert _cookie_and_csrf(app, "leaver", "leaver-initial-pw")[0]
+    assert [r.action for r in app.store.audit_records() if r.subject == "leaver"][-2:] == ["user.disable",
+                                                                                        "user.enable"]
+
+
 def test_every_user_changes_their_own_password_with_the_current_one(app: App) -> None:
     bob = app.session("bob")
     assert bob.get("/account").status_code == 200
@@ -409,6 +436,22 @@ def test_org_admin_adds_a_user_who_can_then_sign_in(page: Page, login: Callable[
         expect(other.locator(".who")).to_contain_text(f"{username} · cert-a · publisher")
     finally:
         context.close()
+
+
+def test_org_admin_disables_a_user_and_enables_it_again(page: Page, login: Callable[..., Page], expect: Any,
+                                                       world: World) -> None:
+    username = unique("leaver")
+    world.store.add_user(username, org="cert-a", role="reader")
+    login(page, "olga")
+    page.goto(f"/admin/users/{username}")
+    expect(page.locator("#user")).to_contain_text("enabled")
+    page.get_by_role("button", name="Disable user").click()
+    expect(page.locator(".notice")).to_contain_text("User disabled")
+    expect(page.locator("#user")).to_contain_text("disabled")
+    assert world.store.get_user(username).disabled
+    page.get_by_role("button", name="Enable user").click()
+    expect(page.locator(".notice")).to_contain_text("User enabled")
+    assert not world.store.get_user(username).disabled
 
 
 def test_a_token_is_shown_once_and_works_against_taxii(page: Page, login: Callable[..., Page], expect: Any,
