@@ -404,7 +404,10 @@ def _set_disabled(disabled: bool) -> Callable[[ApiContext, Viewer, Request, dict
         if not admin.may_disable_user(viewer, user):
             raise _forbidden("an org-admin may disable or enable only the accounts of its organisation below "
                              "org-admin")
-        return _user(ctx.store.set_user_disabled(user.username, disabled, actor=viewer.username))
+        if not disabled and not admin.may_enable_user(viewer, user):
+            raise _forbidden("a node-admin disabled this user: only a node-admin may enable it")
+        return _user(ctx.store.set_user_disabled(user.username, disabled, actor=viewer.username,
+                                                 by_node_admin=viewer.is_node_admin))
     return change
 
 

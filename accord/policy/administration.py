@@ -97,6 +97,13 @@ def may_disable_user(viewer: Viewer, user: User) -> bool:
     return user.username != viewer.username and may_manage_account(viewer, user)
 
 
+def may_enable_user(viewer: Viewer, user: User) -> bool:
+    """Enabling ``user`` again: as for disabling, except that a user a node-admin (or the node
+    operator) disabled stays disabled until a node-admin enables it (an org-admin must not undo
+    a node-admin's response to a compromised account)."""
+    return may_disable_user(viewer, user) and (viewer.is_node_admin or not user.disabled_by_node_admin)
+
+
 def may_manage_tokens(viewer: Viewer, user: User) -> bool:
     """Listing and revoking tokens: every user their own, and whoever administers the account."""
     return user.username == viewer.username or may_manage_account(viewer, user)

@@ -118,6 +118,8 @@ class User:
     role: str
     disabled: bool
     created: int
+    # While disabled: by a node-admin (or the node operator), so that only one may enable it again.
+    disabled_by_node_admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,9 +432,12 @@ class Store(Protocol):
 
     def users(self) -> list[User]: ...
 
-    def set_user_disabled(self, username: str, disabled: bool, *, actor: str = OPERATOR) -> User:
+    def set_user_disabled(self, username: str, disabled: bool, *, actor: str = OPERATOR,
+                          by_node_admin: bool = True) -> User:
         """Disable a user (every way in refused from the next request: tokens, password, web
-        sessions, which are ended) or enable it again; audited when it changes anything."""
+        sessions, which are ended) or enable it again; audited when it changes anything.
+        ``by_node_admin``: whether the one disabling holds the node-admin level (kept while the
+        user stays disabled, for policy/administration.may_enable_user)."""
         ...
 
     def add_token(self, username: str, digest: bytes, *, label: str | None = None,

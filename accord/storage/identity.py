@@ -15,15 +15,15 @@ from accord.errors import AlreadyExistsError, NotFoundError
 from accord.storage.base import OPERATOR, AuditEvent, Collection, Grant, Organisation, Token, User
 from accord.storage.sharing import append_audit
 
-_SELECT_USERS = ("SELECT u.pk, u.username, u.org_pk, o.name, u.role, u.disabled, u.created "
+_SELECT_USERS = ("SELECT u.pk, u.username, u.org_pk, o.name, u.role, u.disabled, u.created, u.disabled_by_node_admin "
          "FROM users u JOIN organisations o ON o.pk = u.org_pk")
 _SELECT_TOKENS = ("SELECT t.pk, t.user_pk, u.username, t.label, t.created, t.expires, t.revoked "
           "FROM tokens t JOIN users u ON u.pk = t.user_pk")
 
 
 def _user(row: Any) -> User:
-    pk, username, org_pk, org_name, role, disabled, created = row
-    return User(pk, username, org_pk, org_name, role, bool(disabled), created)
+    pk, username, org_pk, org_name, role, disabled, created, by_node_admin = row
+    return User(pk, username, org_pk, org_name, role, bool(disabled), created, bool(by_node_admin))
 
 
 class IdentityQueries:
@@ -93,14 +93,16 @@ class IdentityQueries:
             rows = conn.execute(f"{_SELECT_USERS} ORDER BY u.username").fetchall()
         return [_user(r) for r in rows]
 
-    def set_user_disabled(self, username: str, disabled: bool, *, actor: str = OPERATOR) -> User:
+    def set_user_disabled(self, username: str, disabled: bool, *, actor: str = OPERATOR,
+                          by_node_admin: bool = True) -> User:
         with self._write() as conn:
             row = conn.execute(self._sql(f"{_SELECT_USERS} WHERE u.username = ?"), (username,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no user {username!r}")
             user = _user(row)
             if user.disabled != disabled:
-                conn.execute(self._sql("UPDATE users SET disabled = ? WHERE pk = ?"), (disabled, user.pk))
+                conn.execute(self._sql("UPDATE users SET disabled = ?, disabled_by_node_admin = ? WHERE pk = ?"),
+                             (disabled, disabled and by_node_admin, user.pk))
                 if disabled:  # signed-in browsers are refused anyway; their sessions need not linger
                     conn.execute(self._sql("DELETE FROM web_sessions WHERE user_pk = ?"), (user.pk,))
                 append_audit(conn, self._sql, self._clock(), AuditEvent(

@@ -113,7 +113,8 @@ def add_user(p: Page) -> Response:
 @page(Role.ORG_ADMIN)
 def user_page(p: Page) -> Response:
     user = _managed_user(p, p.request.path_params["username"])
-    return _tokens_page(p, "user.html", user, may_create_token=admin.may_create_token(p.viewer, user))
+    return _tokens_page(p, "user.html", user, may_create_token=admin.may_create_token(p.viewer, user),
+                        may_enable=admin.may_enable_user(p.viewer, user))
 
 
 def _tokens_page(p: Page, template: str, user: User, **values: Any) -> Response:
@@ -136,7 +137,10 @@ def _set_disabled(p: Page, disabled: bool) -> Response:
     user = _managed_user(p, p.request.path_params["username"])
     if not admin.may_disable_user(p.viewer, user):
         raise PageError(403, "You may not disable or enable your own account.")
-    p.ctx.store.set_user_disabled(user.username, disabled, actor=p.viewer.username)
+    if not disabled and not admin.may_enable_user(p.viewer, user):
+        raise PageError(403, "A node-admin disabled this user: only a node-admin may enable it.")
+    p.ctx.store.set_user_disabled(user.username, disabled, actor=p.viewer.username,
+                                  by_node_admin=p.viewer.is_node_admin)
     return redirect(_user_page(user.username), "user-disabled" if disabled else "user-enabled")
 
 

@@ -321,6 +321,12 @@ def test_disabling_a_user_shuts_every_way_in_until_it_is_enabled(world: World) -
     assert world.get("A-analyst", "/api/v1/stats").status_code == 200
     assert world.client.get("/taxii2/", headers=taxii).status_code == 200
     assert len(world.store.audit_records(action="user.enable")) == 1
+    # A node-admin's decision stands until a node-admin undoes it (a compromised account stays shut).
+    assert world.send("A-node-admin", "POST", f"/api/v1/users/{me}/disable").json()["disabled"] is True
+    undo = world.send("A-org-admin", "POST", f"/api/v1/users/{me}/enable")
+    assert undo.status_code == 403 and "only a node-admin may enable it" in error(undo)
+    assert world.get("A-analyst", "/api/v1/stats").status_code == 401
+    assert world.send("A-node-admin", "POST", f"/api/v1/users/{me}/enable").json()["disabled"] is False
     # Who may: not one's own account, not an org-admin's (for another org-admin), not another organisation's.
     own = world.send("A-org-admin", "POST", f"/api/v1/users/{world.names['A-org-admin']}/disable")
     assert own.status_code == 403 and "own account" in error(own)

@@ -308,6 +308,11 @@ def test_disabling_a_user_ends_its_sessions_until_it_is_enabled(app: App) -> Non
         "/admin/users/nobody/disable").status_code == 404
     assert olga.post("/admin/users/leaver/enable").status_code == 303
     assert _cookie_and_csrf(app, "leaver", "leaver-initial-pw")[0]
+    # Disabled by a node-admin: the org-admin may not enable it, and is told so instead of a button.
+    assert app.session("admin").post("/admin/users/leaver/disable").status_code == 303
+    assert "only a node-admin may enable" in olga.get("/admin/users/leaver").text
+    assert olga.post("/admin/users/leaver/enable").status_code == 403
+    assert app.session("admin").post("/admin/users/leaver/enable").status_code == 303
     assert [r.action for r in app.store.audit_records() if r.subject == "leaver"][-2:] == ["user.disable",
                                                                                         "user.enable"]
 
