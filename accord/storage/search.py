@@ -51,6 +51,7 @@ def like_pattern(text: str) -> str:
 class SearchQueries:
     _sql: Callable[[str], str]
     _read: Callable[[], AbstractContextManager[Any]]
+    _among: Callable[[str, Sequence[Any]], tuple[str, list[Any]]]  # SQLStore._among
     # How a backend reads the stored JSON as case-insensitively searchable text.
     _body_like = "CAST(v.body AS TEXT) LIKE ? ESCAPE '\\'"
     # Where the first "/" of an index value is (1-based; 0: none).
@@ -167,9 +168,9 @@ class SearchQueries:
         arms: list[str] = []
         params: list[object] = []
         for index_type, values in by_type.items():
-            arms.append(f"SELECT type, value, version_pk FROM observables WHERE type = ? "
-                        f"AND value IN ({placeholders(len(values))})")
-            params.extend((index_type, *values))
+            among, among_params = self._among("value", values)
+            arms.append(f"SELECT type, value, version_pk FROM observables WHERE type = ? AND {among}")
+            params.extend((index_type, *among_params))
         if not arms:
             return []
         with self._read() as conn:
@@ -183,11 +184,11 @@ class SearchQueries:
             extra = f" AND v.type IN ({placeholders(len(types))})" if types else ""
             rows = []
             for start in range(0, len(pks), _PKS_PER_STATEMENT):
-                chunk = pks[start:start + _PKS_PER_STATEMENT]
+                among, among_params = self._among("v.pk", pks[start:start + _PKS_PER_STATEMENT])
                 rows += conn.execute(self._sql(
                     f"SELECT {_ROW_COLUMNS} FROM object_versions v CROSS JOIN collection_objects m "
-                    f"WHERE v.pk IN ({placeholders(len(chunk))}) AND {MEMBERSHIP} AND ({where.sql}){extra}"),
-                    [*chunk, *where.params, *types]).fetchall()
+                    f"WHERE {among} AND {MEMBERSHIP} AND ({where.sql}){extra}"),
+                    [*among_params, *where.params, *types]).fetchall()
         # (type, value, newest version, oldest membership) as stable sorts on C-level keys: a
         # Python key function per row cost a bulk lookup ~10 ms for its 5,000 rows.
         listed = sorted(map(_listed, rows), key=_DATE_ADDED)

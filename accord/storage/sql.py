@@ -294,6 +294,11 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries, Sessi
     def _sql(self, query: str) -> str:
         return query
 
+    def _among(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column`` is one of ``values``: the SQL and its parameters. An IN list of
+        placeholders here; PostgreSQL overrides it with one array parameter."""
+        return f"{column} IN ({placeholders(len(values))})", list(values)
+
     def _read(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 

@@ -196,6 +196,18 @@ def test_bulk_ten_thousand_values_in_few_statements(store: Store) -> None:
     assert len(calls) <= 15
 
 
+def test_hundreds_of_stored_values_are_each_found_as_when_looked_up_alone(store: Store) -> None:
+    """Long key and version lists take another form of statement on PostgreSQL (one array
+    parameter, storage/postgres.py _among): the answers are those of lookups one value at a time."""
+    values = [f"many{n}.long-list.example" for n in range(250)]
+    put(store, [sco("domain-name", 1000 + n, v) for n, v in enumerate(values)])
+    together = as_alice(store, [*values, "absent.long-list.example"])
+    assert all(ids(r) == {sid("domain-name", 1000 + n)} for n, r in enumerate(together[:-1]))
+    assert not together[-1].hits
+    for n in (0, 117, 249):
+        assert ids(as_alice(store, [values[n]])[0]) == ids(together[n])
+
+
 def test_a_granularly_hidden_address_neither_tips_truncated_nor_uses_the_cap(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import accord.services.lookup as lookup_module
