@@ -397,15 +397,11 @@ def _set_disabled(disabled: bool) -> Callable[[ApiContext, Viewer, Request, dict
             user = ctx.store.get_user(_path(request, "username"))
         except NotFoundError:
             raise NOT_FOUND from None
-        if user.username == viewer.username:
-            raise _forbidden("no one may disable or enable their own account")
-        if not admin.may_manage_users(viewer, user.org_pk):
+        if user.username != viewer.username and not admin.may_manage_users(viewer, user.org_pk):
             raise NOT_FOUND
-        if not admin.may_disable_user(viewer, user):
-            raise _forbidden("an org-admin may disable or enable only the accounts of its organisation below "
-                             "org-admin")
-        if not disabled and not admin.may_enable_user(viewer, user):
-            raise _forbidden("a node-admin disabled this user: only a node-admin may enable it")
+        refusal = admin.access_change_refusal(viewer, user, enable=not disabled)
+        if refusal is not None:
+            raise _forbidden(refusal)
         return _user(ctx.store.set_user_disabled(user.username, disabled, actor=viewer.username,
                                                  by_node_admin=viewer.is_node_admin))
     return change

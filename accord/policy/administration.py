@@ -91,17 +91,23 @@ def may_manage_account(viewer: Viewer, user: User) -> bool:
             and not Role.parse(user.role).at_least(Role.ORG_ADMIN))
 
 
-def may_disable_user(viewer: Viewer, user: User) -> bool:
-    """Disabling or enabling ``user``: whoever administers the account (:func:`may_manage_account`),
-    but never one's own (a last node-admin could lock everyone out of the web UI and the API)."""
-    return user.username != viewer.username and may_manage_account(viewer, user)
+def access_change_refusal(viewer: Viewer, user: User, *, enable: bool) -> str | None:
+    """Why the viewer may not disable (or, ``enable``, enable again) ``user``, or None. Whoever
+    administers the account may (:func:`may_manage_account`), but never one's own (a last
+    node-admin could lock everyone out of the web UI and the API), and a user a node-admin (or the
+    node operator) disabled stays disabled until a node-admin enables it (an org-admin must not
+    undo a node-admin's response to a compromised account)."""
+    if user.username == viewer.username:
+        return "no one may disable or enable their own account"
+    if not may_manage_account(viewer, user):
+        return "an org-admin may disable or enable only the accounts of its organisation below org-admin"
+    if enable and user.disabled_by_node_admin and not viewer.is_node_admin:
+        return "a node-admin disabled this user: only a node-admin may enable it"
+    return None
 
 
 def may_enable_user(viewer: Viewer, user: User) -> bool:
-    """Enabling ``user`` again: as for disabling, except that a user a node-admin (or the node
-    operator) disabled stays disabled until a node-admin enables it (an org-admin must not undo
-    a node-admin's response to a compromised account)."""
-    return may_disable_user(viewer, user) and (viewer.is_node_admin or not user.disabled_by_node_admin)
+    return access_change_refusal(viewer, user, enable=True) is None
 
 
 def may_manage_tokens(viewer: Viewer, user: User) -> bool:

@@ -140,7 +140,7 @@ class Searcher:
         """``names_for``: whose knowledge decides which collections are named (default: the
         viewer's; a sharing preview names collections as the person asking knows them)."""
         self.store, self.vis = store, vis
-        self._cursors = Cursors(store.node_secret(CURSOR_SECRET), vis.viewer.username, purpose="search-cursor")
+        self._cursors = Cursors(store.node_secret(CURSOR_SECRET), vis.viewer.username, purpose=CURSOR_SECRET)
         self._orgs = {o.pk: o.name for o in store.orgs()}
         known = known_collections(store, names_for or vis.viewer) if not vis.sees_everything else None
         # Collections the caller may know exist: only these are named (hits, facets) or accepted

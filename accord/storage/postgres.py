@@ -134,7 +134,7 @@ _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _LOCK_NOT_DURABLE = "SELECT pg_advisory_xact_lock(%s), set_config('synchronous_commit', 'off', true)"
 
 
-AMONG_AS_ARRAY_FROM = 100  # values from which Store._among binds one array (see PostgresStore._among)
+AMONG_AS_ARRAY_FROM = 100  # longer lists than this are bound as one array (see PostgresStore._among)
 
 
 class PostgresStore(SQLStore):

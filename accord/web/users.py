@@ -135,10 +135,9 @@ def user_password(p: Page) -> Response:
 
 def _set_disabled(p: Page, disabled: bool) -> Response:
     user = _managed_user(p, p.request.path_params["username"])
-    if not admin.may_disable_user(p.viewer, user):
-        raise PageError(403, "You may not disable or enable your own account.")
-    if not disabled and not admin.may_enable_user(p.viewer, user):
-        raise PageError(403, "A node-admin disabled this user: only a node-admin may enable it.")
+    refusal = admin.access_change_refusal(p.viewer, user, enable=not disabled)
+    if refusal is not None:
+        raise PageError(403, refusal[0].upper() + refusal[1:] + ".")
     p.ctx.store.set_user_disabled(user.username, disabled, actor=p.viewer.username,
                                   by_node_admin=p.viewer.is_node_admin)
     return redirect(_user_page(user.username), "user-disabled" if disabled else "user-enabled")
