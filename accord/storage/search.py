@@ -52,6 +52,7 @@ class SearchQueries:
     _sql: Callable[[str], str]
     _read: Callable[[], AbstractContextManager[Any]]
     _among: Callable[[str, Sequence[Any]], tuple[str, list[Any]]]  # SQLStore._among
+    _indexed_under: Callable[[str, Sequence[str]], tuple[str, list[Any]]]  # SQLStore._indexed_under
     # How a backend reads the stored JSON as case-insensitively searchable text.
     _body_like = "CAST(v.body AS TEXT) LIKE ? ESCAPE '\\'"
     # Where the first "/" of an index value is (1-based; 0: none).
@@ -168,9 +169,9 @@ class SearchQueries:
         arms: list[str] = []
         params: list[object] = []
         for index_type, values in by_type.items():
-            among, among_params = self._among("value", values)
-            arms.append(f"SELECT type, value, version_pk FROM observables WHERE type = ? AND {among}")
-            params.extend((index_type, *among_params))
+            arm, arm_params = self._indexed_under(index_type, values)
+            arms.append(arm)
+            params.extend(arm_params)
         if not arms:
             return []
         with self._read() as conn:

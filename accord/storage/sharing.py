@@ -65,8 +65,21 @@ def _record(row: Any) -> AuditRecord:
     return AuditRecord(seq, at, actor, org, action, agreement, subject, bytes(detail), bytes(prev), bytes(digest))
 
 
-def append_audit(conn: Any, sql: Callable[[str], str], at: int, event: AuditEvent) -> AuditRecord:
-    """Append one event on a connection that holds the write lock (the chain needs the newest hash)."""
+def insert_audit_items(conn: Any, sql: Callable[[str], str], seq: int, items: Sequence[AuditItem]) -> None:
+    """An entry's item rows, one INSERT each (PostgreSQL copies them: postgres.copy_audit_items)."""
+    cur = conn.cursor()
+    cur.executemany(sql("INSERT INTO audit_items (seq, stix_id, version, recipient, owner) VALUES (?, ?, ?, ?, ?)"),
+                    [(seq, sid, ver, rcpt, owner) for sid, ver, rcpt, owner in items])
+    cur.close()
+
+
+AuditItemsInto = Callable[[Any, Callable[[str], str], int, Sequence[AuditItem]], None]
+
+
+def append_audit(conn: Any, sql: Callable[[str], str], at: int, event: AuditEvent, *,
+                 items_into: AuditItemsInto = insert_audit_items) -> AuditRecord:
+    """Append one event on a connection that holds the write lock (the chain needs the newest hash).
+    ``items_into`` writes the item rows (a backend's faster way for thousands of them)."""
     row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     last_seq, prev = (0, GENESIS) if row is None else (row[0], bytes(row[1]))
     detail = dict(event.detail)
@@ -78,11 +91,7 @@ def append_audit(conn: Any, sql: Callable[[str], str], at: int, event: AuditEven
                  (record.seq, record.at, record.actor, record.org, record.action, record.agreement, record.subject,
                   record.detail, record.prev_hash, record.hash))
     if event.items:
-        cur = conn.cursor()
-        cur.executemany(sql("INSERT INTO audit_items (seq, stix_id, version, recipient, owner) "
-                            "VALUES (?, ?, ?, ?, ?)"),
-                        [(record.seq, sid, ver, rcpt, owner) for sid, ver, rcpt, owner in event.items])
-        cur.close()
+        items_into(conn, sql, record.seq, event.items)
     return record
 
 
@@ -92,6 +101,7 @@ class SharingQueries:
     _write: Callable[..., AbstractContextManager[Any]]
     _stream: Callable[[str, Sequence[Any]], Iterator[tuple[Any, ...]]]
     _clock: Callable[[], int]
+    _audit_items_into = staticmethod(insert_audit_items)  # a backend may write them faster
 
     # -- agreements --------------------------------------------------------------------------
     def add_agreement(self, name: str, *, parties: Sequence[str], max_tlp: str, onward: bool,
@@ -305,7 +315,7 @@ class SharingQueries:
         a power cut may lose the last receipts but never breaks the chain, and a read does not
         pay an fsync (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off)."""
         with self._write(durable=durable) as conn:
-            return append_audit(conn, self._sql, self._clock(), event)
+            return append_audit(conn, self._sql, self._clock(), event, items_into=self._audit_items_into)
 
     def audit_records(self, *, org: str | None = None, stix_id: str | None = None,
                       agreement: str | None = None, action: str | None = None,

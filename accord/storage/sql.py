@@ -47,7 +47,7 @@ from accord.storage.overlap import OverlapQueries
 from accord.storage.peers import PeerQueries, cursor_order
 from accord.storage.search import SearchQueries
 from accord.storage.sessions import SessionQueries
-from accord.storage.sharing import SharingQueries, append_audit, learn_marking, read_marking_levels
+from accord.storage.sharing import SharingQueries, append_audit, insert_audit_items, learn_marking, read_marking_levels
 from accord.storage.taxii_queries import TaxiiQueries, insert_status
 
 Clock = Callable[[], int]
@@ -81,6 +81,8 @@ def _chunks(seq: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]
 class SQLTransaction:
     """One write transaction under the backend's write lock; see the module docstring."""
 
+    _audit_items_into = staticmethod(insert_audit_items)  # as SharingQueries'
+
     def __init__(self, conn: Any, clock: Clock, sql: Callable[[str], str]):
         self._conn = conn
         self._clock = clock
@@ -110,7 +112,7 @@ class SQLTransaction:
                    [(tlp, sid, ver, owner_org) for sid, ver, tlp in fixes])
 
     def audit(self, event: AuditEvent) -> AuditRecord:
-        return append_audit(self._conn, self._sql, self._clock(), event)
+        return append_audit(self._conn, self._sql, self._clock(), event, items_into=self._audit_items_into)
 
     def save_status(self, status_id: str, api_root: str, owner: str, body: bytes) -> None:
         insert_status(self._conn, self._sql, self._clock(), status_id, api_root, owner, body)
@@ -298,6 +300,13 @@ class SQLStore(IdentityQueries, TaxiiQueries, SharingQueries, PeerQueries, Sessi
         """``column`` is one of ``values``: the SQL and its parameters. An IN list of
         placeholders here; PostgreSQL overrides it with one array parameter."""
         return f"{column} IN ({placeholders(len(values))})", list(values)
+
+    def _indexed_under(self, index_type: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        """The (type, value, version_pk) rows the observable index holds under ``index_type`` and
+        any of ``values``: a statement and its parameters. One seek of the primary key per value
+        here (SQLite answers an IN list that way); PostgreSQL overrides it for long lists."""
+        among, params = self._among("value", values)
+        return f"SELECT type, value, version_pk FROM observables WHERE type = ? AND {among}", [index_type, *params]
 
     def _read(self) -> AbstractContextManager[Any]:
         raise NotImplementedError

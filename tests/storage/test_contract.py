@@ -292,6 +292,27 @@ def test_a_receipt_written_without_waiting_for_the_disk_is_committed(backend: st
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
+def test_a_receipt_of_thousands_of_items_keeps_each_exactly_and_the_chain_verifies(store: Store) -> None:
+    """A bulk lookup's receipt names thousands of versions; PostgreSQL writes them with COPY
+    (postgres.copy_audit_items), which must keep every value as the row INSERTs did: missing
+    recipients and owners stay NULL, tabs, backslashes, newlines and non-ASCII text survive,
+    and the entry's items digest still matches what is read back."""
+    from accord.services.audit_check import check_audit_log
+    from accord.storage.base import AuditEvent
+
+    awkward = ("a\\tb\tc", "line\nbreak", "\\N", "Ελλάδα", "quote'\"")
+    items = tuple((f"indicator--{uuid.UUID(int=i)}", f"v{i}" if i % 7 else awkward[i % 5],
+                   None if i % 11 == 0 else "cert-b", None if i % 13 == 0 else awkward[i % 5])
+                  for i in range(2_500))
+    record = store.audit_append(AuditEvent("reader", "receive", org="cert-b", items=items), durable=False)
+    with store.transaction() as tx:  # the write transaction's path too
+        inside = tx.audit(AuditEvent("alerts", "receive", org="cert-b", items=items[:300]))
+    found = store.audit_items([record.seq, inside.seq])
+    assert sorted(found[record.seq], key=str) == sorted(items, key=str)
+    assert sorted(found[inside.seq], key=str) == sorted(items[:300], key=str)
+    assert check_audit_log(store).intact
+
+
 def test_postgres_receipts_skip_the_commit_wait_and_other_writes_keep_the_servers_setting(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:
