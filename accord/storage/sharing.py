@@ -76,22 +76,35 @@ def insert_audit_items(conn: Any, sql: Callable[[str], str], seq: int, items: Se
 AuditItemsInto = Callable[[Any, Callable[[str], str], int, Sequence[AuditItem]], None]
 
 
-def append_audit(conn: Any, sql: Callable[[str], str], at: int, event: AuditEvent, *,
-                 items_into: AuditItemsInto = insert_audit_items) -> AuditRecord:
-    """Append one event on a connection that holds the write lock (the chain needs the newest hash).
-    ``items_into`` writes the item rows (a backend's faster way for thousands of them)."""
-    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    last_seq, prev = (0, GENESIS) if row is None else (row[0], bytes(row[1]))
+AUDIT_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"  # the chain's newest entry
+
+
+def next_record(head: Any, at: int, event: AuditEvent) -> AuditRecord:
+    """The entry ``event`` becomes after ``head`` (the row AUDIT_HEAD read under the write lock,
+    None for an empty log), hashed into the chain."""
+    last_seq, prev = (0, GENESIS) if head is None else (head[0], bytes(head[1]))
     detail = dict(event.detail)
     if event.items:
         detail["items"] = len(event.items)
         detail["items_sha256"] = items_digest(event.items)
-    record = new_record(last_seq + 1, at, event, orjson.dumps(detail, option=orjson.OPT_SORT_KEYS), prev)
+    return new_record(last_seq + 1, at, event, orjson.dumps(detail, option=orjson.OPT_SORT_KEYS), prev)
+
+
+def write_record(conn: Any, sql: Callable[[str], str], record: AuditRecord, items: Sequence[AuditItem],
+                 items_into: AuditItemsInto = insert_audit_items) -> None:
     conn.execute(sql(f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                  (record.seq, record.at, record.actor, record.org, record.action, record.agreement, record.subject,
                   record.detail, record.prev_hash, record.hash))
-    if event.items:
-        items_into(conn, sql, record.seq, event.items)
+    if items:
+        items_into(conn, sql, record.seq, items)
+
+
+def append_audit(conn: Any, sql: Callable[[str], str], at: int, event: AuditEvent, *,
+                 items_into: AuditItemsInto = insert_audit_items) -> AuditRecord:
+    """Append one event on a connection that holds the write lock (the chain needs the newest hash).
+    ``items_into`` writes the item rows (a backend's faster way for thousands of them)."""
+    record = next_record(conn.execute(AUDIT_HEAD).fetchone(), at, event)
+    write_record(conn, sql, record, event.items, items_into)
     return record
 
 

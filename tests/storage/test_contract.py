@@ -339,6 +339,29 @@ def test_an_entrys_items_are_read_through_an_index_not_a_scan_of_the_log(backend
             assert "ix_audit_items_entry" in plan, plan
 
 
+def test_receipts_appended_at_once_from_many_threads_keep_one_unbroken_chain(store: Store) -> None:
+    """Each entry hashes the one before it, so the head must be read under the write lock; on
+    PostgreSQL a small receipt sends the lock and that read in one pipelined round trip, which
+    must still run them in that order."""
+    from accord.services.audit_check import check_audit_log
+    from accord.storage.base import AuditEvent
+
+    def append(worker: int) -> None:
+        for n in range(15):
+            store.audit_append(AuditEvent(f"reader-{worker}", "receive", org="cert-b",
+                                          items=((f"indicator--{uuid.UUID(int=worker * 100 + n)}", "v", "cert-b",
+                                                  "node"),)), durable=False)
+
+    threads = [threading.Thread(target=append, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seqs = [r.seq for r in store.audit_records(action="receive")]
+    assert len(seqs) == 60 and seqs == list(range(seqs[0], seqs[0] + 60))
+    assert check_audit_log(store).intact
+
+
 def test_postgres_receipts_skip_the_commit_wait_and_other_writes_keep_the_servers_setting(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:
