@@ -13,7 +13,8 @@ predicate is in every statement) and as the node operator, it times:
 * a bulk lookup of 10,000 values (half stored, half absent, mixed kinds).
 
 Warninglists are left out of the timings (their check is per value, in memory, and is reported
-once on its own). A store is filled once per size and kept in --data-dir for later runs.
+once on its own). A store is filled once per size and kept in --data-dir for later runs, and read
+into the operating system's cache before it is timed (see prewarm).
 
     python bench/lookup.py --sizes 1000000,10000000 [--samples 200] [--record]
     python bench/lookup.py --sizes 1000000 --db-url 'postgresql://postgres@127.0.0.1:5432/accord_bench_lookup{n}'
@@ -108,6 +109,29 @@ def vacuum(url: str) -> None:
         conn.execute("VACUUM (ANALYZE) object_versions, collection_objects, observables")
 
 
+def prewarm(url: str) -> None:
+    """Read the store into the operating system's cache before timing it. Some machines reclaim
+    cache nobody touched for a few minutes (the kernel's DAMON reclaim on the test machines): a
+    10M store filled, or measured, a while ago is then read from disk, and the timings say more
+    about the disk than about lookup (884 ms against 356 ms warm, PostgreSQL at 10M)."""
+    start = time.perf_counter()
+    if is_postgres_url(url):
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+                for relation in ("observables", "observables_pkey", "object_versions", "object_versions_pkey",
+                                 "collection_objects", "ix_collection_objects_version"):
+                    conn.execute("SELECT pg_prewarm(%s, 'read')", (relation,))
+        except psycopg.Error as exc:  # no contrib package, or not allowed: measure as it is
+            print(f"  not prewarmed: {exc}", file=sys.stderr, flush=True)
+            return
+    else:
+        with open(url.removeprefix("sqlite:///"), "rb") as f:
+            while f.read(1 << 24):
+                pass
+    print(f"  prewarmed in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+
 def timed(fn: Callable[[], object], samples: int) -> tuple[float, float]:
     """p50 and p95 in milliseconds of ``samples`` calls (after two warm-up calls)."""
     fn(), fn()
@@ -141,6 +165,7 @@ def measure(url: str, n: int, samples: int) -> list[tuple[str, float, float]]:
         if is_postgres_url(url):
             vacuum(url)
         store = open_store(url)  # fresh connections (and, for PostgreSQL, statistics) after the fill
+    prewarm(url)
     held = store.stats().observables
     rng = random.Random(7)
     per_kind = n // len(KINDS)
