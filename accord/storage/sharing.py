@@ -66,7 +66,7 @@ def _record(row: Any) -> AuditRecord:
 
 
 def insert_audit_items(conn: Any, sql: Callable[[str], str], seq: int, items: Sequence[AuditItem]) -> None:
-    """An entry's item rows, one INSERT each (PostgreSQL copies them: postgres.copy_audit_items)."""
+    """An entry's item rows, one INSERT each (PostgreSQL copies long lists: postgres.copy_audit_items)."""
     cur = conn.cursor()
     cur.executemany(sql("INSERT INTO audit_items (seq, stix_id, version, recipient, owner) VALUES (?, ?, ?, ?, ?)"),
                     [(seq, sid, ver, rcpt, owner) for sid, ver, rcpt, owner in items])
