@@ -3,11 +3,13 @@
 The server runs as a subprocess on a free loopback port against a fresh database (a SQLite file,
 or a PostgreSQL database copied from the session template). The test process opens the same
 database through the Store API to create organisations, users, tokens, grants and collections,
-exactly as the CLI would. The server is stopped by its pid at teardown.
+exactly as the CLI would. The server runs in a process group of its own, which is stopped at
+teardown (a SIGTERM to its parent, then a SIGKILL to the group).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -46,13 +48,16 @@ class Server:
     log: Path
 
     def stop(self) -> None:
+        """SIGTERM the parent; SIGKILL its whole process group if it has not exited in 15 s, and
+        any worker that outlived it (a parent killed before it joined its workers orphans them,
+        and an orphan would go on serving its port and holding its database for the whole run)."""
         if self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=15)
 
 
 def start_server(db_url: str, workdir: Path, **env: str) -> Server:
@@ -64,7 +69,9 @@ def start_server(db_url: str, workdir: Path, **env: str) -> Server:
                    "ACCORD_AUTH_FAILURES_PER_MINUTE": "100000", **env}
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "accord.cli", "serve", "--host", "127.0.0.1",
-                                    "--port", str(port)], env=environment, stdout=out, stderr=subprocess.STDOUT)
+                                    "--port", str(port)], env=environment, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # a group of its own, for stop()
     server = Server(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
