@@ -2,7 +2,7 @@
 
 SQLite (sqlite.py) and PostgreSQL (postgres.py) differ in how they connect, lock and stream,
 not in what they store, so the statements live here once. They are written with ``?``
-placeholders and only portable SQL (``ON CONFLICT DO NOTHING``, savepoints, ``substr``);
+placeholders and only portable SQL (``ON CONFLICT DO NOTHING``, ``substr``);
 a backend whose driver wants ``%s`` converts them once through :meth:`SQLStore._sql`.
 
 Every write runs under the backend's write lock (SQLite's ``BEGIN IMMEDIATE``, a PostgreSQL
@@ -164,9 +164,9 @@ class SQLTransaction:
                        extra: tuple[object, ...]) -> list[WriteResult] | None:
         """The common case, a batch of versions never seen before, without looking anything up.
 
-        All rows go in with ON CONFLICT DO NOTHING inside a savepoint; if the row count shows
-        that one was skipped (stored before, or repeated within the batch), the savepoint is
-        rolled back and None sends the batch down the careful path. The unique index does the
+        The versions go in with ON CONFLICT DO NOTHING; if the row count shows that one was
+        skipped (stored before, or repeated within the batch), the batch is taken back
+        (:meth:`_undo_batch`) and None sends it down the careful path. The unique index does the
         existence check the careful path would otherwise do with a SELECT.
         """
         last_added = self._last_added
@@ -174,7 +174,8 @@ class SQLTransaction:
         observables: list[tuple[str, str, int]] = []
         memberships = []
         results = []
-        pk = self._next_pk
+        first = pk = self._next_pk
+        self._begin_batch()
         for p in batch:
             versions.append((pk, p.stix_id, p.version, p.type, p.spec_version, p.revoked, p.tlp,
                              p.content_hash, p.body, *extra))
@@ -184,24 +185,38 @@ class SQLTransaction:
             memberships.append((added, collection.pk, pk))
             results.append(WriteResult(p.index, p.stix_id, p.version, Status.STORED, added))
             pk += 1
-        self._conn.execute("SAVEPOINT batch")
         # Rows go in key order (primary keys and date_added were handed out above, in input
         # order): neighbouring inserts then touch neighbouring index pages (~1 us an object at 1M).
         versions.sort(key=_row_key)
         observables.sort()
         if self._many(INSERT_VERSION_IF_NEW, versions) != len(versions):
-            self._conn.execute("ROLLBACK TO SAVEPOINT batch")
-            self._conn.execute("RELEASE SAVEPOINT batch")
+            self._undo_batch(first, pk)
             self._last_added = last_added
             return None
         if observables:
             self._many(INSERT_OBSERVABLE, observables)
         self._many(INSERT_MEMBERSHIP, memberships)
-        self._conn.execute("RELEASE SAVEPOINT batch")
+        self._end_batch()
         self._next_pk = pk
         for p in batch:
             self._note_marking(p)
         return results
+
+    # How _write_all_new takes a batch back. Not a savepoint here: SQLite copies every page a
+    # savepoint's statements touch into its sub-journal before changing it, in case of a
+    # rollback, and a batch's random keys touch a page of each index per row; that copying was
+    # a quarter of a 1M-object import (bench/RESULTS.md). The versions a batch inserted are
+    # exactly those with the primary keys it handed out (first up to end; no other row can have
+    # them, and nothing refers to them yet), so deleting them undoes the batch as a rollback
+    # would. PostgreSQL keeps the savepoint (postgres.py), which costs it no such copying.
+    def _begin_batch(self) -> None:
+        pass
+
+    def _undo_batch(self, first: int, end: int) -> None:
+        self._conn.execute(self._sql("DELETE FROM object_versions WHERE pk >= ? AND pk < ?"), (first, end))
+
+    def _end_batch(self) -> None:
+        pass
 
     def _existing(self, batch: Sequence[PreparedVersion], owner_org: int) -> dict[tuple[str, str], tuple[int, bytes]]:
         found: dict[tuple[str, str], tuple[int, bytes]] = {}

@@ -101,6 +101,30 @@ def test_conflict_within_one_batch(store: Store) -> None:
     assert statuses == [Status.STORED, Status.CONFLICT, Status.UNCHANGED]
 
 
+def test_a_batch_that_falls_back_to_the_careful_path_leaves_no_trace_of_its_first_try(store: Store) -> None:
+    """A batch with a version stored before is first written as all-new, found out by the row
+    count, taken back and written again carefully; batches before and after it in the same
+    transaction keep every row, and no row of the first try is left over."""
+    def v(n: int, name: str = "x") -> PreparedVersion:
+        return version(f"indicator--{n:08d}-1111-4111-8111-111111111111", index=n, extra={"name": name},
+                       observables=[("domain-name", f"d{n}.example")])
+
+    coll = store.get_collection("default")
+    with store.transaction() as tx:
+        first = tx.write(coll, [v(1), v(2), v(3)], node_provenance(store))
+        mixed = tx.write(coll, [v(4), v(2), v(5), v(5), v(6, "a"), v(6, "b")], node_provenance(store))
+        after = tx.write(coll, [v(7), v(8)], node_provenance(store))
+    assert [r.status for r in first + after] == [Status.STORED] * 5
+    assert [r.status for r in mixed] == [Status.STORED, Status.UNCHANGED, Status.STORED, Status.UNCHANGED,
+                                         Status.STORED, Status.CONFLICT]
+    stored = [r for r in first + mixed + after if r.status is Status.STORED]
+    assert [r.date_added for r in stored] == sorted({r.date_added for r in stored})
+    names = sorted((b["id"][11:19], b["name"]) for b in bodies(store))
+    assert names == [(f"{n:08d}", "a" if n == 6 else "x") for n in range(1, 9)]
+    assert store.stats().observables == 8
+    assert store.stats().by_collection == {"default": 8}
+
+
 def test_new_version_is_stored_beside_the_old(store: Store) -> None:
     write(store, version(IND, "2026-01-01T00:00:00.000000000Z", extra={"name": "v1"}))
     write(store, version(IND, "2026-02-01T00:00:00.000000000Z", extra={"name": "v2"}))
@@ -388,3 +412,26 @@ def test_org_names_are_kept_and_read_again_for_an_organisation_added_elsewhere(s
         other.close()
     assert added not in store.org_names()  # the kept copy, no statement
     assert store.org_names([added, None])[added] == "late-comer"
+
+
+def test_postgres_import_never_scans_the_versions_it_grows(pg_url: str) -> None:
+    """Rows that refer to versions are not checked one by one against object_versions: the
+    server planned that check once per connection, as a sequential scan while the table was
+    nearly empty, and then scanned the whole table for every row of a large import."""
+    store = PostgresStore(pg_url)
+    try:
+        coll = store.get_collection("default")
+        with store.transaction() as tx:
+            def batch(start: int, n: int) -> list[PreparedVersion]:
+                return [version(f"indicator--{i:08d}-1111-4111-8111-111111111111", index=i,
+                                observables=[("domain-name", f"d{i}.example")]) for i in range(start, start + n)]
+
+            for start in range(0, 20):  # the first rows one at a time, while the table is small
+                tx.write(coll, batch(start, 1), node_provenance(store))
+            tx.write(coll, batch(20, 1000), node_provenance(store))
+            tx.write(coll, batch(1020, 1000), node_provenance(store))
+            scans = tx._conn.execute(  # type: ignore[attr-defined]
+                "SELECT pg_stat_get_xact_numscans('object_versions'::regclass)").fetchone()[0]
+        assert scans < 20, f"{scans} sequential scans of object_versions for 2,020 versions"
+    finally:
+        store.close()
