@@ -65,10 +65,6 @@ INSERT_RECIPIENT = "INSERT INTO version_recipients (version_pk, org_pk) VALUES (
 COLLECTION_COLUMNS = "pk, id, api_root, alias, title, description, default_tlp, created"
 
 
-def _row_key(row: Sequence[Any]) -> tuple[Any, Any]:
-    return row[1], row[2]  # (stix_id, version) of an INSERT_VERSION row
-
-
 def micros_now() -> int:
     return time.time_ns() // 1000
 
@@ -185,9 +181,10 @@ class SQLTransaction:
             memberships.append((added, collection.pk, pk))
             results.append(WriteResult(p.index, p.stix_id, p.version, Status.STORED, added))
             pk += 1
-        # Rows go in key order (primary keys and date_added were handed out above, in input
-        # order): neighbouring inserts then touch neighbouring index pages (~1 us an object at 1M).
-        versions.sort(key=_row_key)
+        # Index rows go in key order: neighbouring inserts touch neighbouring index pages. Versions
+        # go in primary-key order (input order, which is date_added order), so the table grows at
+        # its end in full pages and a collection reads back in the order it is laid out: sorted
+        # by id instead, a 1M-object import took as long and made a file 9 % larger.
         observables.sort()
         if self._many(INSERT_VERSION_IF_NEW, versions) != len(versions):
             self._undo_batch(first, pk)
@@ -281,7 +278,7 @@ class SQLTransaction:
                 memberships.append((added, collection.pk, pk))
                 results.append(WriteResult(p.index, p.stix_id, p.version, Status.ADDED, added))
         if versions:
-            self._many(INSERT_VERSION, sorted(versions, key=_row_key))
+            self._many(INSERT_VERSION, versions)
         if observables:
             self._many(INSERT_OBSERVABLE, sorted(observables))
         if memberships:
