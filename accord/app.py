@@ -33,6 +33,7 @@ from accord.api import transfer as api_transfer
 from accord.api.routes import ApiContext
 from accord.errors import AccordError
 from accord.policy.credentials import Throttle
+from accord.policy.passwords import dummy_hash
 from accord.services.alert_runner import AlertThread
 from accord.services.decay import model_from_setting
 from accord.services.overlap import OverlapResult
@@ -72,6 +73,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = micros_now) -> Starlette:
     """The HTTP application over an open, initialised store; the store is closed at shutdown."""
     throttle = Throttle(settings.auth_failures_per_minute, clock)  # one count of failures for every API
+    dummy_hash()  # before serving: see policy/passwords.py
     decay = model_from_setting(settings.decay_lifetimes)  # a bad table stops the server here, named
     context = TaxiiContext(
         store=store,
