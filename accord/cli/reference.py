@@ -27,8 +27,10 @@ def _help(command: click.Command, path: list[str]) -> str:
 
 def render(root: click.Group) -> str:
     parts = [INTRO, "## accord\n", "```text", _help(root, ["accord"]), "```\n"]
-    for name in sorted(root.commands):
-        command = root.commands[name]
+    ctx = click.Context(root, info_name="accord")
+    for name in root.list_commands(ctx):
+        command = root.get_command(ctx, name)
+        assert command is not None, name
         parts += [f"## accord {name}\n", "```text", _help(command, ["accord", name]), "```\n"]
         parts += _subcommands(command, ["accord", name])
     return "\n".join(parts)
