@@ -134,7 +134,14 @@ class _Checkpointer:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            while self._wrote.wait() and not self._stop.wait(CHECKPOINT_AFTER_S):
+            # _stop is looked at before each wait for a commit: stop() may set both events just
+            # after _stop.wait timed out and just before the clear() below, which then takes its
+            # wake-up away. Waiting for the next commit then waited for ever, and so did stop()
+            # (a test run hung in SQLiteStore.close until CI's limit).
+            while not self._stop.is_set():
+                self._wrote.wait()
+                if self._stop.wait(CHECKPOINT_AFTER_S):
+                    break
                 self._wrote.clear()
                 try:
                     conn = conn or _connect(self._path)

@@ -98,3 +98,32 @@ def test_a_failed_checkpoint_is_logged_and_the_next_one_goes_on(
     assert _eventually(lambda: _in_database_file(store, "cert-y", tmp_path))
     assert _in_database_file(store, "cert-x", tmp_path)
     store.close()
+
+
+class _StopArrivesBeforeClear(threading.Event):
+    """The checkpointer's commit event, with stop() landing in the one window where it used to be
+    lost: after the thread's wait for more commits timed out, just before it clears the event."""
+
+    checkpointer: sqlite_backend._Checkpointer
+
+    def clear(self) -> None:
+        self.checkpointer._stop.set()  # what stop() does first ...
+        self.set()  # ... and second
+        super().clear()
+
+
+def test_stop_lands_between_the_wait_and_the_clear_and_the_thread_still_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_AFTER_S", 0.01)
+    sqlite3.connect(tmp_path / "c.db").close()
+    checkpointer = sqlite_backend._Checkpointer.__new__(sqlite_backend._Checkpointer)
+    event = _StopArrivesBeforeClear()
+    event.checkpointer = checkpointer
+    checkpointer._path = tmp_path / "c.db"
+    checkpointer._wrote = event
+    checkpointer._stop = threading.Event()
+    checkpointer._thread = threading.Thread(target=checkpointer._run, daemon=True)
+    checkpointer._thread.start()
+    checkpointer.wrote()
+    checkpointer._thread.join(timeout=30)
+    assert not checkpointer._thread.is_alive(), "the checkpointer waits for a commit after it was stopped"
