@@ -53,3 +53,9 @@ def test_each_command_loads_with_exactly_the_modules_the_table_names() -> None:
         if info.name != "__main__":
             defined |= {c.name for c in getattr(importlib.import_module(f"accord.cli.{info.name}"), "COMMANDS", ())}
     assert defined == set(names)
+
+
+def test_a_mistyped_command_gets_the_nearest_name_though_its_module_is_not_loaded() -> None:
+    done = subprocess.run([sys.executable, "-m", "accord.cli", "agre"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "No such command 'agre'" in done.stderr and "Did you mean 'agreement'?" in done.stderr

@@ -50,11 +50,18 @@ class Server:
     def stop(self) -> None:
         """SIGTERM the parent; SIGKILL its whole process group if it has not exited in 15 s, and
         any worker that outlived it (a parent killed before it joined its workers orphans them,
-        and an orphan would go on serving its port and holding its database for the whole run)."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=15)
+        and an orphan would go on serving its port and holding its database for the whole run).
+
+        The group is signalled only while its leader is not yet reaped (an exited leader stays a
+        zombie until waited for, which keeps its pid, and so the group's id, from being reused):
+        a group id whose leader was reaped could by then name somebody else's group."""
+        if self.process.returncode is not None:
+            return  # reaped already (a test waited for it): its group id is no longer ours to signal
+        os.kill(self.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and os.waitid(
+                os.P_PID, self.process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+            time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=15)

@@ -11,11 +11,12 @@ table. A 100,000-object import took 250-290 s instead of 6 (bench/RESULTS.md).
 receipt, and the check of a bulk lookup's 5,000 items doubled the time to write them (33 ms
 against 17 with a good plan), with the same risk of a bad one on a long log.
 
-These rows are written only by the write path (storage/sql.py, storage/sharing.py), in the
-transaction of the row they refer to and after it, and neither versions nor audit entries are
-ever deleted; an audit entry's hash covers its items (``items_sha256``), so the chain check
-proves them. SQLite, which does not enforce foreign keys, has always relied on exactly that: its
-schema keeps the clauses (unenforced), and nothing changes there.
+These rows are written only by the write path (storage/sql.py, storage/sharing.py), and each
+refers to a row inserted before it in the same transaction or read from the database; neither
+versions nor audit entries are ever deleted, and an audit entry's hash covers its items
+(``items_sha256``), so the chain check proves them. SQLite, which does not enforce foreign keys,
+has always relied on exactly that: its schema keeps the clauses (unenforced), and nothing
+changes there.
 
 Revision ID: 0016
 Revises: 0015
