@@ -171,7 +171,6 @@ class SQLTransaction:
         memberships = []
         results = []
         first = pk = self._next_pk
-        self._begin_batch()
         for p in batch:
             versions.append((pk, p.stix_id, p.version, p.type, p.spec_version, p.revoked, p.tlp,
                              p.content_hash, p.body, *extra))
@@ -186,6 +185,7 @@ class SQLTransaction:
         # its end in full pages and a collection reads back in the order it is laid out: sorted
         # by id instead, a 1M-object import took as long and made a file 9 % larger.
         observables.sort()
+        self._begin_batch()
         if self._many(INSERT_VERSION_IF_NEW, versions) != len(versions):
             self._undo_batch(first, pk)
             self._last_added = last_added
