@@ -58,10 +58,17 @@ def _field(value: str | int | bytes | None) -> bytes:
 
 def entry_hash(prev_hash: bytes, seq: int, at: int, actor: str, org: str | None, action: str,
                agreement: str | None, subject: str | None, detail: bytes) -> bytes:
-    h = hashlib.sha256(prev_hash)
-    for value in (seq, at, actor, org, action, agreement, subject, detail):
-        h.update(_field(value))
-    return h.digest()
+    return hashlib.sha256(prev_hash + _field(seq) + entry_tail(at, actor, org, action, agreement, subject,
+                                                                detail)).digest()
+
+
+def entry_tail(at: int, actor: str, org: str | None, action: str, agreement: str | None, subject: str | None,
+               detail: bytes) -> bytes:
+    """The encoded fields an entry's hash covers after its sequence number: everything that does
+    not depend on where in the chain the entry lands. A database that knows the chain's head can
+    hash the entry itself from this (storage/postgres.py does)."""
+    return b"".join(_field(value) for value in (at, actor, org, action, agreement, subject, detail))
+
 
 
 @dataclass(frozen=True, slots=True)

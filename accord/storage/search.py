@@ -130,22 +130,29 @@ class SearchQueries:
             by_type.setdefault(index_type, []).append(value)
         if not q.ranges and limit is None:
             return self._keyed_versions(by_type, q.types, where)
+        return self._joined_versions(by_type, q.ranges, q.types, where, limit)
+
+    def _joined_versions(self, by_type: dict[str, list[str]], ranges: Sequence[tuple[str, str, str]],
+                         types: Sequence[str], where: RowFilter, limit: int | None,
+                         ) -> list[tuple[str, str, ListedVersion]]:
+        """``observable_versions`` as one statement: the index rows joined to the versions the
+        gate admits, in the order _keyed_versions gives."""
         arms: list[str] = []
         params: list[object] = []
         for index_type, values in by_type.items():
             arms.append(f"SELECT type, value, version_pk FROM observables WHERE type = ? "
                         f"AND value IN ({placeholders(len(values))})")
             params.extend((index_type, *values))
-        for index_type, low, high in q.ranges:
+        for index_type, low, high in ranges:
             arms.append("SELECT type, value, version_pk FROM observables WHERE type = ? AND value >= ? AND value < ?")
             params.extend((index_type, low, high))
         if not arms:
             return []
         inner = [f"({where.sql})"]
         params.extend(where.params)
-        if q.types:
-            inner.append(f"v.type IN ({placeholders(len(q.types))})")
-            params.extend(q.types)
+        if types:
+            inner.append(f"v.type IN ({placeholders(len(types))})")
+            params.extend(types)
         sql = (f"SELECT x.type, x.value, {_ROW_COLUMNS} FROM ({' UNION ALL '.join(arms)}) x "
                "CROSS JOIN object_versions v CROSS JOIN collection_objects m "
                f"WHERE v.pk = x.version_pk AND {MEMBERSHIP} AND {' AND '.join(inner)} "

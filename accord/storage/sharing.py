@@ -83,11 +83,16 @@ def next_record(head: Any, at: int, event: AuditEvent) -> AuditRecord:
     """The entry ``event`` becomes after ``head`` (the row AUDIT_HEAD read under the write lock,
     None for an empty log), hashed into the chain."""
     last_seq, prev = (0, GENESIS) if head is None else (head[0], bytes(head[1]))
+    return new_record(last_seq + 1, at, event, entry_detail(event), prev)
+
+
+def entry_detail(event: AuditEvent) -> bytes:
+    """The stored (and hashed) detail of ``event``: its own, plus the count and digest of its items."""
     detail = dict(event.detail)
     if event.items:
         detail["items"] = len(event.items)
         detail["items_sha256"] = items_digest(event.items)
-    return new_record(last_seq + 1, at, event, orjson.dumps(detail, option=orjson.OPT_SORT_KEYS), prev)
+    return orjson.dumps(detail, option=orjson.OPT_SORT_KEYS)
 
 
 def write_record(conn: Any, sql: Callable[[str], str], record: AuditRecord, items: Sequence[AuditItem],

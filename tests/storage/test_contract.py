@@ -386,6 +386,48 @@ def test_receipts_appended_at_once_from_many_threads_keep_one_unbroken_chain(sto
     assert check_audit_log(store).intact
 
 
+def test_postgres_chains_a_receipt_itself_exactly_as_the_chain_hashes_it(pg_url: str) -> None:
+    """A small receipt on PostgreSQL is appended by one statement that reads the chain's head and
+    hashes the entry in SQL (PostgresStore.audit_append). Its hash must be the one
+    audit/chain.entry_hash gives: from an empty log (the genesis hash), across sequence numbers
+    of one, two and three digits (the number's encoding carries its length), with fields that
+    are missing or not ASCII, and with entries hashed in Python between them."""
+    from accord.audit.chain import _field, entry_hash
+    from accord.services.audit_check import check_audit_log
+    from accord.storage.base import AuditEvent
+    from accord.storage.postgres import _SEQ_FIELD
+
+    store = PostgresStore(pg_url)
+    try:
+        with store._write() as conn:
+            conn.execute("TRUNCATE audit_log, audit_items")
+            for n in (1, 9, 10, 99, 100, 12_345_678_901):
+                assert bytes(conn.execute(f"SELECT {_SEQ_FIELD.format(seq='%s::int8')}", (n, n)).fetchone()[0]) \
+                    == _field(n)
+        receipts = []
+        for n in range(1, 106):
+            event = AuditEvent(f"reader-{n % 3}", "receive", org=None if n % 4 == 0 else "cert-b",
+                               agreement=None if n % 2 else "a-b", subject="Ελλάδα" if n % 5 == 0 else None,
+                               detail={"channel": "lookup", "n": n},
+                               items=tuple((f"indicator--{uuid.UUID(int=n * 1000 + i)}", f"v{i}",
+                                            None if i % 3 == 0 else "cert-b", None if i % 2 else "node")
+                                           for i in range(n % 4)))
+            if n % 10 == 0:
+                store.audit_append(event)  # durable: the chain's head is read and hashed here, not in SQL
+                continue
+            record = store.audit_append(event, durable=False)
+            receipts.append(record)
+            assert record.hash == entry_hash(record.prev_hash, record.seq, record.at, record.actor, record.org,
+                                             record.action, record.agreement, record.subject, record.detail)
+        assert receipts[0].seq == 1 and receipts[0].prev_hash == b"\x00" * 32
+        stored = {r.seq: r for r in store.audit_records(action="receive")}
+        assert [stored[r.seq] for r in receipts] == receipts
+        assert len(stored) == 105
+        assert check_audit_log(store).intact
+    finally:
+        store.close()
+
+
 def test_postgres_receipts_skip_the_commit_wait_and_other_writes_keep_the_servers_setting(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:
