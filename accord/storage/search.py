@@ -57,6 +57,9 @@ class SearchQueries:
     _body_like = "CAST(v.body AS TEXT) LIKE ? ESCAPE '\\'"
     # Where the first "/" of an index value is (1-based; 0: none).
     _slash_position = "instr(value, '/')"
+    # Text in code point order, as Python sorts it (SQLite's default; a PostgreSQL database's
+    # collation may be a language's, where "a-c.com" sorts after "ab.com").
+    _code_point_order = ""
 
     def search_versions(self, where: RowFilter, f: SearchFilter, *, limit: int,
                         with_body: bool = True) -> list[ListedVersion]:
@@ -156,7 +159,7 @@ class SearchQueries:
         sql = (f"SELECT x.type, x.value, {_ROW_COLUMNS} FROM ({' UNION ALL '.join(arms)}) x "
                "CROSS JOIN object_versions v CROSS JOIN collection_objects m "
                f"WHERE v.pk = x.version_pk AND {MEMBERSHIP} AND {' AND '.join(inner)} "
-               "ORDER BY x.type, x.value, v.pk DESC, m.date_added")
+               f"ORDER BY x.type{self._code_point_order}, x.value{self._code_point_order}, v.pk DESC, m.date_added")
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)

@@ -428,6 +428,41 @@ def test_postgres_chains_a_receipt_itself_exactly_as_the_chain_hashes_it(pg_url:
         store.close()
 
 
+def test_postgres_small_receipt_is_all_or_nothing_and_keeps_its_items_exactly(pg_url: str) -> None:
+    """The one-statement receipt: item values that need quoting in an array survive as they
+    were; a receipt without items writes no item rows; one the database refuses (an item it
+    cannot store) leaves no entry and no item, and the chain goes on from the entry before;
+    and the commit setting it lowers is gone from the pooled connection afterwards."""
+    from accord.errors import StorageError
+    from accord.services.audit_check import check_audit_log
+    from accord.storage.base import AuditEvent
+
+    store = PostgresStore(pg_url, pool_max=1)  # one connection: the one the receipts used
+    try:
+        with store._read() as conn:
+            server = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        awkward = ("NULL", "a b", 'x"y\\z{}', "", "Ελλάδα,\n")
+        items = tuple((f"indicator--{uuid.UUID(int=i)}", awkward[i], awkward[-1 - i], None if i == 2 else awkward[i])
+                      for i in range(5))
+        kept = store.audit_append(AuditEvent("reader", "receive", org="cert-b", items=items), durable=False)
+        empty = store.audit_append(AuditEvent("reader", "receive", org="cert-b"), durable=False)
+        with pytest.raises(StorageError):
+            store.audit_append(AuditEvent("reader", "receive", org="cert-b",
+                                          items=(("indicator--x", "v", "cert-b", None), ("indicator--\x00", "v", None, None))),
+                               durable=False)  # PostgreSQL text holds no NUL: the second item is refused
+        after = store.audit_append(AuditEvent("reader", "receive", org="cert-b", items=items[:1]), durable=False)
+        assert (kept.seq + 1, kept.seq + 2) == (empty.seq, after.seq) and after.prev_hash == empty.hash
+        found = store.audit_items([kept.seq, empty.seq, after.seq])
+        assert sorted(found[kept.seq], key=str) == sorted(items, key=str)
+        assert empty.seq not in found and found[after.seq] == list(items[:1])
+        with store._read() as conn:
+            assert conn.execute("SELECT count(*) FROM audit_items WHERE stix_id = 'indicator--x'").fetchone()[0] == 0
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == server
+        assert check_audit_log(store).intact
+    finally:
+        store.close()
+
+
 def test_postgres_receipts_skip_the_commit_wait_and_other_writes_keep_the_servers_setting(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:
