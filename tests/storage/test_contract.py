@@ -446,10 +446,10 @@ def test_postgres_small_receipt_is_all_or_nothing_and_keeps_its_items_exactly(pg
                       for i in range(5))
         kept = store.audit_append(AuditEvent("reader", "receive", org="cert-b", items=items), durable=False)
         empty = store.audit_append(AuditEvent("reader", "receive", org="cert-b"), durable=False)
+        # PostgreSQL text holds no NUL: the second item is refused, and with it the whole receipt.
+        refused = (("indicator--x", "v", "cert-b", None), ("indicator--\x00", "v", None, None))
         with pytest.raises(StorageError):
-            store.audit_append(AuditEvent("reader", "receive", org="cert-b",
-                                          items=(("indicator--x", "v", "cert-b", None), ("indicator--\x00", "v", None, None))),
-                               durable=False)  # PostgreSQL text holds no NUL: the second item is refused
+            store.audit_append(AuditEvent("reader", "receive", org="cert-b", items=refused), durable=False)
         after = store.audit_append(AuditEvent("reader", "receive", org="cert-b", items=items[:1]), durable=False)
         assert (kept.seq + 1, kept.seq + 2) == (empty.seq, after.seq) and after.prev_hash == empty.hash
         found = store.audit_items([kept.seq, empty.seq, after.seq])
