@@ -70,7 +70,6 @@ def entry_tail(at: int, actor: str, org: str | None, action: str, agreement: str
     return b"".join(_field(value) for value in (at, actor, org, action, agreement, subject, detail))
 
 
-
 @dataclass(frozen=True, slots=True)
 class Break:
     """The first entry at which the chain does not hold, and why."""
