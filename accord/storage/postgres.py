@@ -36,7 +36,7 @@ from accord.storage.base import (
     RowFilter,
     WriteResult,
 )
-from accord.storage.sharing import entry_detail
+from accord.storage.sharing import AUDIT_HEAD, entry_detail
 from accord.storage.sql import (
     INSERT_MEMBERSHIP,
     INSERT_OBSERVABLE,
@@ -186,7 +186,7 @@ _SEQ_FIELD = "'\\x49'::bytea || int8send(length({seq}::text)::int8) || convert_t
 # starts, so a head read in the statement that takes the lock could miss an entry committed
 # while it waited.
 _APPEND_AFTER_HEAD = (
-    "WITH head AS (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1), "
+    f"WITH head AS ({AUDIT_HEAD}), "
     "chained AS (SELECT coalesce(head.seq, 0) + 1 AS seq, coalesce(head.hash, %s) AS prev "
     "FROM (SELECT 1) AS one LEFT JOIN head ON true), "
     "entry AS (INSERT INTO audit_log (seq, at, actor, org, action, agreement, subject, detail, prev_hash, hash) "
