@@ -35,6 +35,7 @@ from accord.errors import AccordError
 from accord.policy.credentials import Throttle
 from accord.policy.passwords import dummy_hash
 from accord.services.alert_runner import AlertThread
+from accord.services.audit_index import AuditIndexThread
 from accord.services.decay import model_from_setting
 from accord.services.overlap import OverlapResult
 from accord.services.secrets import SecretBox
@@ -94,8 +95,11 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
                          interval_s=settings.alert_interval, allow_private=settings.alert_webhook_private_targets,
                          clock=clock) if settings.alert_runner else None
 
+    audit_index = AuditIndexThread(store, Path(settings.data_dir) / "audit-index.lock")
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        audit_index.start()
         if scheduler is not None and scheduler.start():
             logging.getLogger("accord.sync").info("sync scheduler started in this worker")
         if alerts is not None and alerts.start():
@@ -105,6 +109,7 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
             scheduler.stop()
         if alerts is not None:
             alerts.stop()
+        audit_index.stop()
         store.close()
 
     app = Starlette(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
-from accord.errors import ConfigError
+from accord.errors import ConfigError, StorageError
 from accord.policy.viewer import Viewer
+from accord.services.audit_index import catch_up
 from accord.settings import Settings, load_settings
-from accord.storage import open_store
+from accord.storage import migrate, open_store
 from accord.storage.base import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,5 +47,15 @@ class NodeContext:
 
     def close(self) -> None:
         if self._store is not None:
-            self._store.close()
-            self._store = None
+            try:
+                # What this command's receipts (or anyone's) left unindexed by object: see
+                # services/audit_index.py. Only on a schema this code knows (an `accord init`
+                # may be what upgrades it); a failure here costs later reads speed, never
+                # correctness, so it is a warning, not the command's failure.
+                if self._store.schema_revision() == migrate.HEAD:
+                    catch_up(self._store)
+            except StorageError as exc:
+                log.warning("the audit log's by-object index was not brought up to date: %s", exc)
+            finally:
+                self._store.close()
+                self._store = None

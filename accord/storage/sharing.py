@@ -31,6 +31,18 @@ from accord.storage.ordering import placeholders
 
 _AUDIT_COLUMNS = "seq, at, actor, org, action, agreement, subject, detail, prev_hash, hash"
 
+# The audit entries whose items name an object (the "?"), oldest first: audit_object_index up
+# to the entry the indexing has reached, then the items appended since, read by entry (the
+# (seq, stix_id) index only grows at its end, so the items of the newest entries are its last
+# pages). One statement, so one snapshot: the index and its watermark move together (migration
+# 0017, SharingQueries.index_audit_objects), and every indexing state gives the same seqs.
+_SEQS_NAMING = ("SELECT o.seq FROM audit_object_index o WHERE o.stix_id = {sid}{before} UNION ALL "
+                "SELECT t.seq FROM audit_items t WHERE t.seq > (SELECT indexed_through FROM audit_index_state) "
+                "AND t.stix_id = {sid}{tail_before}")
+_LAGGING = "SELECT coalesce((SELECT max(seq) FROM audit_log), 0) > (SELECT indexed_through FROM audit_index_state)"
+# Items indexed by object in one step of index_audit_objects (more when one entry alone has more).
+INDEX_STEP_ITEMS = 50_000
+
 
 MARKING_DEFINITIONS = "SELECT body FROM object_versions WHERE type = 'marking-definition'"
 
@@ -319,9 +331,12 @@ class SharingQueries:
         with self._read() as conn:
             rows = conn.execute(self._sql(
                 "SELECT l.seq, l.at, i.stix_id, i.version FROM audit_log l JOIN audit_items i ON i.seq = l.seq "
-                "WHERE l.action = 'retract' AND l.seq > ? AND EXISTS (SELECT 1 FROM audit_items r "
-                "JOIN audit_log rl ON rl.seq = r.seq WHERE r.stix_id = i.stix_id AND r.version = i.version "
-                "AND r.owner = i.owner AND r.recipient = ? AND rl.action = 'receive' AND rl.seq < l.seq) "
+                "WHERE l.action = 'retract' AND l.seq > ? AND EXISTS (SELECT 1 FROM ("
+                + _SEQS_NAMING.format(sid="i.stix_id", before=" AND o.seq < l.seq", tail_before=" AND t.seq < l.seq")
+                + ") s JOIN audit_items r ON r.seq = s.seq AND r.stix_id = i.stix_id "
+                "WHERE r.version = i.version AND r.owner = i.owner AND r.recipient = ? "
+                # A scalar read by seq rather than a join: no planner may drive this from every receipt.
+                "AND (SELECT rl.action FROM audit_log rl WHERE rl.seq = s.seq) = 'receive') "
                 "ORDER BY l.seq LIMIT ?"),
                 (after, org, limit)).fetchall()
         return [(seq, at, sid, ver) for seq, at, sid, ver in rows]
@@ -352,8 +367,8 @@ class SharingQueries:
                 where.append(f"a.{column} = ?")
                 params.append(value)
         if stix_id is not None:
-            where.append("(a.subject = ? OR a.seq IN (SELECT i.seq FROM audit_items i WHERE i.stix_id = ?))")
-            params.extend((stix_id, stix_id))
+            where.append(f"(a.subject = ? OR a.seq IN ({_SEQS_NAMING.format(sid='?', before='', tail_before='')}))")
+            params.extend((stix_id, stix_id, stix_id))
         query = f"SELECT {', '.join('a.' + c for c in _AUDIT_COLUMNS.split(', '))} FROM audit_log a"
         if where:
             query += " WHERE " + " AND ".join(where)
@@ -377,6 +392,33 @@ class SharingQueries:
                         f"({placeholders(len(part))})"), part):
                     found.setdefault(seq, []).append((sid, ver, rcpt, owner))
         return found
+
+    def index_audit_objects(self, *, most: int = INDEX_STEP_ITEMS) -> bool:
+        """One step of indexing by object the items of entries appended since the last step:
+        about ``most`` items (all of one entry at least), sorted, in one transaction with the
+        new watermark. True when entries remain unindexed. When none do it costs one read and
+        takes no write lock; it is safe beside appends and beside other steps (the write lock
+        orders them) and never changes what a read by object returns, only how fast.
+
+        Not durable (a receipt's commit isn't either): a power cut may take the last step back,
+        index and watermark together, and the next step does it again."""
+        with self._read() as conn:
+            if not conn.execute(_LAGGING).fetchone()[0]:
+                return False
+        with self._write(durable=False) as conn:
+            done = conn.execute("SELECT indexed_through FROM audit_index_state").fetchone()[0]
+            head = conn.execute(AUDIT_HEAD).fetchone()
+            if head is None or head[0] <= done:
+                return False
+            past = conn.execute(self._sql("SELECT seq FROM audit_items WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?"),
+                                (done, most)).fetchone()
+            # Up to the entry before the one holding item most + 1, or that entry if it is the first.
+            through = head[0] if past is None else (past[0] - 1 if past[0] - 1 > done else past[0])
+            conn.execute(self._sql("INSERT INTO audit_object_index (stix_id, seq) SELECT DISTINCT stix_id, seq "
+                                   "FROM audit_items WHERE seq > ? AND seq <= ? ORDER BY stix_id, seq"),
+                         (done, through))
+            conn.execute(self._sql("UPDATE audit_index_state SET indexed_through = ?"), (through,))
+            return bool(through < head[0])
 
     def iter_audit(self) -> Iterator[AuditRecord]:
         for row in self._stream(self._sql(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY seq"), ()):

@@ -203,3 +203,24 @@ def test_audit_tampering_is_detected(accord: Run, db_url: str, world: dict[str, 
     args = ("--expect-head", head) if tamper == "truncate" else ()
     broken = accord("audit", "verify", *args)
     assert broken.exit_code == 1 and "BROKEN" in broken.stderr
+
+
+def test_a_command_leaves_the_receipts_it_wrote_indexed_by_object(accord: Run, world: dict[str, Any],
+                                                                  db_url: str) -> None:
+    """Receipt items are indexed by object behind the appends (services/audit_index.py): each
+    command catches the index up before it exits, so on a node run by commands alone (a cron
+    job's exports and pushes) reads by object never have a growing unindexed tail to walk."""
+    shared = _ids(accord, "--as", "bob")
+    store = open_store(db_url)
+    try:
+        records = store.audit_records()
+        items = store.audit_items([r.seq for r in records])
+        received = {sid for r in records if r.action == "receive" and r.org == "cert-b" for sid, *_ in items[r.seq]}
+        with store._read() as conn:  # type: ignore[attr-defined]
+            through = conn.execute("SELECT indexed_through FROM audit_index_state").fetchone()[0]
+            indexed = {tuple(row) for row in conn.execute("SELECT stix_id, seq FROM audit_object_index")}
+        assert shared <= received
+        assert through == records[-1].seq
+        assert indexed == {(sid, seq) for seq, its in items.items() for sid, *_ in its}
+    finally:
+        store.close()

@@ -100,6 +100,7 @@ OPERATIONS: dict[str, Callable[[Store], Any]] = {
     "end_session": lambda s: s.end_session(b"d"),
     "audit_records": lambda s: s.audit_records(),
     "audit_items": lambda s: s.audit_items([1]),
+    "index_audit_objects": lambda s: s.index_audit_objects(),
     "iter_audit": lambda s: list(s.iter_audit()),
     "peers": lambda s: s.peers(),
     "get_peer": lambda s: s.get_peer("p"),
