@@ -99,7 +99,10 @@ def build_app(settings: Settings, store: Store, *, clock: Callable[[], int] = mi
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        audit_index.start()
+        try:
+            audit_index.start()
+        except OSError as exc:  # an unwritable data directory: reads by object stay exact, only slower
+            logging.getLogger("accord.audit").warning("audit index thread not started: %s", exc)
         if scheduler is not None and scheduler.start():
             logging.getLogger("accord.sync").info("sync scheduler started in this worker")
         if alerts is not None and alerts.start():

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from accord.errors import ConfigError, StorageError
 from accord.policy.viewer import Viewer
-from accord.services.audit_index import catch_up
+from accord.services.audit_index import COMMAND_STEPS, catch_up
 from accord.settings import Settings, load_settings
-from accord.storage import migrate, open_store
+from accord.storage import open_store
 from accord.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ class NodeContext:
     config_file: str | None = None
     _settings: Settings | None = field(default=None, init=False)
     _store: Store | None = field(default=None, init=False)
+    _current: bool = field(default=False, init=False)  # the store's schema was checked: this code's
 
     @property
     def settings(self) -> Settings:
@@ -32,8 +33,9 @@ class NodeContext:
         """The node's store; refuses a database that `accord init` has not prepared."""
         if self._store is None:
             self._store = open_store(self.settings.database_url)
-            if check_schema:
-                self._store.check_schema()
+        if check_schema and not self._current:
+            self._store.check_schema()
+            self._current = True
         return self._store
 
     def viewer(self, username: str | None) -> Viewer:
@@ -48,14 +50,15 @@ class NodeContext:
     def close(self) -> None:
         if self._store is not None:
             try:
-                # What this command's receipts (or anyone's) left unindexed by object: see
-                # services/audit_index.py. Only on a schema this code knows (an `accord init`
-                # may be what upgrades it); a failure here costs later reads speed, never
-                # correctness, so it is a warning, not the command's failure.
-                if self._store.schema_revision() == migrate.HEAD:
-                    catch_up(self._store)
+                # What this command's receipts (or anyone's) left unindexed by object, a bounded
+                # number of steps (services/audit_index.py). Only on a store whose schema was
+                # checked as this code's (so never on one that could not be reached); a failure
+                # here costs later reads speed, never correctness: a warning, not the command's.
+                if self._current:
+                    catch_up(self._store, steps=COMMAND_STEPS)
             except StorageError as exc:
                 log.warning("the audit log's by-object index was not brought up to date: %s", exc)
             finally:
                 self._store.close()
                 self._store = None
+                self._current = False

@@ -597,7 +597,7 @@ class Store(Protocol):
 
     def audit_items(self, seqs: Sequence[int]) -> dict[int, list[AuditItem]]: ...
 
-    def index_audit_objects(self, *, most: int = 50_000) -> bool:
+    def index_audit_objects(self, *, most: int = 10_000) -> bool:
         """Index by object (for ``audit_records(stix_id=...)`` and the retraction feed) the items
         of about ``most`` audit items appended since the last call; True while more remain.
         Reads by object are exact at any point; this only keeps them fast (the server runs it

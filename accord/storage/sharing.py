@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from accord.audit.chain import GENESIS, entry_hash, items_digest
-from accord.errors import AlreadyExistsError, ConfigError, NotFoundError
+from accord.errors import AlreadyExistsError, ConfigError, NotFoundError, StorageError
 from accord.stix.markings import UNKNOWN, definition_level
 from accord.storage.base import (
     Agreement,
@@ -39,9 +39,11 @@ _AUDIT_COLUMNS = "seq, at, actor, org, action, agreement, subject, detail, prev_
 _SEQS_NAMING = ("SELECT o.seq FROM audit_object_index o WHERE o.stix_id = {sid}{before} UNION ALL "
                 "SELECT t.seq FROM audit_items t WHERE t.seq > (SELECT indexed_through FROM audit_index_state) "
                 "AND t.stix_id = {sid}{tail_before}")
-_LAGGING = "SELECT coalesce((SELECT max(seq) FROM audit_log), 0) > (SELECT indexed_through FROM audit_index_state)"
-# Items indexed by object in one step of index_audit_objects (more when one entry alone has more).
-INDEX_STEP_ITEMS = 50_000
+# Whether the watermark is anywhere but at the newest entry (behind it, or past a log cut short).
+_LAGGING = "SELECT coalesce((SELECT max(seq) FROM audit_log), 0) <> (SELECT indexed_through FROM audit_index_state)"
+# Items indexed by object in one step of index_audit_objects (more when one entry alone has more):
+# a step holds the write lock, which partners' receipts wait for, so it is kept to ~10k items.
+INDEX_STEP_ITEMS = 10_000
 
 
 MARKING_DEFINITIONS = "SELECT body FROM object_versions WHERE type = 'marking-definition'"
@@ -406,19 +408,30 @@ class SharingQueries:
             if not conn.execute(_LAGGING).fetchone()[0]:
                 return False
         with self._write(durable=False) as conn:
-            done = conn.execute("SELECT indexed_through FROM audit_index_state").fetchone()[0]
+            state = conn.execute("SELECT indexed_through FROM audit_index_state").fetchone()
+            if state is None:
+                raise StorageError("audit_index_state has no row: the audit log's by-object index cannot be kept "
+                                   "(was the schema edited by hand? `accord init` does not recreate it)")
+            done = state[0]
             head = conn.execute(AUDIT_HEAD).fetchone()
-            if head is None or head[0] <= done:
+            newest = 0 if head is None else head[0]
+            if newest < done:
+                # The log was cut short (`accord audit verify` reports that as tampering): the index
+                # must not keep naming entries that are gone, nor skip the ones that take their seqs.
+                conn.execute(self._sql("DELETE FROM audit_object_index WHERE seq > ?"), (newest,))
+                conn.execute(self._sql("UPDATE audit_index_state SET indexed_through = ?"), (newest,))
+                return False
+            if newest == done:
                 return False
             past = conn.execute(self._sql("SELECT seq FROM audit_items WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?"),
                                 (done, most)).fetchone()
             # Up to the entry before the one holding item most + 1, or that entry if it is the first.
-            through = head[0] if past is None else (past[0] - 1 if past[0] - 1 > done else past[0])
+            through = newest if past is None else (past[0] - 1 if past[0] - 1 > done else past[0])
             conn.execute(self._sql("INSERT INTO audit_object_index (stix_id, seq) SELECT DISTINCT stix_id, seq "
                                    "FROM audit_items WHERE seq > ? AND seq <= ? ORDER BY stix_id, seq"),
                          (done, through))
             conn.execute(self._sql("UPDATE audit_index_state SET indexed_through = ?"), (through,))
-            return bool(through < head[0])
+            return bool(through < newest)
 
     def iter_audit(self) -> Iterator[AuditRecord]:
         for row in self._stream(self._sql(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY seq"), ()):

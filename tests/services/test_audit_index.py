@@ -56,18 +56,19 @@ def test_one_worker_of_a_node_keeps_the_index_close_behind_the_log(tmp_path: Pat
         store.close()
 
 
-def test_catch_up_stops_when_asked_between_steps(tmp_path: Path) -> None:
+def test_catch_up_stops_when_asked_or_after_its_steps(tmp_path: Path) -> None:
     store = SQLiteStore(f"sqlite:///{tmp_path / 'node.db'}")
     store.initialise()
     try:
-        for n in range(3):
-            _receipt(store, n, 60_000 // 3 + 1)  # more than one step's worth of items in all
+        for n in range(4):
+            _receipt(store, n, 6_000)  # 6,000 items each: a step of 10,000 takes one entry
         stop = threading.Event()
         stop.set()
-        catch_up(store, stop)  # one step, then it sees the stop
-        first_step = _through(store)
-        assert 0 < first_step < 3
-        catch_up(store)
+        assert catch_up(store, stop) is False  # one step, then it sees the stop
+        assert _through(store) == 1
+        assert catch_up(store, steps=2) is False  # a command's bounded catch-up
         assert _through(store) == 3
+        assert catch_up(store) is True
+        assert _through(store) == 4
     finally:
         store.close()

@@ -444,6 +444,29 @@ def test_one_indexing_step_takes_whole_entries_however_large(store: Store) -> No
     assert len(_indexed_rows(store)) == 4 + 30 + 3
 
 
+def test_the_by_object_index_follows_a_log_cut_short(store: Store) -> None:
+    """A log whose newest entries were deleted (tampering, or a hand repair; `accord audit
+    verify` reports it) must not leave the index naming entries that are gone, nor skipping
+    the entries later appended under the same seqs."""
+    from accord.storage.base import AuditEvent
+
+    first, second = (f"indicator--{uuid.UUID(int=n)}" for n in (1, 2))
+    for sid in (first, first, second):
+        store.audit_append(AuditEvent("r", "receive", org="cert-b", items=((sid, "v", "cert-b", "node"),)))
+    assert store.index_audit_objects() is False
+    with store._write() as conn:  # type: ignore[attr-defined]
+        conn.execute("DELETE FROM audit_items WHERE seq >= 2")
+        conn.execute("DELETE FROM audit_log WHERE seq >= 2")
+    assert store.index_audit_objects() is False  # the watermark comes back to the newest entry
+    assert _indexed_rows(store) == [(first, 1)]
+    store.audit_append(AuditEvent("r", "receive", org="cert-b", items=((second, "v", "cert-b", "node"),)))
+    assert [r.seq for r in store.audit_records(stix_id=first)] == [1]
+    assert [r.seq for r in store.audit_records(stix_id=second)] == [2]
+    assert store.index_audit_objects() is False
+    assert _indexed_rows(store) == [(first, 1), (second, 2)]
+    assert [r.seq for r in store.audit_records(stix_id=second)] == [2]
+
+
 def test_receipts_appended_at_once_from_many_threads_keep_one_unbroken_chain(store: Store) -> None:
     """Each entry hashes the one before it, so the head must be read under the write lock; on
     PostgreSQL a small receipt sends the lock and that read in one pipelined round trip, which
