@@ -10,7 +10,7 @@ keeps :data:`HEAD` equal to the newest script.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from accord.errors import NotInitialisedError, StorageError
 
@@ -42,10 +42,34 @@ def scripts_head() -> str:
     return rev
 
 
+def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # sqlite3 begins nothing by itself: _begin_immediate does
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _transactional_sqlite(engine: sa.Engine) -> None:
+    """Make an upgrade on SQLite one transaction, DDL included. Left to itself, Python's sqlite3
+    opens a transaction only before INSERT, UPDATE or DELETE, so a migration's CREATE TABLE ran
+    (and stayed) outside it: an upgrade that failed half-way (interrupted, disk full) left new
+    tables behind at the old revision, and every later `accord init` failed on them. SQLite
+    itself rolls DDL back like anything else, once it is inside the transaction."""
+    from sqlalchemy import event
+
+    if not event.contains(engine, "connect", _driver_autocommit):
+        event.listen(engine, "connect", _driver_autocommit)
+        event.listen(engine, "begin", _begin_immediate)
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` in one transaction, on either backend."""
     import sqlalchemy as sa
     from alembic import command
 
+    if engine.dialect.name == "sqlite":
+        _transactional_sqlite(engine)
     cfg = _config()
     try:
         with engine.begin() as conn:

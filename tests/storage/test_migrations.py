@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from accord.storage import migrate
 
 
@@ -60,5 +62,49 @@ def test_0017_indexes_by_object_the_items_already_in_the_log_and_goes_back(backe
             names = {ix["name"] for ix in sa.inspect(conn).get_indexes("audit_items")}
             assert {"ix_audit_items_object", "ix_audit_items_entry"} <= names
             assert not sa.inspect(conn).has_table("audit_object_index")
+    finally:
+        engine.dispose()
+
+
+def test_an_upgrade_that_fails_half_way_changes_nothing_and_can_be_run_again(
+        backend: str, request: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """An upgrade is one transaction, DDL included: on SQLite a table created before the failure
+    used to stay (sqlite3 ran CREATE TABLE outside the transaction), at the old revision, and
+    every later `accord init` then failed on it."""
+    import sqlalchemy as sa
+    from alembic import command, op
+
+    from accord.errors import StorageError
+    from accord.storage import open_store
+
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'm.db'}"
+    store = open_store(url)
+    store.initialise()
+    store.close()
+    engine = _engine(url)
+    cfg = migrate._config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0016")
+        engine.dispose()
+
+        def interrupted(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("interrupted")  # after 0017 created its tables and filled them
+
+        failing = _engine(url)
+        with monkeypatch.context() as patched:
+            patched.setattr(op, "drop_index", interrupted)
+            with pytest.raises((StorageError, RuntimeError)):
+                migrate.upgrade(failing)
+        failing.dispose()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0016"
+            assert not sa.inspect(conn).has_table("audit_object_index")
+            assert not sa.inspect(conn).has_table("audit_index_state")
+        store = open_store(url)
+        store.initialise()  # `accord init` again: the whole upgrade, this time to the end
+        assert store.schema_revision() == migrate.HEAD
+        store.close()
     finally:
         engine.dispose()
