@@ -20,11 +20,8 @@ def _engine(url: str) -> Any:
     return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
 
 
-def test_0017_indexes_by_object_the_items_already_in_the_log_and_goes_back(backend: str, request: Any,
-                                                                           tmp_path: Path) -> None:
-    """Migration 0017 moves the by-object index of audit items into audit_object_index, filled
-    behind the appends: the items a log already holds must come out indexed, with the watermark
-    at the newest entry, and a downgrade must give the old index back."""
+def _at_revision(backend: str, request: Any, tmp_path: Path, revision: str) -> tuple[str, Any]:
+    """A fresh store of ``backend`` taken down to ``revision``: its URL and an engine on it."""
     from alembic import command
 
     from accord.storage import open_store
@@ -35,10 +32,22 @@ def test_0017_indexes_by_object_the_items_already_in_the_log_and_goes_back(backe
     store.close()
     engine = _engine(url)
     cfg = migrate._config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    return url, engine
+
+
+def test_0017_indexes_by_object_the_items_already_in_the_log_and_goes_back(backend: str, request: Any,
+                                                                           tmp_path: Path) -> None:
+    """Migration 0017 moves the by-object index of audit items into audit_object_index, filled
+    behind the appends: the items a log already holds must come out indexed, with the watermark
+    at the newest entry, and a downgrade must give the old index back."""
+    from alembic import command
+
+    _, engine = _at_revision(backend, request, tmp_path, "0016")
+    cfg = migrate._config()
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0016")
         with engine.begin() as conn:
             for seq in (1, 2, 3):
                 conn.exec_driver_sql(
@@ -72,21 +81,13 @@ def test_an_upgrade_that_fails_half_way_changes_nothing_and_can_be_run_again(
     used to stay (sqlite3 ran CREATE TABLE outside the transaction), at the old revision, and
     every later `accord init` then failed on it."""
     import sqlalchemy as sa
-    from alembic import command, op
+    from alembic import op
 
     from accord.errors import StorageError
     from accord.storage import open_store
 
-    url = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'm.db'}"
-    store = open_store(url)
-    store.initialise()
-    store.close()
-    engine = _engine(url)
-    cfg = migrate._config()
+    url, engine = _at_revision(backend, request, tmp_path, "0016")
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0016")
         engine.dispose()
 
         def interrupted(*args: object, **kwargs: object) -> None:
