@@ -80,7 +80,9 @@ class Provenance:
     owner_name: str | None = None  # for the audit log
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__ (~0.9 us a result
+# against ~0.2), and the writer makes one per version written, on the import's critical path.
+@dataclass(slots=True)
 class WriteResult:
     index: int
     stix_id: str
