@@ -51,10 +51,11 @@ class NodeContext:
         if self._store is not None:
             try:
                 # What this command's receipts (or anyone's) left unindexed by object, a bounded
-                # number of steps (services/audit_index.py). Only on a store whose schema was
-                # checked as this code's (so never on one that could not be reached); a failure
-                # here costs later reads speed, never correctness: a warning, not the command's.
-                if self._current:
+                # number of steps (services/audit_index.py). Only by a command that wrote (it took
+                # the write lock already; one that only read must never wait for it at exit, say
+                # behind another process's long import) on a store whose schema was checked as
+                # this code's; a failure costs later reads speed, never correctness: a warning.
+                if self._current and self._store.wrote():
                     catch_up(self._store, steps=COMMAND_STEPS)
             except StorageError as exc:
                 log.warning("the audit log's by-object index was not brought up to date: %s", exc)

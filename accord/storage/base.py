@@ -385,6 +385,10 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def wrote(self) -> bool:
+        """Whether this store object has committed a write since it was opened (no I/O)."""
+        ...
+
     def transaction(self, *, dry_run: bool = False, durable: bool = True) -> AbstractContextManager[Transaction]:
         """One write transaction: committed on normal exit, rolled back on error or dry run.
         ``durable=False`` commits without waiting for the disk (see audit_append): for work that

@@ -220,6 +220,7 @@ class PostgresStore(SQLStore):
         self._pool: ConnectionPool | None = None
         self._converted: dict[str, str] = {}
         self._commits = 0
+        self._wrote = False
 
     def _among(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         # A long list is one array parameter instead of thousands of placeholders: psycopg parses
@@ -281,6 +282,7 @@ class PostgresStore(SQLStore):
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL write failed: {exc}") from exc
         assert row is not None  # the INSERT ... SELECT writes exactly one entry
+        self._wrote = True
         seq, prev, digest = row
         return AuditRecord(seq, at, event.actor, event.org, event.action, event.agreement, event.subject, detail,
                            bytes(prev), bytes(digest))
@@ -350,12 +352,16 @@ class PostgresStore(SQLStore):
                 raise AlreadyExistsError(str(exc)) from exc
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL write failed: {exc}") from exc
+            self._wrote = True
             # Receipts and session touches (durable=False) do not change what listings plan over;
             # counted, they made one reader in a few dozen pay for an ANALYZE (0.4 s at 100k).
             if durable:
                 self._commits += 1
                 if _refresh_due(self._commits):
                     _refresh_statistics(conn)
+
+    def wrote(self) -> bool:
+        return self._wrote
 
     def close(self) -> None:
         if self._pool is not None:

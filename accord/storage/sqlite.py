@@ -239,6 +239,9 @@ class SQLiteStore(SQLStore):
                 self._writer.close()
                 self._writer = None
 
+    def wrote(self) -> bool:
+        return self._wrote
+
     # -- connections -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "reader", None)

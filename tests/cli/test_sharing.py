@@ -224,3 +224,28 @@ def test_a_command_leaves_the_receipts_it_wrote_indexed_by_object(accord: Run, w
         assert indexed == {(sid, seq) for seq, its in items.items() for sid, *_ in its}
     finally:
         store.close()
+
+
+def test_a_command_that_only_read_leaves_the_indexing_to_others(accord: Run, world: dict[str, Any],
+                                                                db_url: str) -> None:
+    """Catching the index up takes the write lock; a command that wrote nothing must never wait
+    for it at exit (behind another process's long import, say), so it leaves it alone."""
+    from accord.storage.base import AuditEvent
+
+    store = open_store(db_url)
+    try:
+        store.audit_append(AuditEvent("reader", "receive", org="cert-b",
+                                      items=((f"indicator--{uuid.uuid4()}", "v", "cert-b", "cert-a"),)))
+        newest = store.audit_records(newest_first=True, limit=1)[0].seq
+
+        def through() -> int:
+            with store._read() as conn:  # type: ignore[attr-defined]
+                return int(conn.execute("SELECT indexed_through FROM audit_index_state").fetchone()[0])
+
+        assert through() < newest
+        assert accord("stats").exit_code == 0  # reads only
+        assert through() < newest
+        assert accord("org", "add", "sector-cert").exit_code == 0  # writes (and audits): catches up
+        assert through() == store.audit_records(newest_first=True, limit=1)[0].seq
+    finally:
+        store.close()

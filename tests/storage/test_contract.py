@@ -444,6 +444,25 @@ def test_one_indexing_step_takes_whole_entries_however_large(store: Store) -> No
     assert len(_indexed_rows(store)) == 4 + 30 + 3
 
 
+def test_a_store_knows_whether_it_has_written(backend: str, store: Store, request: pytest.FixtureRequest,
+                                              tmp_path: Path) -> None:
+    """``Store.wrote``: what a command's exit decides on (see cli/context.py)."""
+    from accord.storage.base import AuditEvent
+
+    fresh: Store = (SQLiteStore(store.url, clock=request.getfixturevalue("clock")) if backend == "sqlite"
+                    else PostgresStore(store.url))
+    try:
+        assert fresh.wrote() is False
+        fresh.stats()
+        fresh.audit_records()
+        assert fresh.wrote() is False
+        fresh.audit_append(AuditEvent("reader", "receive", org="cert-b", items=(("x--1", "v", "cert-b", "n"),)),
+                           durable=False)
+        assert fresh.wrote() is True
+    finally:
+        fresh.close()
+
+
 def test_the_by_object_index_follows_a_log_cut_short(store: Store) -> None:
     """A log whose newest entries were deleted (tampering, or a hand repair; `accord audit
     verify` reports it) must not leave the index naming entries that are gone, nor skipping
