@@ -136,3 +136,57 @@ def backend_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path, 
     opened.initialise()
     yield opened
     opened.close()
+
+
+# -- the information-flow tally (tests/policy/tally.py) at the end of every run ---------------
+# Under pytest-xdist each worker process counts its own cases: it hands its counters to the
+# controlling process when it finishes, which adds them up and reports the whole run's.
+_TALLY_KEY = "accord_flow_tally"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.policy import tally
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker
+        workeroutput[_TALLY_KEY] = {name: dict(getattr(tally, name)) for name in tally.COUNTERS}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workeroutput"):
+        config.pluginmanager.register(_TallyMerger(), "accord-flow-tally")
+
+
+class _TallyMerger:
+    """On the controlling process of an xdist run: adds up what each worker counted."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        from tests.policy import tally
+
+        for name, counts in getattr(node, "workeroutput", {}).get(_TALLY_KEY, {}).items():
+            getattr(tally, name).update(counts)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Reports the information-flow case counts (also under ``pytest -q``)."""
+    from tests.policy.tally import CASES, DEFERRED, RULES, SUBSETS, WORLDS
+
+    if not CASES:
+        return
+    total = sum(CASES.values())
+    worlds = ", ".join(f"{k} {v}" for k, v in sorted(WORLDS.items()))
+    paths = ", ".join(f"{k} {v}" for k, v in sorted(CASES.items()))
+    terminalreporter.write_line(f"information flow: {total} (world, reader, path) cases checked "
+                                f"in {len(CASES)} paths; worlds: {worlds}")
+    terminalreporter.write_line(f"information flow cases by path: {paths}")
+    if SUBSETS:
+        subsets = ", ".join(f"{k} {v}" for k, v in sorted(SUBSETS.items()))
+        terminalreporter.write_line(f"information flow cases (already counted above) in which: {subsets}")
+    if RULES:
+        rules = ", ".join(f"{k} {v}" for k, v in sorted(RULES.items()))
+        terminalreporter.write_line(f"information flow: (organisation, version) pairs by the rule that "
+                                    f"admits them (at T): {rules}")
+    if DEFERRED:
+        deferred = ", ".join(f"{k} {v}" for k, v in sorted(DEFERRED.items()))
+        terminalreporter.write_line(f"information flow cases left to the xfail tests of findings: {deferred}")

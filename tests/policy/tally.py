@@ -9,3 +9,5 @@ WORLDS: Counter[str] = Counter()
 DEFERRED: Counter[str] = Counter()  # cases left to the xfail tests of known findings
 RULES: Counter[str] = Counter()  # which rule admitted each (reader organisation, version) the oracle allowed
 SUBSETS: Counter[str] = Counter()  # cases of a path that exercised something in particular (counted in CASES too)
+# Every counter above, by name (merged across pytest-xdist workers: tests/conftest.py).
+COUNTERS = ("CASES", "WORLDS", "DEFERRED", "RULES", "SUBSETS")
