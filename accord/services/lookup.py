@@ -23,8 +23,6 @@ does and does not reveal.
 from __future__ import annotations
 
 import ipaddress
-import itertools
-import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,10 +49,9 @@ CHUNK_KEYS = 5_000  # index keys per statement (under both engines' bound-parame
 CONTAINED_CAP = 1_000  # versions one network may list as "contains" hits
 # From how many values a lookup is a bulk one: it first reads the index's summaries
 # (Store.index_types and network_prefixes) to leave out keys nothing is indexed under, and
-# classifies the values in a thread beside the one querying the index (below). Under it the keys
-# are few: probing them all is cheaper than two more statements (a round trip each on PostgreSQL).
+# runs with the cyclic collector held back (services/collector.py). Under it the keys are few:
+# probing them all is cheaper than two more statements (a round trip each on PostgreSQL).
 BULK_FROM = 16
-PUBLISH_EVERY = 1_000  # values classified between two hand-overs of new keys to the querying thread
 # Prefix lengths of the indexed networks an address is looked up in: every network from a /8
 # (IPv4) or /16 (IPv6) down to one address short of a host. Wider ones are not indicators.
 _WITHIN = {"ipv4-addr": tuple(range(8, 32)), "ipv6-addr": tuple(range(16, 128))}
@@ -99,16 +96,6 @@ class _Plan(NamedTuple):
     results: list[ValueResult]
     keys: dict[tuple[str, str], list[_Want]]  # index key -> the values (and relations) wanting it
     ranges: list[tuple[int, str, tuple[tuple[str, str, str], ...]]]  # (value, network, index ranges)
-
-
-def _publish(keys: dict[tuple[str, str], list[_Want]], published: int, held: frozenset[str] | None,
-             publish: Callable[[list[tuple[str, str]]], None]) -> int:
-    """Hand over the keys planned since the first ``published`` (dicts keep insertion order) of
-    the types the index holds; returns how many keys are planned now."""
-    fresh = [key for key in itertools.islice(keys, published, None) if held is None or key[0] in held]
-    if fresh:
-        publish(fresh)
-    return len(keys)
 
 
 def parent_domains(domain: str) -> list[str]:
@@ -193,31 +180,29 @@ class Lookup:
 
     # -- what each value stands for ---------------------------------------------------------
     def _plan(self, values: Sequence[str], *, held: frozenset[str] | None = None,
-              lengths: dict[str, tuple[int, ...]] | None = None,
-              publish: Callable[[list[tuple[str, str]]], None] | None = None) -> _Plan:
+              lengths: dict[str, tuple[int, ...]] | None = None) -> _Plan:
         """What each value stands for: its result (kinds, or the problem), the index keys to
         probe with the values and relations that want each, and the networks to look inside.
 
         ``held``, ``lengths``: the index's summaries (see :meth:`_summaries`), None: probe every
-        key. ``publish``: handed each key once, when first planned, in batches of
-        PUBLISH_EVERY values (so the index can be queried while later values are classified);
-        keys of types the index does not hold are left out of the batches."""
+        key. Keys of types the index does not hold are never planned: a SHA-256 digest stands for six
+        index types, of which a store typically holds one."""
         results: list[ValueResult] = []
         keys: dict[tuple[str, str], list[_Want]] = {}
         ranges: list[tuple[int, str, tuple[tuple[str, str, str], ...]]] = []
-        published = 0
         for i, raw in enumerate(values):
-            if publish is not None and i and i % PUBLISH_EVERY == 0:
-                published = _publish(keys, published, held, publish)
             value = raw.strip()
             pairs = lookup_pairs(value) if value and len(value) <= MAX_VALUE_LENGTH and "\x00" not in value else []
-            result = ValueResult(value, sorted({t for t, _ in pairs}))
+            # Most values stand for one index type: no set to build and sort for them.
+            result = ValueResult(value, [pairs[0][0]] if len(pairs) == 1 else sorted({t for t, _ in pairs}))
             results.append(result)
             if not pairs:
                 result.problem = _NOT_A_VALUE if len(value) <= MAX_VALUE_LENGTH else (
                     f"longer than {MAX_VALUE_LENGTH} characters")
                 continue
             for index_type, norm in pairs:
+                if held is not None and index_type not in held:
+                    continue
                 keys.setdefault((index_type, norm), []).append((i, EXACT))
                 if index_type == "domain-name":
                     for parent in parent_domains(norm):
@@ -227,8 +212,6 @@ class Lookup:
                         keys.setdefault((index_type, network), []).append((i, WITHIN))
                     if "/" in norm:
                         ranges.append((i, norm, tuple(_ranges_inside(index_type, norm))))
-        if publish is not None:
-            _publish(keys, published, held, publish)
         return _Plan(results, keys, ranges)
 
     def _summaries(self) -> tuple[frozenset[str], dict[str, tuple[int, ...]]]:
@@ -242,32 +225,19 @@ class Lookup:
 
     def _planned_and_found(self, values: Sequence[str], where: RowFilter,
                            ) -> tuple[_Plan, list[tuple[str, str, ListedVersion]]]:
-        """The plan of ``values`` and the index rows under its keys. A bulk lookup classifies
-        the values in a thread of its own and queries the index, in this thread, for each batch
-        of keys it hands over: the database does its part without holding Python's global lock,
-        so the two overlap on a machine with a core to spare (bench/lookup.py). Only this thread
-        touches the store, on its own connection."""
+        """The plan of ``values`` and the index rows under its keys.
+
+        One thread does both, one after the other. Classifying in a thread of its own while this
+        one queried the index was slower (288 against 240 ms for 10,000 values at 1M, alternating
+        runs): SQLite gives up Python's global lock for every row it steps to, and the thread
+        that wants it back waits for the classifying one to yield, which it does only every
+        switch interval."""
         if len(values) < BULK_FROM:
             plan = self._plan(values)
-            return plan, self._found(list(plan.keys), where)
-        held, lengths = self._summaries()
-        batches: queue.SimpleQueue[list[tuple[str, str]] | None] = queue.SimpleQueue()
-        planned: list[_Plan] = []
-
-        def classify(_: None) -> None:
-            try:
-                planned.append(self._plan(values, held=held, lengths=lengths, publish=batches.put))
-            finally:
-                batches.put(None)
-
-        classifying = _Beside(classify, None)
-        found: list[tuple[str, str, ListedVersion]] = []
-        try:
-            while (batch := batches.get()) is not None:
-                found += self._found(batch, where)
-        finally:
-            classifying.join()  # raises what classifying raised
-        return planned[0], found
+        else:
+            held, lengths = self._summaries()
+            plan = self._plan(values, held=held, lengths=lengths)
+        return plan, self._found(list(plan.keys), where)
 
     def _found(self, keys: list[tuple[str, str]], where: RowFilter) -> list[tuple[str, str, ListedVersion]]:
         out: list[tuple[str, str, ListedVersion]] = []

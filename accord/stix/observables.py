@@ -378,8 +378,12 @@ def _candidates(stripped: str) -> list[str]:
 def lookup_pairs(value: str) -> list[Pair]:
     """Every (index type, normalised value) a typed-in value could stand for: the keys under which
     the observable index holds it, whatever SCO or hash the producer recorded it as."""
-    pairs: list[Pair] = []
     stripped = value.strip()
+    # The commonest value of a bulk lookup, already in its one spelling: a dotted quad is never
+    # a domain (its last label is all digits), a URL, an e-mail, a MAC or an AS number.
+    if _IPV4_PLAIN.fullmatch(stripped):
+        return [("ipv4-addr", stripped)]
+    pairs: list[Pair] = []
     # Cheap guards that only skip what cannot parse (a failed ipaddress parse costs ~5 us and
     # bulk lookups try 10,000 values at once); each is a necessary condition of its normaliser.
     for index_type in _candidates(stripped):
@@ -387,10 +391,22 @@ def lookup_pairs(value: str) -> list[Pair]:
         # A bare word is a valid domain name (a TLD or an intranet host), but nobody means one.
         if found is not None and not (index_type == "domain-name" and "." not in found):
             pairs.append((index_type, found))
-    if len(stripped) in _DIGEST_LENGTHS and (_HEX.fullmatch(stripped) or _TLSH.fullmatch(stripped)):
-        for algorithm, length in _HEX_LENGTHS.items():
-            if len(stripped) == length:
-                pairs.extend((f"{owner}:hashes.{algorithm}", stripped.lower()) for owner in _HASH_OWNERS)
-        if _TLSH.fullmatch(stripped):
-            pairs.extend((f"{owner}:hashes.TLSH", stripped.lower()) for owner in _HASH_OWNERS)
-    return list(dict.fromkeys(pairs))
+    if len(stripped) in _DIGEST_LENGTHS:
+        tlsh = _TLSH.fullmatch(stripped) is not None
+        if tlsh or _HEX.fullmatch(stripped):
+            digest = stripped.lower()
+            pairs.extend((index_type, digest) for index_type in _DIGEST_TYPES.get(len(stripped), ()))
+            if tlsh:
+                pairs.extend((index_type, digest) for index_type in _TLSH_TYPES)
+    return list(dict.fromkeys(pairs)) if len(pairs) > 1 else pairs
+
+
+# The index types a hex digest of each length may be filed under: every algorithm of that
+# length, for each type of object that carries hashes (made once: a bulk lookup of digests
+# would otherwise format these names for every value).
+_DIGEST_TYPES = {
+    length: tuple(f"{owner}:hashes.{algorithm}" for algorithm, size in _HEX_LENGTHS.items() if size == length
+                  for owner in _HASH_OWNERS)
+    for length in set(_HEX_LENGTHS.values())
+}
+_TLSH_TYPES = tuple(f"{owner}:hashes.TLSH" for owner in _HASH_OWNERS)

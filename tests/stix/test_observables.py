@@ -13,10 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.stix.observables import (
+    _HASH_OWNERS,
+    _HEX_LENGTHS,
     _LOOKUP_TYPES,
     _candidates,
     address_pair,
     hash_algorithm,
+    lookup_pairs,
     normalise,
     observables_of,
 )
@@ -168,6 +171,34 @@ def test_lookup_guards_never_drop_a_value_a_normaliser_accepts(value: str) -> No
         found = normalise(index_type, value)
         if found is not None and not (index_type == "domain-name" and "." not in found):  # a bare word
             assert index_type in candidates, (index_type, value)
+
+
+def _every_reading(value: str) -> list[tuple[str, str]]:
+    """What lookup_pairs must answer, by brute force: every lookup type's normaliser tried on the
+    value (no guard, no shortcut), then the value as a digest of every algorithm and owner."""
+    pairs = []
+    for index_type in _LOOKUP_TYPES:
+        found = normalise(index_type, value)
+        if found is not None and not (index_type == "domain-name" and "." not in found):
+            pairs.append((index_type, found))
+    stripped = value.strip()
+    for algorithm, length in _HEX_LENGTHS.items():
+        if len(stripped) == length and normalise(f"file:hashes.{algorithm}", stripped) is not None:
+            pairs += [(f"{owner}:hashes.{algorithm}", stripped.lower()) for owner in _HASH_OWNERS]
+    if normalise("file:hashes.TLSH", stripped) is not None:
+        pairs += [(f"{owner}:hashes.TLSH", stripped.lower()) for owner in _HASH_OWNERS]
+    return list(dict.fromkeys(pairs))
+
+
+@settings(max_examples=1500, derandomize=True, database=None)
+@given(st.one_of(_TYPED_IN, st.ip_addresses(v=4).map(str).map(lambda v: f" {v}\t"),
+                 st.sampled_from(sorted({*_HEX_LENGTHS.values(), 70, 72})).flatmap(
+                     lambda n: st.text("0123456789abcdefABCDEF", min_size=n, max_size=n)).map(lambda v: f" {v}"),
+                 st.text("0123456789abcdefABCDEFT", min_size=30, max_size=130)))
+def test_lookup_pairs_takes_no_shortcut_that_changes_the_answer(value: str) -> None:
+    # lookup_pairs skips normalisers that cannot accept a value and answers a plain dotted quad
+    # at once (a bulk lookup classifies 10,000 values): the answer must be the brute-force one.
+    assert lookup_pairs(value) == _every_reading(value), value
 
 
 @settings(max_examples=400, derandomize=True, database=None)
