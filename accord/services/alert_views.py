@@ -115,7 +115,7 @@ def _views(store: Store, vis: Visibility, shown: list[Shown], channel: str) -> l
         if body is None:
             continue  # the gate's cross-check refused it (a bug, logged by disclose)
         out.append(AlertView(a, row.type, display_name(orjson.loads(body)), orgs.get(row.owner_org, "?"),
-                             vis.level(row.facts(), row.collection_pk), matched))
+                             vis.level(row, row.collection_pk), matched))
     return out
 
 

@@ -206,7 +206,7 @@ def _payload(uid: str, rule: AlertRule, now: int, matched: dict[str, Any], obj: 
     return orjson.dumps({
         "alert": {"id": uid, "rule": rule.name, "kind": rule.kind, "organisation": rule.org_name,
                   "created": format_micros(now), "matched": matched},
-        "object": obj, "owner": owner.name if owner else None, "tlp": view.vis.level(row.facts(), row.collection_pk),
+        "object": obj, "owner": owner.name if owner else None, "tlp": view.vis.level(row, row.collection_pk),
         "related": related})
 
 

@@ -343,7 +343,7 @@ class Lookup:
                 summary = summaries.get(row.stix_id, nothing)
                 out[pk] = (display_name(obj), orgs.get(row.owner_org, "?"),
                            None if row.origin_org is None else orgs.get(row.origin_org, "?"),
-                           self.vis.level(row.facts(), row.collection_pk), row.state, row.version, summary,
+                           self.vis.level(row, row.collection_pk), row.state, row.version, summary,
                            self._score(obj, summary))
         finally:
             if recording is not None:

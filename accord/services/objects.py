@@ -109,7 +109,7 @@ def object_view(store: Store, vis: Visibility, stix_id: str, *, channel: str = "
             # its business, like its receipts (another organisation learns the owner only).
             author, released_by, released_at = None, None, None
         names = [searcher.collection_name(m.collection_pk) for m in by_version[row.pk]]
-        view = VersionView(row, orjson.loads(body), vis.level(row.facts(), row.collection_pk),
+        view = VersionView(row, orjson.loads(body), vis.level(row, row.collection_pk),
                            searcher.org_name(row.owner_org) or "?", searcher.org_name(row.origin_org), origin_node,
                            author, released_by, released_at,
                            [n for n in names if n is not None])

@@ -98,4 +98,4 @@ def preview_object(store: Store, viewer: Viewer, stix_id: str, *, now: int) -> O
                               rule_of(allowance) if allowance is not None else None,
                               allowance.agreement if allowance is not None and allowance.agreement in named
                               else None))
-    return ObjectPreview(stix_id, row, mine.level(row.facts(), row.collection_pk), facts.state, answers)
+    return ObjectPreview(stix_id, row, mine.level(row, row.collection_pk), facts.state, answers)

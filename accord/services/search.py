@@ -295,14 +295,14 @@ class Searcher:
         return [self.hit(row, self._as_received(row)) for row in rows if row.pk in shown]
 
     def hit(self, row: ListedVersion, obj: dict[str, Any]) -> Hit:
-        return Hit(row, obj, self.vis.level(row.facts(), row.collection_pk), self.org_name(row.owner_org) or "?",
+        return Hit(row, obj, self.vis.level(row, row.collection_pk), self.org_name(row.owner_org) or "?",
                    self.org_name(row.origin_org))
 
     def _facets(self, rows: list[tuple[ListedVersion, dict[str, Any]]]) -> dict[str, list[tuple[str, int]]]:
         counters: dict[str, Counter[str]] = {k: Counter() for k in ("type", "tlp", "owner", "collection", "state")}
         for row, _ in rows:
             counters["type"][row.type] += 1
-            counters["tlp"][self.vis.level(row.facts(), row.collection_pk)] += 1
+            counters["tlp"][self.vis.level(row, row.collection_pk)] += 1
             counters["owner"][self.org_name(row.owner_org) or "?"] += 1
             collection = self._names.get(row.collection_pk)
             if collection is not None:  # a collection the caller may not know is not named

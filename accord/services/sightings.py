@@ -178,7 +178,7 @@ def sightings_of(store: Store, vis: Visibility, stix_ids: Iterable[str], *, chan
             continue  # a granular marking hid the reference from this reader
         first, last = obj.get("first_seen"), obj.get("last_seen")
         out.setdefault(target, []).append(SightingSeen(
-            row.stix_id, names.get(row.owner_org, "?"), vis.level(row.facts(), row.collection_pk),
+            row.stix_id, names.get(row.owner_org, "?"), vis.level(row, row.collection_pk),
             sighting_kind(obj), _count(obj), first if isinstance(first, str) else None,
             last if isinstance(last, str) else None,
             not obj.get("where_sighted_refs") and not obj.get("created_by_ref"),
