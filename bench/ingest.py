@@ -231,7 +231,7 @@ def db_size(path: Path) -> int:
 
 
 def remove_db(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-write.lock"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 

@@ -16,9 +16,12 @@ at a higher threshold, as the backstop for a checkpointer that cannot keep up.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -168,6 +171,62 @@ class _Checkpointer:
                 conn.close()
 
 
+# How long a process waits for its turn to write before leaving it to SQLite's own lock (whose
+# busy timeout then applies as before), and how often it looks meanwhile.
+TURN_WAIT_S = 30.0
+TURN_POLL_S = 0.0005
+
+
+class _WriteTurn:
+    """Whose turn it is to write, among the processes that share one database file.
+
+    SQLite lets one connection write at a time; another that tries waits in SQLite's busy
+    handler, which sleeps between tries for 1, 2, 5, 10, 15, 20, 25 ... 100 ms. Behind a writer
+    holding the lock for ~20 ms (a TAXII request of 500 objects), the next one woke up to 13 ms
+    late and the lock sat idle meanwhile: four `accord serve` workers POSTing at once kept one
+    of two CPUs busy. A process first takes an exclusive lock on a file beside the database
+    (``<database>-write.lock``), looking every half millisecond, so the lock passes from one
+    writer to the next within that. The kernel drops the lock of a process that dies. Nothing
+    depends on it for correctness: a writer that does not take it (an older version, or a
+    directory where the file cannot be made) is still excluded by SQLite's own lock."""
+
+    def __init__(self, path: Path):
+        self._path = path.with_name(path.name + "-write.lock")
+        self._fd: int | None = None
+        self._failed = False
+
+    def take(self) -> bool:
+        """Wait for the turn; False when there is no turn to take (the file cannot be made) or
+        TURN_WAIT_S passed (SQLite's lock decides then)."""
+        if self._fd is None:
+            if self._failed:
+                return False
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                self._failed = True
+                log.warning("no write turn file %s (writers then queue on SQLite's lock alone): %s", self._path, exc)
+                return False
+        deadline = time.monotonic() + TURN_WAIT_S
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(TURN_POLL_S)
+
+    def give(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     # SQLite may already have rolled back by itself (disk full, I/O error); a second ROLLBACK
     # would raise and hide the original error.
@@ -188,6 +247,7 @@ class SQLiteStore(SQLStore):
         self._wrote = False
         self._commits = 0
         self._checkpointer: _Checkpointer | None = None
+        self._turn = _WriteTurn(self.path)
 
     # -- schema ------------------------------------------------------------------------------
     def initialise(self) -> None:
@@ -238,6 +298,7 @@ class SQLiteStore(SQLStore):
                     refresh_statistics(self._writer)
                 self._writer.close()
                 self._writer = None
+            self._turn.close()
 
     def wrote(self) -> bool:
         return self._wrote
@@ -272,9 +333,12 @@ class SQLiteStore(SQLStore):
             conn = self._writer
             if not durable:  # see SQLStore.audit_append; back to FULL once this transaction ends
                 conn.execute("PRAGMA synchronous = NORMAL")
+            turn = self._turn.take()
             try:
                 yield from self._transaction(conn)
             finally:
+                if turn:
+                    self._turn.give()
                 if not durable:
                     conn.execute("PRAGMA synchronous = FULL")
 
