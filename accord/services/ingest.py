@@ -248,7 +248,9 @@ def prepare_document(items: Iterable[Item], levels: dict[str, str], *,
 def write_prepared(tx: Transaction, collection: Collection, provenance: Provenance,
                    prepared: PreparedDocument) -> IngestReport:
     """Phase two, inside the caller's transaction: TLPs that hang on non-standard definitions
-    judged with the levels known now, then the batched writes and the audit entry."""
+    judged with the levels known now, then the batched writes and the audit entry. Returns a new
+    report and leaves ``prepared``'s as preparing left it, so that a write rolled back can be run
+    again (storage/group.py does when another request's work failed in the same transaction)."""
     if prepared.refs:
         levels = dict(tx.marking_levels())
         for definition in prepared.definitions:
@@ -257,7 +259,7 @@ def write_prepared(tx: Transaction, collection: Collection, provenance: Provenan
             refs = prepared.refs.get(version.index)
             if refs is not None:
                 prepared.versions[i] = replace(version, tlp=tlp_of_refs(refs, levels))
-    report = prepared.report
+    report = replace(prepared.report, refused=list(prepared.report.refused), results=list(prepared.report.results))
     for start in range(0, len(prepared.versions), BATCH):
         _count(report, tx.write(collection, prepared.versions[start:start + BATCH], provenance))
     _audit_write(tx, collection, provenance, report)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -11,6 +11,7 @@ from accord.errors import AuthenticationError
 from accord.policy.credentials import Throttle, Throttled, authenticate_request
 from accord.policy.viewer import Viewer
 from accord.storage.base import Store
+from accord.storage.group import GroupCommit
 from accord.taxii.errors import TaxiiError, unauthorized
 from accord.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii
 from accord.taxii.paging import Cursors
@@ -29,6 +30,11 @@ class TaxiiContext:
     throttle: Throttle
     clock: Callable[[], int]
     four_eyes: bool = False  # every write is a draft; the publisher who releases it is not its author
+    # Add Objects requests that arrive together are committed together (storage/group.py).
+    writes: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writes", GroupCommit(self.store))
 
 
 def context_of(request: Request) -> TaxiiContext:

@@ -28,7 +28,7 @@ from accord.stix.ids import split_id
 from accord.stix.stream import Item, Limits, StixDocument
 from accord.stix.timestamps import format_micros, key_to_timestamp
 from accord.stix.versions import CONTENT_VERSION_PREFIX
-from accord.storage.base import Collection, ListedVersion, ListQuery, Status, VersionMatch
+from accord.storage.base import Collection, ListedVersion, ListQuery, Status, Transaction, VersionMatch
 from accord.taxii.context import TaxiiContext, begin
 from accord.taxii.errors import NOT_FOUND, TaxiiError, forbidden
 from accord.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, TaxiiResponse, is_taxii_content
@@ -245,13 +245,17 @@ def _ingest(ctx: TaxiiContext, viewer: Viewer, collection: Collection, api_root:
     if doc.shape not in ACCEPTED_SHAPES:
         raise TaxiiError(422, "Unprocessable entity", "The body must be a TAXII envelope "
                          '({"objects": [...]}) or a STIX bundle.', details={"found": doc.shape})
-    with ctx.store.transaction() as tx:
+
+    def write(tx: Transaction) -> bytes:
         report = write_prepared(tx, collection, provenance, prepared)
         status_id, encoded = _status_resource(report, doc, requested)
-        # In the same transaction: one commit (one fsync) per request, and a status exists exactly
-        # when the objects it lists were stored.
+        # In the same transaction: a status exists exactly when the objects it lists were stored.
         tx.save_status(status_id, api_root, viewer.username, encoded)
-    return encoded
+        return encoded
+
+    # Committed together with the requests that arrive meanwhile (storage/group.py): one commit,
+    # one wait for the disk, for all of them; this request is answered once its own is durable.
+    return ctx.writes.run(write)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

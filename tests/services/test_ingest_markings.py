@@ -122,3 +122,21 @@ def test_prepared_document_learns_its_own_definitions_in_order(template_db: Path
     assert (report.stored, report.refused) == (3, [])
     assert tlps(store) == {indicator(1)["id"]: None, indicator(2)["id"]: "red"}
     store.close()
+
+
+def test_a_prepared_document_written_again_after_a_rollback_reports_the_same(template_db: Path,
+                                                                             tmp_path: Path) -> None:
+    # storage/group.py writes a request's prepared document again when another request's work
+    # took their shared transaction down: the second write must report what a first one would.
+    store = store_from(template_db, tmp_path)
+    prepared = _prepared(store, [indicator(1), indicator(2), {"type": "indicator", "id": "bad"}])
+    problems = list(prepared.report.refused)
+    try:
+        with store.transaction() as tx:
+            write_prepared(tx, store.get_collection("default"), node_provenance(store), prepared)
+            raise RuntimeError("another request's work failed")
+    except RuntimeError:
+        pass
+    report = _write(store, prepared)
+    assert (report.stored, report.added, report.unchanged, len({p.index for p in report.refused})) == (2, 0, 0, 1)
+    assert (prepared.report.stored, prepared.report.refused) == (0, problems)  # as preparing left it
