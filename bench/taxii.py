@@ -28,7 +28,9 @@ compared at the same stored size. At each checkpoint the POSTing pauses and thes
 - manifest: GET manifest/?limit=100.
 
 Server memory: peak (VmHWM) and current (VmRSS) resident set of the server process from
-/proc/PID/status (psutil's memory_info().rss for the current figure when it is installed).
+/proc/PID/status, and of the current figure the anonymous part (RssAnon: the processes' own
+heaps). The rest is file pages the server touched through its readers' memory map of the
+database: the operating system's page cache, shared and reclaimable, which grows with the store.
 ``--record`` appends a dated entry to bench/RESULTS.md. See bench/README.md.
 """
 
@@ -175,10 +177,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def memory_mb(pid: int) -> tuple[float, float]:
-    """(peak, current) resident set in MiB of ``pid`` and its child processes (the workers of
-    ``accord serve --workers N``), summed, from /proc."""
-    peak = now = 0.0
+def memory_mb(pid: int) -> tuple[float, float, float]:
+    """(peak, current, current anonymous) resident set in MiB of ``pid`` and its child processes
+    (the workers of ``accord serve --workers N``), summed, from /proc."""
+    peak = now = anon = 0.0
     for p in (pid, *_children(pid)):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
@@ -187,10 +189,12 @@ def memory_mb(pid: int) -> tuple[float, float]:
                     peak += int(value.split()[0]) / 1024
                 elif key == "VmRSS":
                     now += int(value.split()[0]) / 1024
+                elif key == "RssAnon":
+                    anon += int(value.split()[0]) / 1024
         except OSError:
             if p == pid:
-                return float("nan"), float("nan")
-    return peak, now
+                return float("nan"), float("nan"), float("nan")
+    return peak, now, anon
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -248,6 +252,7 @@ class Checkpoint:
     reads: Reads
     rss_peak: float
     rss_now: float
+    rss_anon: float
 
 
 @dataclass
@@ -409,10 +414,10 @@ def checkpoint(name: str, pid: int, client: Client, base: str, n: int, post_s: f
                samples: int, read_budget: float, seed: int, partner: Client | None = None) -> Checkpoint:
     started = time.perf_counter()
     reads = time_reads(client, base, ids, samples, read_budget, seed, partner)
-    peak, now = memory_mb(pid)
-    cp = Checkpoint(n, post_s, reads, peak, now)
+    peak, now, anon = memory_mb(pid)
+    cp = Checkpoint(n, post_s, reads, peak, now, anon)
     summary = ", ".join(f"{k} p50 {fmt_ms(reads.stat(k, 0.5))}" for k in READ_KINDS)
-    print(f"  {name} at {n:,}: {summary} ms; RSS peak {peak:.0f} MiB "
+    print(f"  {name} at {n:,}: {summary} ms; RSS peak {peak:.0f} MiB, anonymous now {anon:.0f} MiB "
           f"(reads took {time.perf_counter() - started:.1f} s)"
           + (f"; errors: {'; '.join(reads.errors)}" if reads.errors else ""), flush=True)
     return cp
@@ -523,7 +528,7 @@ def ratio(a: float | None, b: float | None) -> str:
 
 
 HEADER = ("server", "N", "POST obj/s (0..N)", "POST obj/s (segment)", *(f"{k} p50/p95 ms" for k in READ_KINDS),
-          "RSS peak MiB", "RSS now MiB")
+          "RSS peak MiB", "RSS now MiB", "RSS anon MiB")
 
 
 def table(runs: list[ServerRun]) -> list[tuple[str, ...]]:
@@ -535,7 +540,7 @@ def table(runs: list[ServerRun]) -> list[tuple[str, ...]]:
             lines.append((run.name, f"{cp.n:,}", f"{cp.n / cp.post_s:,.0f}",
                           f"{seg:,.0f} ({prev:,}..)" if seg else "-",
                           *(fmt_read(cp.reads, k) for k in READ_KINDS),
-                          f"{cp.rss_peak:.0f}", f"{cp.rss_now:.0f}"))
+                          f"{cp.rss_peak:.0f}", f"{cp.rss_now:.0f}", f"{cp.rss_anon:.0f}"))
             prev = cp.n
     return lines
 
@@ -616,7 +621,8 @@ def record(runs: list[ServerRun], ratios: list[tuple[str, ...]], checks: list[tu
                  f"Accord with {args.workers} worker(s) on {redact_url(args.db_url) or 'a fresh SQLite file'}; "
                  f"medallion POSTing stopped after {args.medallion_budget:g} s")
     lines.append(f"- Reads: up to {args.samples} samples per kind at each size, at most "
-                 f"{args.read_budget:g} s per kind; RSS from /proc/PID/status (VmHWM = peak, VmRSS = now)")
+                 f"{args.read_budget:g} s per kind; RSS from /proc/PID/status (VmHWM = peak, VmRSS = now, "
+                 "RssAnon = anon: the heaps, without the database pages the readers mapped)")
     lines.append(f"- Load average (1 min) before/after: {context['load']}")
     lines.append("")
     lines += md_rows(HEADER, table(runs))
