@@ -198,28 +198,31 @@ class _WriteTurn:
     def take(self) -> bool:
         """Wait for the turn; False when there is no turn to take (the file cannot be made) or
         TURN_WAIT_S passed (SQLite's lock decides then)."""
-        if self._fd is None:
-            if self._failed:
-                return False
-            try:
+        if self._failed:
+            return False
+        try:
+            if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError as exc:
-                self._failed = True
-                log.warning("no write turn file %s (writers then queue on SQLite's lock alone): %s", self._path, exc)
-                return False
-        deadline = time.monotonic() + TURN_WAIT_S
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(TURN_POLL_S)
+            deadline = time.monotonic() + TURN_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(TURN_POLL_S)
+        except OSError as exc:  # no file, or a filesystem without locks: SQLite's lock alone, said once
+            self._failed = True
+            log.warning("no write turn at %s (writers then queue on SQLite's lock alone): %s", self._path, exc)
+            return False
 
     def give(self) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            except OSError as exc:  # closing the file (at close()) drops it in any case
+                log.warning("could not give the write turn back at %s: %s", self._path, exc)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -331,16 +334,18 @@ class SQLiteStore(SQLStore):
             if self._writer is None:
                 self._writer = _connect(self.path)
             conn = self._writer
-            if not durable:  # see SQLStore.audit_append; back to FULL once this transaction ends
-                conn.execute("PRAGMA synchronous = NORMAL")
-            turn = self._turn.take()
+            turn = self._turn.take()  # never raises: without a turn, SQLite's lock decides
             try:
-                yield from self._transaction(conn)
+                if not durable:  # see SQLStore.audit_append; back to FULL once this transaction ends
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                try:
+                    yield from self._transaction(conn)
+                finally:
+                    if not durable:
+                        conn.execute("PRAGMA synchronous = FULL")
             finally:
                 if turn:
                     self._turn.give()
-                if not durable:
-                    conn.execute("PRAGMA synchronous = FULL")
 
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         """One write transaction on the writer connection (the caller holds the write lock)."""
@@ -366,10 +371,16 @@ class SQLiteStore(SQLStore):
             _rollback(conn)
             raise StorageError(f"commit failed: {exc}") from exc
         self._commits += 1
+        # Nothing after the COMMIT may raise: a caller told that its transaction failed would do
+        # its work again (storage/group.py does), and it is already durable.
         checkpointer = self._checkpointer
         if checkpointer is None:  # started by the first commit (the write lock is held)
-            checkpointer = self._checkpointer = _Checkpointer(self.path)
-        checkpointer.wrote()
+            try:
+                checkpointer = self._checkpointer = _Checkpointer(self.path)
+            except RuntimeError as exc:  # no thread to be had: the backstop checkpoints instead
+                log.warning("WAL checkpointer not started (the writer's own checkpoints cover it): %s", exc)
+        if checkpointer is not None:
+            checkpointer.wrote()
         if self._commits % STATISTICS_EVERY == 0:
             # A server's writer stays open for days: refresh the planner's view as it grows.
             refresh_statistics(conn)

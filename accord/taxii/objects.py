@@ -255,7 +255,7 @@ def _ingest(ctx: TaxiiContext, viewer: Viewer, collection: Collection, api_root:
 
     # Committed together with the requests that arrive meanwhile (storage/group.py): one commit,
     # one wait for the disk, for all of them; this request is answered once its own is durable.
-    return ctx.writes.run(write)
+    return ctx.writes.run(write, weight=max(1, len(prepared.versions)))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -129,7 +129,9 @@ def test_a_prepared_document_written_again_after_a_rollback_reports_the_same(tem
     # storage/group.py writes a request's prepared document again when another request's work
     # took their shared transaction down: the second write must report what a first one would.
     store = store_from(template_db, tmp_path)
-    prepared = _prepared(store, [indicator(1), indicator(2), {"type": "indicator", "id": "bad"}])
+    doc = StixDocument(io.BytesIO(orjson.dumps([indicator(1), indicator(2), {"type": "indicator", "id": "bad"}])).read)
+    prepared = prepare_document(doc, store.marking_levels(), bundle_spec_version=doc.spec_version,
+                                keep_results=True)  # as TAXII prepares: its status lists every result
     problems = list(prepared.report.refused)
     try:
         with store.transaction() as tx:
@@ -139,4 +141,5 @@ def test_a_prepared_document_written_again_after_a_rollback_reports_the_same(tem
         pass
     report = _write(store, prepared)
     assert (report.stored, report.added, report.unchanged, len({p.index for p in report.refused})) == (2, 0, 0, 1)
-    assert (prepared.report.stored, prepared.report.refused) == (0, problems)  # as preparing left it
+    assert [r.stix_id for r in report.results] == [indicator(1)["id"], indicator(2)["id"]]
+    assert (prepared.report.stored, prepared.report.refused, prepared.report.results) == (0, problems, [])
