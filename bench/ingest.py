@@ -231,7 +231,7 @@ def db_size(path: Path) -> int:
 
 
 def remove_db(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", "-write.lock"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-write.lock", "-write.wait"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 

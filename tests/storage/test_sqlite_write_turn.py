@@ -141,3 +141,25 @@ def test_a_filesystem_without_locks_leaves_writes_to_sqlite_and_durability_as_it
     assert [r.subject for r in store.audit_records(action="turn-test")] == ["receipt", "write"]
     assert store._writer is not None and store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     store.close()
+
+
+def test_the_turn_goes_round_when_someone_waits_and_stays_when_nobody_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store(tmp_path)
+    slept: list[float] = []
+    monkeypatch.setattr(sqlite_backend.time, "sleep", slept.append)
+
+    store.audit_append(AuditEvent("tester", "turn-test", subject="1"))
+    store.audit_append(AuditEvent("tester", "turn-test", subject="2"))
+    assert slept == []  # nobody waited: taken again at once
+
+    # Another process looking for the turn holds the wait file shared meanwhile.
+    waiter = os.open(tmp_path / "accord.db-write.wait", os.O_RDWR)
+    fcntl.flock(waiter, fcntl.LOCK_SH)
+    store.audit_append(AuditEvent("tester", "turn-test", subject="3"))  # gives it back to a waiter
+    fcntl.flock(waiter, fcntl.LOCK_UN)
+    os.close(waiter)
+    store.audit_append(AuditEvent("tester", "turn-test", subject="4"))
+    assert len(slept) == 1 and 0 < slept[0] <= sqlite_backend.TURN_GRACE_S  # let the waiter have it first
+    assert [r.subject for r in store.audit_records(action="turn-test")] == ["1", "2", "3", "4"]
+    store.close()
