@@ -60,7 +60,7 @@ class GroupCommit:
         self._queue: list[_Work[Any]] = []
         self._queued = threading.Lock()  # guards _queue only; never held while writing
         self._writing = threading.Lock()  # one group at a time
-        self.groups = 0  # transactions committed, for the tests and the benchmark
+        self.groups = 0  # transactions committed and the works they held: what the tests look at
         self.works = 0
 
     def run(self, work: Callable[[Transaction], T], *, weight: int = 1) -> T:
