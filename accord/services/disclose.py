@@ -59,8 +59,8 @@ class Disclosed:
 
 
 def disclose(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, channel: str,
-             subject: str | None = None) -> list[Disclosed]:
-    out, receipts = disclosure(store, vis, rows, channel=channel, subject=subject)
+             subject: str | None = None, orgs: dict[int, str] | None = None) -> list[Disclosed]:
+    out, receipts = disclosure(store, vis, rows, channel=channel, subject=subject, orgs=orgs)
     for receipt in receipts:
         store.audit_append(receipt, durable=False)
     return out

@@ -23,7 +23,6 @@ does and does not reveal.
 from __future__ import annotations
 
 import ipaddress
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -35,13 +34,13 @@ from accord.policy.gate import Visibility
 from accord.policy.redact import GRANULAR
 from accord.services.collector import bulk_gc
 from accord.services.decay import Scoring, score
-from accord.services.disclose import Received, disclosure
+from accord.services.disclose import Received, disclose
 from accord.services.search import display_name
 from accord.services.sightings import SightingSummary, sightings_of, summarise, threshold
 from accord.stix.observables import lookup_pairs, observables_of
 from accord.stix.references import REF_INDEX, references_of
 from accord.stix.vocab import SCO_TYPES
-from accord.storage.base import AuditEvent, ListedVersion, ObservableQuery, RowFilter, Store
+from accord.storage.base import ListedVersion, ObservableQuery, RowFilter, Store
 
 MAX_VALUES = 10_000  # values in one lookup
 MAX_VALUE_LENGTH = 2_048  # longer than any address, domain, hash or sensible URL
@@ -325,34 +324,26 @@ class Lookup:
         if not rows:
             return {}
         orgs = self.store.org_names(pk for row in rows.values() for pk in (row.owner_org, row.origin_org))
-        disclosed, receipts = disclosure(self.store, self.vis, list(rows.values()), channel="lookup", orgs=orgs)
-        # The receipts are committed beside the rest of this work, and before any of it is
-        # returned: a lookup whose receipt cannot be written answers nothing.
-        recording = _Beside(self._record, receipts) if len(receipts) and len(rows) >= BULK_FROM else None
-        if recording is None:
-            self._record(receipts)
-        try:
-            bodies: dict[int, dict[str, Any]] = {d.row.pk: orjson.loads(d.body or b"{}") for d in disclosed}
-            sightings = sightings_of(self.store, self.vis,
-                                     {rows[pk].stix_id for pk in bodies if _sightable(rows[pk])}, channel="lookup")
-            summaries = {stix_id: summarise(seen, self._min_count) for stix_id, seen in sightings.items()}
-            nothing = summarise((), self._min_count)
-            out: dict[int, tuple[Any, ...]] = {}
-            for pk, obj in bodies.items():
-                row = rows[pk]
-                summary = summaries.get(row.stix_id, nothing)
-                out[pk] = (display_name(obj), orgs.get(row.owner_org, "?"),
-                           None if row.origin_org is None else orgs.get(row.origin_org, "?"),
-                           self.vis.level(row, row.collection_pk), row.state, row.version, summary,
-                           self._score(obj, summary))
-        finally:
-            if recording is not None:
-                recording.join()
+        # The receipts are committed before anything is described: a lookup whose receipt cannot
+        # be written answers nothing. On this thread, not beside it: SQLite writes a receipt on
+        # the connection the lookup read through, which keeps that connection's page cache
+        # (SQLiteStore.audit_append), and a thread of its own took longer on both backends (it
+        # contended for Python's global lock with the describing below).
+        disclosed = disclose(self.store, self.vis, list(rows.values()), channel="lookup", orgs=orgs)
+        bodies: dict[int, dict[str, Any]] = {d.row.pk: orjson.loads(d.body or b"{}") for d in disclosed}
+        sightings = sightings_of(self.store, self.vis,
+                                 {rows[pk].stix_id for pk in bodies if _sightable(rows[pk])}, channel="lookup")
+        summaries = {stix_id: summarise(seen, self._min_count) for stix_id, seen in sightings.items()}
+        nothing = summarise((), self._min_count)
+        out: dict[int, tuple[Any, ...]] = {}
+        for pk, obj in bodies.items():
+            row = rows[pk]
+            summary = summaries.get(row.stix_id, nothing)
+            out[pk] = (display_name(obj), orgs.get(row.owner_org, "?"),
+                       None if row.origin_org is None else orgs.get(row.origin_org, "?"),
+                       self.vis.level(row, row.collection_pk), row.state, row.version, summary,
+                       self._score(obj, summary))
         return out
-
-    def _record(self, receipts: Sequence[AuditEvent]) -> None:
-        for receipt in receipts:
-            self.store.audit_append(receipt, durable=False)
 
     def _contained(self, network_ranges: tuple[tuple[str, str, str], ...], where: RowFilter,
                    ) -> list[tuple[str, str, ListedVersion]]:
@@ -391,29 +382,6 @@ class Lookup:
 
 
 _RELATIONS = {EXACT: 0, PARENT: 1, WITHIN: 2, CONTAINS: 3}
-
-
-class _Beside:
-    """``fn(arg)`` in a thread beside the caller's; :meth:`join` waits for it and raises what it
-    raised. For database work, which runs without Python's global lock."""
-
-    def __init__(self, fn: Callable[[Any], None], arg: Any):
-        self._failed: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                fn(arg)
-            except BaseException as exc:
-                self._failed.append(exc)
-
-        self._thread = threading.Thread(target=target, name=f"lookup-{getattr(fn, '__name__', 'beside')}",
-                                        daemon=True)
-        self._thread.start()
-
-    def join(self) -> None:
-        self._thread.join()
-        if self._failed:
-            raise self._failed[0]
 
 
 def _hit_order(hit: LookupHit) -> tuple[int, str, str]:

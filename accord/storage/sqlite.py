@@ -29,6 +29,8 @@ from typing import Any, cast
 
 from accord.errors import AlreadyExistsError, ConfigError, NotInitialisedError, StorageError
 from accord.storage import migrate
+from accord.storage.base import AuditEvent, AuditRecord
+from accord.storage.sharing import append_audit
 from accord.storage.sql import Clock, SQLStore, micros_now
 
 __all__ = ["SQLiteStore", "micros_now"]
@@ -70,14 +72,16 @@ CHECKPOINT_AFTER_S = 1.0  # how long the checkpointer gathers commits before che
 
 
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """The writer's connection, or (``readonly``) a reader's: opened for writing as well, since a
+    reader writes the receipts of its own reads (:meth:`SQLiteStore.audit_append`), but held to
+    ``query_only`` outside them, so that no other statement on it can write."""
     try:
-        if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False)
-        else:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # mode=rw: never creates the file (a reader of a missing store gets an error, not an empty file).
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None, check_same_thread=False) \
+            if readonly else sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA synchronous = FULL")
+        # A reader writes only receipts, which are not durable (SQLStore.audit_append).
+        conn.execute("PRAGMA synchronous = NORMAL" if readonly else "PRAGMA synchronous = FULL")
         # Page cache: 128 MiB for the one writer (index pages of a bulk import stay hot); 8 MiB per
         # reader, of which a server has one per worker thread (up to 40): 128 MiB each made a
         # server's RSS grow with the store towards gigabytes. Readers miss into the OS page cache,
@@ -91,6 +95,7 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             # every reader and reclaimable, though RSS counts those a process touched. SQLite caps
             # the size at its build's limit (2 GiB for Python's); the rest is read as before.
             conn.execute(f"PRAGMA mmap_size = {READER_MMAP_BYTES}")
+            conn.execute("PRAGMA query_only = ON")
         # The writer checkpoints by itself only past 256 MiB of log (SQLite's default is 4 MiB):
         # the checkpointer thread (_Checkpointer) normally does it first, off the commit's path.
         # A TAXII POST dirties index pages all over the file, and copying them back (with an
@@ -328,7 +333,7 @@ class SQLiteStore(SQLStore):
 
     def close(self) -> None:
         # Readers first: the last connection to close checkpoints and removes the WAL file,
-        # which a read-only connection cannot do, so the writer must be last.
+        # which a query_only reader may not do, so the writer must be last.
         reader = getattr(self._local, "reader", None)
         if reader is not None:
             reader.close()
@@ -364,12 +369,18 @@ class SQLiteStore(SQLStore):
             raise StorageError(f"SQLite read failed: {exc}") from exc
 
     def _stream(self, query: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        # Counted while its statement may still be stepping: the thread's receipts then go
+        # through the writer (audit_append), not through this connection in mid-statement. A
+        # stream dropped unfinished stays counted until collected: the safe direction.
+        self._local.streams = getattr(self._local, "streams", 0) + 1
         try:
             cur = self._reader().execute(query, params)
             while rows := cur.fetchmany(2000):
                 yield from rows
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite read failed: {exc}") from exc
+        finally:
+            self._local.streams -= 1
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -377,8 +388,7 @@ class SQLiteStore(SQLStore):
             if self._writer is None:
                 self._writer = _connect(self.path)
             conn = self._writer
-            turn = self._turn.take()  # never raises: without a turn, SQLite's lock decides
-            try:
+            with self._taking_turn():
                 if not durable:  # see SQLStore.audit_append; back to FULL once this transaction ends
                     conn.execute("PRAGMA synchronous = NORMAL")
                 try:
@@ -386,9 +396,44 @@ class SQLiteStore(SQLStore):
                 finally:
                     if not durable:
                         conn.execute("PRAGMA synchronous = FULL")
-            finally:
-                if turn:
-                    self._turn.give()
+
+    @contextmanager
+    def _taking_turn(self) -> Iterator[None]:
+        """The write turn among processes for one transaction (the caller holds the write lock)."""
+        turn = self._turn.take()  # never raises: without a turn, SQLite's lock decides
+        try:
+            yield
+        finally:
+            if turn:
+                self._turn.give()
+
+    def audit_append(self, event: AuditEvent, *, durable: bool = True) -> AuditRecord:
+        """As SQLStore.audit_append; a receipt (``durable=False``: what this thread just read and
+        handed out) is written on the connection the reads came through.
+
+        SQLite drops a connection's whole page cache, and unmaps the database, at its next read
+        whenever another connection wrote since its last: a receipt written by the writer made
+        the reader that had just read the versions fault every page in again at its next read
+        (~50 ms of a partner's next 10,000-value lookup at 1M, bench/RESULTS.md). Its own
+        commit leaves its cache valid. Same write lock, turn and transaction as the writer's;
+        the reader is ``query_only`` again afterwards. Durable appends, and receipts written
+        while the thread streams rows on its reader, go through the writer."""
+        streams: int = getattr(self._local, "streams", 0)
+        if durable or streams:
+            return super().audit_append(event, durable=durable)
+        with self._receipt_write() as conn:
+            return append_audit(conn, self._sql, self._clock(), event, items_into=self._audit_items_into)
+
+    @contextmanager
+    def _receipt_write(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            conn = self._reader()
+            with self._taking_turn():
+                conn.execute("PRAGMA query_only = OFF")
+                try:
+                    yield from self._transaction(conn)
+                finally:
+                    conn.execute("PRAGMA query_only = ON")
 
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         """One write transaction on the writer connection (the caller holds the write lock)."""
