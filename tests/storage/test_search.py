@@ -109,3 +109,24 @@ def test_relationships_and_reports_are_indexed_by_what_they_point_at(store: Stor
     pointing = store.search_versions(ALLOW_ALL, SearchFilter(observables=((REF_INDEX, malware["id"]),)), limit=10)
     assert sorted(r.type for r in pointing) == ["relationship", "report"]
     assert store.stats().observables == 1  # the indicator's address; references are not observables
+
+
+def test_a_long_list_of_index_keys_finds_exactly_the_stored_values(store: Store) -> None:
+    """A bulk lookup's keys of one type are bound as one array (PostgreSQL) or one JSON array
+    (SQLite) past a hundred: every value must arrive as it was, quotes, backslashes and text
+    outside ASCII included, and only stored values may match."""
+    from accord.stix.observables import observables_of
+    from accord.storage.base import ObservableQuery
+
+    paths = ['"quoted"', "CamelCase", "back\\slash", "it's", "Ελλάδα", "emoji-😀", "percent%25_under", "x" * 300]
+    urls = [{"type": "url", "spec_version": "2.1", "id": f"url--00000000-0000-4000-8000-{n:012d}",
+             "value": f"http://a.example/{path}"} for n, path in enumerate(paths)]
+    put(store, "cert-a", *urls)
+    stored = [pair for obj in urls for pair in observables_of(obj)]
+    absent = [("url", f"http://a.example/absent-{n}\\\"") for n in range(150)]
+    for keys in (stored + absent, absent[:60] + stored[:3]):  # one long list, one short
+        found = store.observable_versions(ObservableQuery(keys=tuple(keys)), ALLOW_ALL)
+        expected = [pair for pair in stored if pair in keys]
+        assert sorted((t, v) for t, v, _ in found) == sorted(expected)
+        assert {v: row.stix_id for _, v, row in found} == {
+            v: obj["id"] for obj in urls for _, v in observables_of(obj) if ("url", v) in keys}
