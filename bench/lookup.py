@@ -37,6 +37,7 @@ import psycopg
 
 from accord.policy.gate import visibility
 from accord.policy.viewer import Viewer
+from accord.services.collector import bulk_gc
 from accord.services.lookup import Lookup
 from accord.stix.observables import observables_of
 from accord.stix.versions import body_hash
@@ -144,6 +145,14 @@ def timed(fn: Callable[[], object], samples: int) -> tuple[float, float]:
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 
+def _bulk(lookup: Lookup, values: list[str]) -> None:
+    """A bulk lookup as POST /api/v1/lookup makes it: the collector held back until the answer
+    is let go (dropped here; the API serialises it first), so the collection that follows walks
+    what is left, not the answer."""
+    with bulk_gc():
+        lookup.run(values)
+
+
 def prepare_partner(store: Store) -> Viewer:
     names = {o.name for o in store.orgs()}
     if "bench-partner" not in names:
@@ -199,7 +208,7 @@ def measure(url: str, n: int, samples: int) -> list[tuple[str, float, float]]:
             # Made before the clock starts (making 10,000 values takes ~15 ms); fresh ones each run.
             batches = iter([[a_value(i % share == 0) for i in range(10_000)] for _ in range(bulk_samples + 2)])
             rows.append((f"bulk lookup of 10,000 values, {label} ({who})",
-                         *timed(lambda lk=lookup, b=batches: lk.run(next(b)), bulk_samples)))
+                         *timed(lambda lk=lookup, b=batches: _bulk(lk, next(b)), bulk_samples)))
     hits = Lookup(store, partner).run([a_value(True) for _ in range(100)])
     assert all(r.hits for r in hits), "a stored value was not found"
     store.close()
