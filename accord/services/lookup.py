@@ -55,6 +55,7 @@ BULK_FROM = 16
 # (IPv4) or /16 (IPv6) down to one address short of a host. Wider ones are not indicators.
 _WITHIN = {"ipv4-addr": tuple(range(8, 32)), "ipv6-addr": tuple(range(16, 128))}
 _NOT_A_VALUE = "not an IP address or network, domain, URL, e-mail address or hash"
+_NOT_TEXT = "not Unicode text (a lone surrogate: bytes that were not UTF-8)"
 
 EXACT, PARENT, WITHIN, CONTAINS = "exact", "parent", "within", "contains"
 
@@ -95,6 +96,16 @@ class _Plan(NamedTuple):
     results: list[ValueResult]
     keys: dict[tuple[str, str], list[_Want]]  # index key -> the values (and relations) wanting it
     ranges: list[tuple[int, str, tuple[tuple[str, str, str], ...]]]  # (value, network, index ranges)
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is text the index could hold: no lone surrogate (what Python makes of a
+    command-line argument that was not UTF-8), which neither database can be sent."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parent_domains(domain: str) -> list[str]:
@@ -191,13 +202,14 @@ class Lookup:
         ranges: list[tuple[int, str, tuple[tuple[str, str, str], ...]]] = []
         for i, raw in enumerate(values):
             value = raw.strip()
-            pairs = lookup_pairs(value) if value and len(value) <= MAX_VALUE_LENGTH and "\x00" not in value else []
+            pairs = lookup_pairs(value) if (value and len(value) <= MAX_VALUE_LENGTH and "\x00" not in value
+                                            and (value.isascii() or _is_text(value))) else []
             # Most values stand for one index type: no set to build and sort for them.
             result = ValueResult(value, [pairs[0][0]] if len(pairs) == 1 else sorted({t for t, _ in pairs}))
             results.append(result)
             if not pairs:
-                result.problem = _NOT_A_VALUE if len(value) <= MAX_VALUE_LENGTH else (
-                    f"longer than {MAX_VALUE_LENGTH} characters")
+                result.problem = (f"longer than {MAX_VALUE_LENGTH} characters" if len(value) > MAX_VALUE_LENGTH
+                                  else _NOT_A_VALUE if _is_text(value) else _NOT_TEXT)
                 continue
             for index_type, norm in pairs:
                 if held is not None and index_type not in held:

@@ -280,6 +280,21 @@ class _WriteTurn:
         self._fd = self._wait_fd = None
 
 
+class _NotBegun(StorageError):
+    """A write transaction could not even begin: nothing of it was written."""
+
+
+class _Reader:
+    """A thread's reader connection, and how many streams over it may still be stepping (a
+    receipt must not begin a transaction under one of them). The count lives here, not in the
+    thread's locals, because a stream may be finished, or collected, on another thread."""
+
+    __slots__ = ("conn", "streams")
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn, self.streams = conn, 0
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     # SQLite may already have rolled back by itself (disk full, I/O error); a second ROLLBACK
     # would raise and hide the original error.
@@ -334,11 +349,11 @@ class SQLiteStore(SQLStore):
         migrate.check_revision(self.schema_revision())
 
     def close(self) -> None:
-        # Readers first: the last connection to close checkpoints and removes the WAL file,
-        # which a query_only reader may not do, so the writer must be last.
-        reader = getattr(self._local, "reader", None)
+        # This thread's reader first, the writer last: the last connection to close checkpoints
+        # and removes the WAL file, and the writer's close ends its checkpointer's work too.
+        reader: _Reader | None = getattr(self._local, "reader", None)
         if reader is not None:
-            reader.close()
+            reader.conn.close()
             self._local.reader = None
         # Under the write lock: a commit on another thread (a sync finishing as the server stops)
         # ends before the checkpointer and the writer are taken down, never half-way through.
@@ -362,19 +377,22 @@ class SQLiteStore(SQLStore):
         # key: the statement's text no longer depends on the list's length, so it is compiled
         # once and reused from the connection's cache, where an IN list of thousands of
         # placeholders was compiled for every lookup (a bulk lookup's ~12,700 keys at 1M: 39-41
-        # -> 26-30 ms). ASCII JSON: a value that is not valid UTF-8 text (a lone surrogate from a
-        # command line) is carried, as the index cannot hold it, instead of failing to bind.
-        if len(values) <= LONG_LIST:
+        # -> 26-30 ms). Each value once (json_each would give a row per copy, the IN list one).
+        # Not with a NUL in any value: SQLite's JSON reader (3.40) ends a string at \u0000.
+        if len(values) <= LONG_LIST or any("\x00" in value for value in values):
             return super()._indexed_under(index_type, values)
         return ("SELECT o.type, o.value, o.version_pk FROM json_each(?) AS k CROSS JOIN observables o "
-                "WHERE o.type = ? AND o.value = k.value", [json.dumps(list(values)), index_type])
+                "WHERE o.type = ? AND o.value = k.value", [json.dumps(list(dict.fromkeys(values))), index_type])
 
     # -- connections -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
-        if conn is None:
-            conn = self._local.reader = _connect(self.path, readonly=True)
-        return conn
+        return self._reader_state().conn
+
+    def _reader_state(self) -> _Reader:
+        state: _Reader | None = getattr(self._local, "reader", None)
+        if state is None:
+            state = self._local.reader = _Reader(_connect(self.path, readonly=True))
+        return state
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -387,15 +405,16 @@ class SQLiteStore(SQLStore):
         # Counted while its statement may still be stepping: the thread's receipts then go
         # through the writer (audit_append), not through this connection in mid-statement. A
         # stream dropped unfinished stays counted until collected: the safe direction.
-        self._local.streams = getattr(self._local, "streams", 0) + 1
+        state = self._reader_state()
+        state.streams += 1
         try:
-            cur = self._reader().execute(query, params)
+            cur = state.conn.execute(query, params)
             while rows := cur.fetchmany(2000):
                 yield from rows
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite read failed: {exc}") from exc
         finally:
-            self._local.streams -= 1
+            state.streams -= 1
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -433,29 +452,53 @@ class SQLiteStore(SQLStore):
         commit leaves its cache valid. Same write lock, turn and transaction as the writer's;
         the reader is ``query_only`` again afterwards. Durable appends, and receipts written
         while the thread streams rows on its reader, go through the writer."""
-        streams: int = getattr(self._local, "streams", 0)
-        if durable or streams:
+        state = self._reader_state()
+        if durable or state.streams:
             return super().audit_append(event, durable=durable)
-        with self._receipt_write() as conn:
-            return append_audit(conn, self._sql, self._clock(), event, items_into=self._audit_items_into)
+        try:
+            with self._receipt_write(state) as conn:
+                return append_audit(conn, self._sql, self._clock(), event, items_into=self._audit_items_into)
+        except _NotBegun:
+            # Nothing was written. A statement of this thread still stepping on the reader (a
+            # stream not counted) makes its BEGIN fail at once; the writer has no such statement.
+            return super().audit_append(event, durable=durable)
 
     @contextmanager
-    def _receipt_write(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            conn = self._reader()
-            with self._taking_turn():
+    def _receipt_write(self, state: _Reader) -> Iterator[sqlite3.Connection]:
+        with self._write_lock, self._taking_turn():
+            conn = state.conn
+            try:
                 conn.execute("PRAGMA query_only = OFF")
-                try:
-                    yield from self._transaction(conn)
-                finally:
-                    conn.execute("PRAGMA query_only = ON")
+            except sqlite3.Error as exc:
+                raise _NotBegun(f"cannot write a receipt on this thread's reader: {exc}") from exc
+            try:
+                yield from self._transaction(conn)
+            finally:
+                self._back_to_reading(state)
+
+    def _back_to_reading(self, state: _Reader) -> None:
+        """The reader ``query_only`` again after a receipt; or, when that cannot be had or the
+        transaction could not be ended (a failed COMMIT whose ROLLBACK failed too), closed and
+        forgotten, so that nothing later on it can write or keep holding the write lock."""
+        try:
+            if not state.conn.in_transaction:
+                state.conn.execute("PRAGMA query_only = ON")
+                return
+        except sqlite3.Error as exc:
+            log.warning("a reader could not be made read-only again after a receipt; closing it: %s", exc)
+        if getattr(self._local, "reader", None) is state:
+            self._local.reader = None
+        try:
+            state.conn.close()  # rolls back whatever is still open
+        except sqlite3.Error as exc:
+            log.warning("closing a reader after a failed receipt: %s", exc)
 
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        """One write transaction on the writer connection (the caller holds the write lock)."""
+        """One write transaction on ``conn`` (the caller holds the write lock and the turn)."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot start a write transaction: {exc}") from exc
+            raise _NotBegun(f"cannot start a write transaction: {exc}") from exc
         try:
             yield conn
         except sqlite3.IntegrityError as exc:

@@ -225,8 +225,8 @@ def test_a_granularly_hidden_address_neither_tips_truncated_nor_uses_the_cap(
 
 
 def test_a_bulk_lookup_answers_each_value_as_a_lookup_of_it_alone(store: Store) -> None:
-    # A bulk lookup (summaries, keys of types nobody holds left out, several statements, receipts
-    # written beside) must answer every value exactly as a lookup of that value alone does.
+    # A bulk lookup (summaries, keys of types nobody holds left out, several statements) must
+    # answer every value exactly as a lookup of that value alone does.
     import accord.services.lookup as lookup_module
 
     put(store, [sighting(4, sid("indicator", 4)), sco("ipv4-addr", 12, "203.0.113.9")])
@@ -249,3 +249,14 @@ def test_a_bulk_lookup_answers_each_value_as_a_lookup_of_it_alone(store: Store) 
     assert ids(bulk[0]) == {sid("indicator", 1)} and ids(bulk[-len(wanted)]) == {sid("indicator", 1)}
     assert ids(bulk[5], "contains") == {sid("ipv4-addr", 12)}
     assert any(h.sightings and h.sightings.shown for h in bulk[4].hits)  # 203.0.113.9 within indicator 4
+
+
+def test_a_value_that_is_not_text_is_named_as_such_and_the_rest_are_answered(store: Store) -> None:
+    """A command-line argument that was not UTF-8 reaches Python with lone surrogates, which no
+    database can be sent: the value gets a problem, the lookup goes on, alone and in bulk."""
+    broken = "http://evil.example/\udc80"
+    for values in ([broken, "b.example.com"],
+                   [broken, "b.example.com", *(f"http://bulk.example/{n}" for n in range(150))]):
+        first, second, *_ = as_alice(store, values)
+        assert first.problem is not None and "not Unicode text" in first.problem and not first.hits
+        assert ids(second) == {sid("indicator", 1)}
