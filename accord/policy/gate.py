@@ -18,7 +18,7 @@ not yet valid or expired contributes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from accord.policy.roles import Role
@@ -277,4 +277,4 @@ def objects_predicate(vis: Visibility, viewer: Viewer, store: Store, collection:
 
 
 def as_level(facts: VersionFacts, level: str) -> VersionFacts:
-    return replace(facts, tlp=level)
+    return facts._replace(tlp=level)

@@ -14,7 +14,7 @@ and an agreement its organisation is not party to is never named.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from accord.errors import NotFoundError
 from accord.policy import administration as admin
@@ -89,7 +89,7 @@ def preview_object(store: Store, viewer: Viewer, stix_id: str, *, now: int) -> O
         raise NotFoundError(f"no object {stix_id!r}")
     row = own[-1]
     facts = next(f for f in store.version_facts(stix_id) if f.pk == row.pk)
-    judged = replace(facts, state=State.PUBLISHED.value) if facts.state == State.DRAFT.value else facts
+    judged = facts._replace(state=State.PUBLISHED.value) if facts.state == State.DRAFT.value else facts
     named = {a.name for a in admin.visible_agreements(viewer, store.agreements())}
     answers = []
     for org in previewable_orgs(store, viewer):

@@ -264,9 +264,10 @@ class AuditRecord:
     hash: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class VersionFacts:
-    """What the policy gate needs to know about one stored version to judge it."""
+class VersionFacts(NamedTuple):
+    """What the policy gate needs to know about one stored version to judge it. A named tuple
+    (immutable, as the gate's input must be) rather than a frozen dataclass, for the reason
+    ListedVersion gives: a partner's export or bulk lookup judges one per row."""
 
     pk: int
     stix_id: str
