@@ -71,8 +71,8 @@ def disclosure(store: Store, vis: Visibility, rows: Sequence[ListedVersion], *, 
                ) -> tuple[list[Disclosed], list[AuditEvent]]:
     """What :func:`disclose` hands out, and the receipts it would append, for a caller that
     commits them itself in the transaction that records the disclosure (alerts: the receipts,
-    the alerts and the cursor commit together), or beside its own work (lookup). ``orgs``:
-    organisation pk -> name if the caller has it (one statement less), else read when needed."""
+    the alerts and the cursor commit together). ``orgs``: organisation pk -> name if the caller
+    has it (one statement less, as lookup does), else read when needed."""
     if vis.sees_everything:
         return [Disclosed(r, r.body) for r in rows], []
     viewer = vis.viewer

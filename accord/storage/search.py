@@ -129,7 +129,7 @@ class SearchQueries:
         (type, value) primary key, where an OR of pairs may make SQLite scan), and each range
         an arm of its own. The gate's predicate then judges the few versions found."""
         by_type: dict[str, list[str]] = {}
-        for index_type, value in q.keys:
+        for index_type, value in dict.fromkeys(q.keys):  # each key once, whatever form its statement takes
             by_type.setdefault(index_type, []).append(value)
         if not q.ranges and limit is None:
             return self._keyed_versions(by_type, q.types, where)

@@ -377,12 +377,12 @@ class SQLiteStore(SQLStore):
         # key: the statement's text no longer depends on the list's length, so it is compiled
         # once and reused from the connection's cache, where an IN list of thousands of
         # placeholders was compiled for every lookup (a bulk lookup's ~12,700 keys at 1M: 39-41
-        # -> 26-30 ms). Each value once (json_each would give a row per copy, the IN list one).
-        # Not with a NUL in any value: SQLite's JSON reader (3.40) ends a string at \u0000.
+        # -> 26-30 ms). Not with a NUL in any value: SQLite's JSON reader (3.40) ends a string
+        # at \u0000.
         if len(values) <= LONG_LIST or any("\x00" in value for value in values):
             return super()._indexed_under(index_type, values)
         return ("SELECT o.type, o.value, o.version_pk FROM json_each(?) AS k CROSS JOIN observables o "
-                "WHERE o.type = ? AND o.value = k.value", [json.dumps(list(dict.fromkeys(values))), index_type])
+                "WHERE o.type = ? AND o.value = k.value", [json.dumps(list(values)), index_type])
 
     # -- connections -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
